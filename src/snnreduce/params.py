@@ -1,0 +1,280 @@
+"""Parameters of a homogeneous excitatory-inhibitory spiking network.
+
+Pathway names are written **post, pre** throughout the package, as in the paper:
+``s_ei`` is the size of the kick that an *I* spike gives an *E* neuron, ``p_ie`` the
+probability that an *E* spike reaches a given *I* neuron. Related code (NEST, Brian2)
+often uses the opposite order.
+
+Units: times in ms, rates of external kicks in kicks/ms, voltages dimensionless
+(reset 0, threshold ``threshold`` = M, inhibitory reversal ``-inhibitory_reversal`` = -M_r).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["NetworkParams", "PRESETS", "ParameterError", "POPULATIONS", "PATHWAYS"]
+
+POPULATIONS = ("E", "I")
+#: Pathways in post-pre order: "ei" is I -> E.
+PATHWAYS = ("ee", "ie", "ei", "ii")
+
+
+class ParameterError(ValueError):
+    """An invalid parameter value; the message names the parameter and what is allowed."""
+
+
+def _positive(x):
+    return x > 0
+
+
+# One declarative table of constraints: name -> (kind, check, allowed-text).
+# kind is "int", "float", or a tuple of allowed strings.
+_RULES: dict[str, tuple[Any, Any, str]] = {
+    "n_e": ("int", lambda x: x >= 1, "an integer >= 1"),
+    "n_i": ("int", lambda x: x >= 1, "an integer >= 1"),
+    "threshold": ("float", _positive, "> 0"),
+    "inhibitory_reversal": ("float", _positive, "> 0"),
+    "lambda_e": ("float", lambda x: x >= 0, ">= 0 (kicks/ms)"),
+    "lambda_i": ("float", lambda x: x >= 0, ">= 0 (kicks/ms)"),
+    "tau_ee": ("float", _positive, "> 0 (ms)"),
+    "tau_ie": ("float", _positive, "> 0 (ms)"),
+    "tau_ei": ("float", _positive, "> 0 (ms)"),
+    "tau_ii": ("float", _positive, "> 0 (ms)"),
+    "tau_r": ("float", lambda x: x >= 0, ">= 0 (ms)"),
+    "tau_m": ("float", lambda x: x >= 0, ">= 0 (ms; 0 means no leak)"),
+    "p_ee": ("float", lambda x: 0 <= x <= 1, "in [0, 1]"),
+    "p_ie": ("float", lambda x: 0 <= x <= 1, "in [0, 1]"),
+    "p_ei": ("float", lambda x: 0 <= x <= 1, "in [0, 1]"),
+    "p_ii": ("float", lambda x: 0 <= x <= 1, "in [0, 1]"),
+    "s_ee": ("float", lambda x: x >= 0, ">= 0"),
+    "s_ie": ("float", lambda x: x >= 0, ">= 0"),
+    "s_ei": ("float", lambda x: x >= 0, ">= 0"),
+    "s_ii": ("float", lambda x: x >= 0, ">= 0"),
+    "dt": ("float", lambda x: 0 < x <= 1, "in (0, 1] (ms)"),
+    "refractory": (("exponential", "fixed"), None, "'exponential' or 'fixed'"),
+    "connectivity": (("annealed", "quenched"), None, "'annealed' or 'quenched'"),
+    "initial_state": (("rest", "uniform"), None, "'rest' or 'uniform'"),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkParams:
+    """A homogeneous E-I network of integrate-and-fire neurons with pending kicks.
+
+    Pathway suffixes are **post, pre**: ``xy`` is the pathway from population Y to
+    population X (``s_ei``: kick an I spike gives an E neuron).
+
+    Parameters
+    ----------
+    n_e, n_i : int
+        Number of excitatory / inhibitory neurons.
+    threshold : float
+        Spiking threshold M (dimensionless; reset is 0).
+    inhibitory_reversal : float
+        M_r > 0: the inhibitory reversal potential sits at ``-inhibitory_reversal``.
+        An inhibitory kick of size S moves V by ``-S (V + M_r) / (M + M_r)``.
+    lambda_e, lambda_i : float
+        Rate of unit external kicks to each E / I neuron, kicks/ms.
+    tau_ee, tau_ie, tau_ei, tau_ii : float
+        Mean time (ms) for a pending kick of pathway post-pre to be consumed.
+    tau_r : float
+        Refractory time constant (ms): mean of the exponential exit time, or the
+        fixed duration if ``refractory == "fixed"``.
+    refractory : {"exponential", "fixed"}
+        How neurons leave the refractory state.
+    tau_m : float
+        Membrane leak time constant (ms), ``dV/dt = -V / tau_m`` between kicks.
+        0 means no leak. External kicks keep unit size with leak.
+    p_ee, p_ie, p_ei, p_ii : float
+        Probability that a spike of the pre population gives a neuron of the post
+        population a pending kick.
+    s_ee, s_ie, s_ei, s_ii : float
+        Kick sizes (post, pre). Inhibitory sizes are at V = threshold scaled by the
+        conductance factor above.
+    dt : float
+        Time step (ms) of the stepped engines and the reduced system; also the bin
+        width of recorded population spike counts for event-driven engines.
+    connectivity : {"annealed", "quenched"}
+        Annealed: a fresh coin per spike and target. Quenched: a fixed random
+        adjacency drawn once from the seed, without self-connections.
+    initial_state : {"rest", "uniform"}
+        All neurons at V = 0 ("rest", the paper's choice) or V uniform on [0, M).
+    """
+
+    n_e: int = 300
+    n_i: int = 100
+    threshold: float = 100.0
+    inhibitory_reversal: float = 66.0
+    lambda_e: float = 7.0
+    lambda_i: float = 7.0
+    tau_ee: float = 1.4
+    tau_ie: float = 1.2
+    tau_ei: float = 4.5
+    tau_ii: float = 4.5
+    tau_r: float = 4.0
+    refractory: str = "exponential"
+    tau_m: float = 0.0
+    p_ee: float = 0.8
+    p_ie: float = 0.8
+    p_ei: float = 0.8
+    p_ii: float = 0.8
+    s_ee: float = 0.95
+    s_ie: float = 1.25
+    s_ei: float = 2.71
+    s_ii: float = 2.45
+    dt: float = 0.1
+    connectivity: str = "annealed"
+    initial_state: str = "rest"
+
+    def __post_init__(self):
+        for name, (kind, check, allowed) in _RULES.items():
+            value = getattr(self, name)
+            if name == "tau_m" and value is None:
+                object.__setattr__(self, name, 0.0)
+                continue
+            object.__setattr__(self, name, _coerce(name, value, kind, check, allowed))
+
+    # ------------------------------------------------------------------ access
+    @property
+    def n(self) -> tuple[int, int]:
+        """Population sizes ``(n_e, n_i)``."""
+        return (self.n_e, self.n_i)
+
+    def lam(self, population: str) -> float:
+        """External kick rate (kicks/ms) of ``population`` ("E" or "I")."""
+        return self.lambda_e if population == "E" else self.lambda_i
+
+    def tau(self, pathway: str) -> float:
+        """Pending-kick time constant (ms) of ``pathway`` (post-pre, e.g. "ei" = I->E)."""
+        return getattr(self, "tau_" + pathway)
+
+    def p(self, pathway: str) -> float:
+        """Connection probability of ``pathway`` (post-pre)."""
+        return getattr(self, "p_" + pathway)
+
+    def s(self, pathway: str) -> float:
+        """Kick size of ``pathway`` (post-pre)."""
+        return getattr(self, "s_" + pathway)
+
+    # --------------------------------------------------------------- building
+    @classmethod
+    def preset(cls, name: str, *, k: float = 1.0, **changes) -> "NetworkParams":
+        """A named parameter set, optionally size-scaled by ``k`` and changed.
+
+        Presets: ``reference`` (Chang et al. 2025), ``lcy-homogeneous``,
+        ``lcy-regular``, ``lcy-synchronous`` (Li, Chariker & Young 2019).
+        """
+        if name not in PRESETS:
+            raise ParameterError(
+                f"preset must be one of {', '.join(sorted(PRESETS))}, got {name!r}"
+            )
+        params = cls(**PRESETS[name])
+        if k != 1.0:
+            params = params.scaled(k)
+        return params.replace(**changes) if changes else params
+
+    def scaled(self, k: float) -> "NetworkParams":
+        """Size scaling: ``N <- N / k`` and ``S <- S * k``, which keeps ``N P S`` fixed.
+
+        ``k < 1`` makes a larger network with weaker synapses.
+        """
+        if not isinstance(k, (int, float)) or isinstance(k, bool) or not k > 0 or not math.isfinite(k):
+            raise ParameterError(f"k must be a finite number > 0, got {k!r}")
+        changes = {f"s_{pw}": self.s(pw) * k for pw in PATHWAYS}
+        changes["n_e"] = max(1, round(self.n_e / k))
+        changes["n_i"] = max(1, round(self.n_i / k))
+        return self.replace(**changes)
+
+    def replace(self, **changes) -> "NetworkParams":
+        """A copy with ``changes`` applied and validated; unknown names are rejected."""
+        unknown = sorted(set(changes) - set(_RULES))
+        if unknown:
+            raise ParameterError(
+                f"unknown parameter {unknown[0]!r}; allowed: {', '.join(_RULES)}"
+            )
+        return dataclasses.replace(self, **changes)
+
+    # ---------------------------------------------------------- serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict of every parameter."""
+        return {name: getattr(self, name) for name in _RULES}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "NetworkParams":
+        """Inverse of :meth:`to_dict`; unknown keys are rejected."""
+        if not isinstance(data, dict):
+            raise ParameterError(f"parameters must be a mapping, got {type(data).__name__}")
+        return cls().replace(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "NetworkParams":
+        return cls.from_dict(json.loads(text))
+
+    def to_toml(self) -> str:
+        """TOML text with one ``key = value`` line per parameter."""
+        lines = []
+        for name, value in self.to_dict().items():
+            lines.append(f"{name} = {json.dumps(value)}" if isinstance(value, str) else f"{name} = {value!r}")
+        return "\n".join(lines) + "\n"
+
+    def save_toml(self, path: str | Path) -> None:
+        from .io import atomic_write_text
+
+        atomic_write_text(Path(path), self.to_toml())
+
+    @classmethod
+    def load_toml(cls, path: str | Path) -> "NetworkParams":
+        """Read parameters from a TOML file (flat, or under a ``[network]`` table)."""
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ParameterError(f"cannot read parameter file {path}: {exc}") from None
+        if "network" in data and isinstance(data["network"], dict):
+            data = data["network"]
+        return cls.from_dict(data)
+
+
+def _coerce(name, value, kind, check, allowed):
+    """Convert ``value`` to the parameter's type, or raise a one-line ParameterError."""
+    if isinstance(kind, tuple):
+        if not isinstance(value, str) or value not in kind:
+            raise ParameterError(f"{name} must be {allowed}, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+        raise ParameterError(f"{name} must be a number {allowed}, got {value!r}")
+    if kind == "int":
+        if isinstance(value, float) and not value.is_integer() or not math.isfinite(float(value)):
+            raise ParameterError(f"{name} must be {allowed}, got {value!r}")
+        value = int(value)
+    else:
+        value = float(value)
+        if not math.isfinite(value):
+            raise ParameterError(f"{name} must be finite and {allowed}, got {value!r}")
+    if not check(value):
+        raise ParameterError(f"{name} must be {allowed}, got {value!r}")
+    return value
+
+
+_LCY = dict(
+    s_ee=5.0, s_ie=2.0, s_ei=4.91, s_ii=4.91,
+    p_ee=0.15, p_ie=0.5, p_ei=0.5, p_ii=0.4,
+    tau_ie=1.2,
+)
+
+#: Named parameter sets (only the values that differ from the defaults).
+PRESETS: dict[str, dict[str, Any]] = {
+    "reference": {},
+    "lcy-homogeneous": {**_LCY, "tau_ee": 4.0},
+    "lcy-regular": {**_LCY, "tau_ee": 1.7},
+    "lcy-synchronous": {**_LCY, "tau_ee": 1.4},
+}

@@ -1,0 +1,117 @@
+"""The Result of any model run: spiking engines and the reduced system alike."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .params import NetworkParams
+
+__all__ = ["Result", "RECORD_DIMS"]
+
+#: Dimensions of each optional record. Pathways are post-pre ("ei" = I -> E).
+RECORD_DIMS: dict[str, tuple[str, ...]] = {
+    # membrane potential of every neuron at the end of each step (network engines)
+    "voltage": ("time", "neuron"),
+    # total pending kicks summed over the post population, per pathway
+    "pending": ("time", "pathway"),
+    # variance across neurons of the pending kicks per pathway (reduced system)
+    "pending_var": ("time", "pathway"),
+    # number of refractory neurons per population
+    "refractory": ("time", "population"),
+    # reduced system: neurons per voltage bin and their mean voltage
+    "bin_count": ("time", "population", "bin"),
+    "bin_mean": ("time", "population", "bin"),
+    "bin_edges": ("bin_edge",),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    """What one run of a model produced, with its provenance.
+
+    Attributes
+    ----------
+    params : NetworkParams
+        The network the run describes.
+    engine : str
+        "stepped", "markov", "surrogate" or "dsode".
+    seed : int or None
+        The seed the run's random stream was made from (None only for deterministic runs).
+    t_end : float
+        Simulated time, ms.
+    dt : float
+        Width of one step / count bin, ms.
+    population_counts : ndarray, shape (n_steps, 2)
+        Spikes of E and I in each step ``[i dt, (i+1) dt)``; expected (real) counts
+        for the deterministic reduced system.
+    spike_times : ndarray, shape (n_spikes,), optional
+        Spike times, ms, sorted. None for the reduced system.
+    spike_neurons : ndarray of int, shape (n_spikes,), optional
+        Index of the neuron that spiked: ``0 .. n_e-1`` excitatory, then inhibitory.
+    records : dict of str to ndarray
+        Optional recordings; names and dimensions in :data:`RECORD_DIMS`.
+    options : dict
+        Engine options the run used (drive, recurrent input, bins, ...).
+    status : str
+        "ok", or a message when the run stopped early (e.g. diverged).
+    wall_time : float
+        Seconds the run took.
+    version : str
+        snnreduce version that made it.
+    """
+
+    params: NetworkParams
+    engine: str
+    seed: int | None
+    t_end: float
+    dt: float
+    population_counts: np.ndarray
+    spike_times: np.ndarray | None = None
+    spike_neurons: np.ndarray | None = None
+    records: dict[str, np.ndarray] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    status: str = "ok"
+    wall_time: float = 0.0
+    version: str = ""
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.population_counts.shape[0])
+
+    @property
+    def time(self) -> np.ndarray:
+        """Start time (ms) of each step, shape (n_steps,)."""
+        return np.arange(self.n_steps) * self.dt
+
+    @property
+    def has_spikes(self) -> bool:
+        return self.spike_times is not None
+
+    def spikes_of(self, population: str) -> tuple[np.ndarray, np.ndarray]:
+        """Spike times (ms) and within-population neuron indices of "E" or "I"."""
+        if self.spike_times is None:
+            raise ValueError(f"a {self.engine} result has no individual spikes")
+        n_e = self.params.n_e
+        mask = self.spike_neurons < n_e if population == "E" else self.spike_neurons >= n_e
+        offset = 0 if population == "E" else n_e
+        return self.spike_times[mask], self.spike_neurons[mask] - offset
+
+    def replace(self, **changes) -> "Result":
+        return dataclasses.replace(self, **changes)
+
+    # I/O lives in io.py; these are the documented entry points.
+    def to_xarray(self):
+        """This result as a labelled :class:`xarray.Dataset` (provenance in attrs)."""
+        from .io import result_to_dataset
+
+        return result_to_dataset(self)
+
+    def save(self, path) -> None:
+        """Write to NetCDF atomically (a half-written file never replaces a good one)."""
+        from .io import save_result
+
+        save_result(self, path)
