@@ -1,0 +1,192 @@
+"""The ``snnreduce`` command.
+
+Every bad input ends in one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .io import ResultFileError
+from .params import PRESETS, NetworkParams, ParameterError
+
+#: model name on the command line -> (kind, engine)
+MODELS = {"snn": "stepped", "stepped": "stepped", "markov": "markov",
+          "surrogate": "surrogate", "dsode": "dsode"}
+
+
+class InputError(click.ClickException):
+    """Bad user input: reported on one line, exit status 2."""
+
+    exit_code = 2
+
+
+def parse_value(text: str):
+    """A ``--set`` value: int, float, or a bare string ("quenched")."""
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    if text.lower() in ("none", "null"):
+        return None
+    return text
+
+
+def parse_assignments(items, what="--set") -> dict:
+    """``["p_ei=0.9", "drive=poisson"]`` -> ``{"p_ei": 0.9, "drive": "poisson"}``."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise InputError(f"{what} expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def build_params(preset: str, assignments, params_file=None, k: float = 1.0) -> NetworkParams:
+    """Parameters from a preset (or TOML file), the size knob k and ``--set`` changes."""
+    if params_file:
+        params = NetworkParams.load_toml(params_file)
+        if k != 1.0:
+            params = params.scaled(k)
+    else:
+        params = NetworkParams.preset(preset, k=k)
+    changes = parse_assignments(assignments)
+    return params.replace(**changes) if changes else params
+
+
+preset_option = click.option("--preset", default="reference", show_default=True,
+                             help=f"Named parameter set: {', '.join(PRESETS)}.")
+set_option = click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
+                          help="Change one parameter (repeatable), e.g. --set p_ei=0.9. "
+                               "Pathways are post-pre: p_ei is I -> E.")
+params_option = click.option("--params", "params_file", type=click.Path(dir_okay=False),
+                             help="TOML parameter file (instead of --preset).")
+k_option = click.option("--k", "k", type=float, default=1.0, show_default=True,
+                        help="Size scaling: N <- N/k, S <- S*k (keeps N P S).")
+t_end_option = click.option("--t-end", type=float, default=2000.0, show_default=True,
+                            help="Simulated time, ms.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="snnreduce")
+def cli():
+    """Spiking E-I networks and their reduction to differential equations (dsODE)."""
+
+
+@cli.command()
+@click.option("--model", default="snn", show_default=True,
+              help="snn (stepped network), markov (event-driven), surrogate, dsode.")
+@preset_option
+@set_option
+@params_option
+@k_option
+@t_end_option
+@click.option("--seed", type=int, default=None, help="Random seed (default: fresh entropy, recorded).")
+@click.option("--option", "engine_options", multiple=True, metavar="KEY=VALUE",
+              help="Engine option (repeatable), e.g. --option drive=poisson, "
+                   "--option refractory_rule=paper for the dsODE.")
+@click.option("--noise", type=click.Choice(["none", "finite-size"]), default="none",
+              show_default=True, help="dsODE only: finite-size sampling noise.")
+@click.option("--record", default="", metavar="NAMES",
+              help="Comma-separated recordings, e.g. voltage,pending (network) — the dsODE "
+                   "records its voltage density by default.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output NetCDF file.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def run(model, preset, assignments, params_file, k, t_end, seed, engine_options, noise, record,
+        out, quiet):
+    """Run one model and save its Result to NetCDF."""
+    from . import reduce, simulate
+
+    if model not in MODELS:
+        raise InputError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
+    params = build_params(preset, assignments, params_file, k)
+    options = parse_assignments(engine_options, "--option")
+    records = tuple(r.strip() for r in record.split(",") if r.strip())
+    if MODELS[model] == "dsode":
+        kwargs = {"record": records} if records else {}
+        result = reduce(params, t_end=t_end, noise=None if noise == "none" else noise, seed=seed,
+                        progress=not quiet, **kwargs, **options)
+    else:
+        if noise != "none":
+            raise InputError("--noise applies to --model dsode only")
+        result = simulate(params, MODELS[model], t_end=t_end, seed=seed, record=records,
+                          progress=not quiet, **options)
+    result.save(out)
+    click.echo(f"{result.engine}: {t_end:g} ms in {result.wall_time:.2f} s (seed {result.seed}) "
+               f"-> {out}", err=True)
+
+
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--discard", type=float, default=100.0, show_default=True,
+              help="Initial transient to drop, ms.")
+def stats(path, as_json, discard):
+    """Firing rates, SSI, gamma peak and MFE summary of a saved result."""
+    from . import load
+    from .analysis import summarize
+
+    result = load(path)
+    summary = summarize(result, discard=discard)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(f"{result.engine}  T = {result.t_end:g} ms  seed = {result.seed}  "
+               f"(first {discard:g} ms dropped)")
+    click.echo(format_summary_table(summary))
+
+
+def format_summary_table(summary: dict) -> str:
+    """Plain-text table of a :func:`snnreduce.analysis.summarize` dict."""
+    rows = [("rate (Hz/neuron)", "rate_hz"), ("SSI (1 ms)", "ssi"),
+            ("gamma peak (Hz)", "gamma_peak_hz"), ("gamma power", "gamma_power")]
+    lines = [f"{'':20s}{'E':>12s}{'I':>12s}"]
+    for label, key in rows:
+        if key in summary:
+            lines.append(f"{label:20s}" + "".join(_fmt(summary[key][p]) for p in ("E", "I")))
+    if "mfe" in summary:
+        for label, key in (("MFE count", "count"), ("MFE mean size", "mean_size"),
+                           ("MFE interval (ms)", "mean_interval_ms")):
+            lines.append(f"{label:20s}" + "".join(_fmt(summary["mfe"][p][key]) for p in ("E", "I")))
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return f"{'—':>12s}" if value is None else f"{value:12.4g}"
+
+
+@cli.command()
+def presets():
+    """List the named parameter sets."""
+    base = NetworkParams().to_dict()
+    for name in PRESETS:
+        params = NetworkParams.preset(name).to_dict()
+        diff = {k: v for k, v in params.items() if v != base[k]}
+        click.echo(f"{name:18s} {diff if diff else '(the reference set)'}")
+
+
+def main(argv=None):
+    """Entry point: one-line errors with exit status 2 for bad input."""
+    try:
+        cli.main(args=argv, prog_name="snnreduce", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("snnreduce: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"snnreduce: error: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except (ParameterError, ResultFileError) as exc:
+        click.echo(f"snnreduce: error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("snnreduce: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
