@@ -1,0 +1,319 @@
+"""Pieces shared by the spiking engines (stepped, markov, and any engine that wants them).
+
+Everything here is engine-agnostic; pathway names are **post, pre** (``"ei"`` is I -> E).
+
+Reusable pieces
+---------------
+:func:`check_choice`, :func:`check_record`
+    Option validation with one-line :class:`~snnreduce.params.ParameterError` messages.
+:func:`population_table`
+    The per-population constants (external rate, kick sizes, pending-kick time constants,
+    connection probabilities) as a ``(2, N_COLUMNS)`` float array indexed by the post
+    population (0 = E, 1 = I), the layout the numba kernels read.
+:func:`refractory_rule`
+    The discrete-time refractory rule of time-stepped engines (exit probability per step or
+    number of steps), one definition for every stepped engine.
+:func:`quenched_adjacency`
+    The fixed random adjacency of ``connectivity="quenched"``, CSR by *presynaptic* neuron
+    with global indices (E first), drawn from the run's numpy Generator.
+:func:`initial_voltages`
+    ``params.initial_state`` as an array of voltages.
+:class:`SpikeBuffer`
+    Growable storage for (step-or-time, neuron) spike pairs filled by chunked kernels.
+:func:`spikes_to_counts`
+    Bin spike times into ``population_counts``.
+:func:`progress_bar`
+    A tqdm bar (or a no-op) for chunked runs.
+
+Numba kernels get the Generator passed in, so the same seed gives the same spikes on every
+machine with the same numpy/numba versions, and chunking (and the progress bar) never
+changes the random stream.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from ..params import ParameterError
+
+__all__ = [
+    "COL_LAMBDA", "COL_S_EXC", "COL_S_INH", "COL_TAU_EXC", "COL_TAU_INH", "COL_P_EXC",
+    "COL_P_INH", "N_COLUMNS", "NETWORK_RECORDS", "check_choice", "check_record",
+    "population_table", "refractory_rule", "quenched_adjacency", "initial_voltages",
+    "SpikeBuffer", "spikes_to_counts", "progress_bar", "n_steps_of",
+]
+
+# Columns of the population table; row q is the *post* population (0 = E, 1 = I).
+# "exc" is the pathway from E (qE), "inh" the pathway from I (qI).
+COL_LAMBDA = 0      # lambda_q, external unit kicks per ms
+COL_S_EXC = 1       # S^{qE}
+COL_S_INH = 2       # S^{qI}
+COL_TAU_EXC = 3     # tau^{qE}, ms
+COL_TAU_INH = 4     # tau^{qI}, ms
+COL_P_EXC = 5       # P^{qE}
+COL_P_INH = 6       # P^{qI}
+N_COLUMNS = 7
+
+#: Records a spiking network engine can produce (see ``snnreduce.result.RECORD_DIMS``).
+NETWORK_RECORDS = ("voltage", "pending", "refractory")
+
+
+def check_choice(name: str, value, allowed) -> str:
+    """Return ``value`` if it is one of ``allowed``, else raise a one-line ParameterError."""
+    if not isinstance(value, str) or value not in allowed:
+        raise ParameterError(
+            f"{name} must be one of {', '.join(repr(a) for a in allowed)}, got {value!r}")
+    return value
+
+
+def check_flag(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ParameterError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_no_unknown(unknown: dict, engine: str, allowed) -> None:
+    """Reject engine options that do not exist (one line, naming the allowed ones)."""
+    if unknown:
+        raise ParameterError(f"unknown option {sorted(unknown)[0]!r} for the {engine} engine; "
+                             f"options: {', '.join(allowed)}")
+
+
+def check_record(record, engine: str) -> tuple[str, ...]:
+    """Validate the names in ``record`` for a spiking engine."""
+    if isinstance(record, str):
+        record = (record,)
+    record = tuple(record or ())
+    for name in record:
+        if name not in NETWORK_RECORDS:
+            raise ParameterError(
+                f"the {engine} engine can record {', '.join(NETWORK_RECORDS)}; got {name!r}")
+    return record
+
+
+def n_steps_of(t_end: float, dt: float) -> int:
+    """Number of steps of width ``dt`` covering ``[0, t_end)`` (``t_end`` rounded up to a step)."""
+    return max(1, math.ceil(t_end / dt - 1e-9))
+
+
+def population_table(params) -> np.ndarray:
+    """Per-population constants, shape ``(2, N_COLUMNS)``, row = post population (E, I)."""
+    table = np.empty((2, N_COLUMNS))
+    for q, (pop, post) in enumerate((("E", "e"), ("I", "i"))):
+        table[q, COL_LAMBDA] = params.lam(pop)
+        table[q, COL_S_EXC] = params.s(post + "e")
+        table[q, COL_S_INH] = params.s(post + "i")
+        table[q, COL_TAU_EXC] = params.tau(post + "e")
+        table[q, COL_TAU_INH] = params.tau(post + "i")
+        table[q, COL_P_EXC] = params.p(post + "e")
+        table[q, COL_P_INH] = params.p(post + "i")
+    return table
+
+
+def refractory_rule(params) -> tuple[int, float, int]:
+    """The refractory rule of a time-stepped engine.
+
+    Returns ``(fixed, exit_probability, steps)``. A neuron that spikes in step i is reset and
+    marked refractory; at the end of every step, the spike step i included, each refractory
+    neuron may exit, and a neuron that exits at the end of step j receives input again from
+    step j + 1 on. With K the number of step ends from i at which the neuron is refractory
+    (the exit happens at the end of step i + K - 1), the next spike comes at the earliest in
+    step i + K, so the inter-spike interval is ``(K + N - 1) dt`` with N the number of input
+    steps needed to cross threshold again.
+
+    - ``refractory == "exponential"``: ``fixed = 0``; exit with probability
+      ``exit_probability = 1 - exp(-dt / tau_r)`` at each step end (1 if ``tau_r == 0``):
+      K is geometric on {1, 2, ...} with mean ``1 / exit_probability`` (about tau_r/dt + 1/2).
+    - ``refractory == "fixed"``: ``fixed = 1``; a counter set to ``steps = max(1,
+      round(tau_r / dt))`` at the spike is decremented at each step end and the neuron exits
+      when it reaches 0: K = steps, and the shortest inter-spike interval is ``steps * dt``
+      (= tau_r when tau_r is a multiple of dt).
+    """
+    if params.refractory == "fixed":
+        return 1, 1.0, max(1, round(params.tau_r / params.dt))
+    p_exit = 1.0 if params.tau_r == 0 else -math.expm1(-params.dt / params.tau_r)
+    return 0, p_exit, 1
+
+
+def initial_voltages(params, rng: np.random.Generator, integer: bool = False) -> np.ndarray:
+    """Voltages at t = 0 from ``params.initial_state`` ("rest": 0; "uniform": U[0, M)).
+
+    With ``integer=True`` the uniform state draws integers uniformly from {0, ..., ceil(M) - 1}.
+    """
+    n = params.n_e + params.n_i
+    if params.initial_state == "rest":
+        return np.zeros(n)
+    if integer:
+        return rng.integers(0, max(1, math.ceil(params.threshold)), size=n).astype(np.float64)
+    return rng.uniform(0.0, params.threshold, size=n)
+
+
+# ----------------------------------------------------------------------------- adjacency
+@numba.njit(cache=True)
+def _sample_subset(rng, n, d, skip, marker, out, pos):
+    """Write ``d`` distinct uniform picks from {0..n-1} minus {skip} (skip < 0: none) to out[pos:].
+
+    Floyd's algorithm on a pool of size ``m = n - (skip >= 0)``; picks at or above ``skip``
+    shift up by one. ``marker`` is a zeroed bool scratch array of length >= n, left zeroed.
+    """
+    m = n - 1 if skip >= 0 else n
+    start = pos
+    for j in range(m - d, m):
+        t = int(rng.random() * (j + 1))
+        if t > j:
+            t = j
+        if marker[t]:
+            t = j
+        marker[t] = True
+        out[pos] = t
+        pos += 1
+    for k in range(start, pos):
+        marker[out[k]] = False
+        if skip >= 0 and out[k] >= skip:
+            out[k] += 1
+    return pos
+
+
+@numba.njit(cache=True)
+def _adjacency_kernel(rng, sizes, prob, fixed_indegree):
+    """Edges (pre, post) with global indices, E first; ``prob[q_post, q_pre]``.
+
+    Bernoulli mode: for each pre neuron and post population, the out-degree is
+    Binomial(pool, P) and the targets a uniform subset of that size, which is the same law as
+    an independent Bernoulli(P) per ordered pair. Fixed in-degree: each post neuron draws
+    exactly round(P * pool) distinct partners from each pre population. Self-pairs are
+    excluded from the pool in both modes.
+    """
+    n_e = sizes[0]
+    n_tot = sizes[0] + sizes[1]
+    offsets = np.array([0, n_e])
+    # degrees: deg[x, q] = edges of neuron x (pre in Bernoulli mode, post in fixed in-degree)
+    # towards/from population q
+    deg = np.zeros((n_tot, 2), dtype=np.int64)
+    for x in range(n_tot):
+        qx = 0 if x < n_e else 1
+        for q in range(2):
+            pool = sizes[q] - (1 if q == qx else 0)
+            if fixed_indegree:
+                d = int(math.floor(prob[qx, q] * pool + 0.5))
+            else:
+                p = prob[q, qx]
+                if p >= 1.0:
+                    d = pool
+                elif pool > 0 and p > 0.0:
+                    d = rng.binomial(pool, p)
+                else:
+                    d = 0
+            deg[x, q] = d
+    n_edges = deg.sum()
+    other = np.empty(n_edges, dtype=np.int64)
+    owner = np.empty(n_edges, dtype=np.int64)
+    marker = np.zeros(max(sizes[0], sizes[1]), dtype=np.bool_)
+    pos = 0
+    for x in range(n_tot):
+        qx = 0 if x < n_e else 1
+        for q in range(2):
+            skip = (x - offsets[q]) if q == qx else -1
+            start = pos
+            pos = _sample_subset(rng, sizes[q], deg[x, q], skip, marker, other, pos)
+            for k in range(start, pos):
+                other[k] += offsets[q]
+                owner[k] = x
+    if fixed_indegree:
+        pre, post = other, owner
+    else:
+        pre, post = owner, other
+    # CSR by pre neuron, targets sorted within each row (deterministic, cache friendly)
+    indptr = np.zeros(n_tot + 1, dtype=np.int64)
+    for k in range(n_edges):
+        indptr[pre[k] + 1] += 1
+    for x in range(n_tot):
+        indptr[x + 1] += indptr[x]
+    fill = indptr[:-1].copy()
+    indices = np.empty(n_edges, dtype=np.int32)
+    for k in range(n_edges):
+        indices[fill[pre[k]]] = post[k]
+        fill[pre[k]] += 1
+    for x in range(n_tot):
+        indices[indptr[x]:indptr[x + 1]].sort()
+    return indptr, indices
+
+
+def quenched_adjacency(params, rng: np.random.Generator,
+                       fixed_indegree: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed random adjacency of a quenched network, CSR by presynaptic neuron.
+
+    Parameters
+    ----------
+    params : NetworkParams
+        Sizes and connection probabilities ``p_xy`` (post x, pre y).
+    rng : numpy.random.Generator
+        The run's random stream; the adjacency is drawn from it once.
+    fixed_indegree : bool
+        False: an independent Bernoulli(P^{QQ'}) per ordered pair (pre in Q', post in Q).
+        True: every post neuron of Q has exactly ``floor(P^{QQ'} * pool + 1/2)`` distinct
+        partners in Q', where ``pool`` is ``N_{Q'}``, less one when Q' = Q.
+        There are no self-connections in either case.
+
+    Returns
+    -------
+    indptr : ndarray of int64, shape (N + 1,)
+    indices : ndarray of int32, shape (n_synapses,)
+        The targets of pre neuron ``j`` (global indices, E first, sorted) are
+        ``indices[indptr[j]:indptr[j + 1]]``. Memory is ``O(P N^2)``.
+    """
+    sizes = np.array([params.n_e, params.n_i], dtype=np.int64)
+    prob = np.array([[params.p_ee, params.p_ei], [params.p_ie, params.p_ii]])
+    return _adjacency_kernel(rng, sizes, prob, bool(fixed_indegree))
+
+
+# ------------------------------------------------------------------------ bookkeeping
+class SpikeBuffer:
+    """Growable (key, neuron) storage for chunked kernels.
+
+    A kernel fills ``self.key[self.n:]`` / ``self.neuron[self.n:]`` and returns the new fill
+    level; :meth:`reserve` guarantees free room before each call.
+    """
+
+    def __init__(self, capacity: int, key_dtype=np.int64):
+        self.key = np.empty(max(capacity, 16), dtype=key_dtype)
+        self.neuron = np.empty(max(capacity, 16), dtype=np.int32)
+        self.n = 0
+
+    def reserve(self, room: int) -> None:
+        if self.key.size - self.n < room:
+            new = max(2 * self.key.size, self.n + room)
+            self.key = np.concatenate([self.key[:self.n], np.empty(new - self.n, self.key.dtype)])
+            self.neuron = np.concatenate([self.neuron[:self.n],
+                                          np.empty(new - self.n, self.neuron.dtype)])
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.key[:self.n].copy(), self.neuron[:self.n].copy()
+
+
+def spikes_to_counts(times: np.ndarray, neurons: np.ndarray, n_e: int, dt: float,
+                     n_steps: int) -> np.ndarray:
+    """Population spike counts per step ``[i dt, (i+1) dt)``, shape ``(n_steps, 2)``, int64."""
+    bins = np.minimum((times / dt).astype(np.int64), n_steps - 1)
+    pop = (neurons >= n_e).astype(np.int64)
+    return np.bincount(bins * 2 + pop, minlength=2 * n_steps).reshape(n_steps, 2)
+
+
+class _NoBar:
+    def update(self, n):  # noqa: D401 - trivial
+        pass
+
+    def close(self):
+        pass
+
+
+def progress_bar(show: bool, total: float, desc: str):
+    """A tqdm bar over simulated ms if ``show``, else a no-op object with the same methods."""
+    if not show:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="ms", leave=False)

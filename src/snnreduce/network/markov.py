@@ -1,0 +1,471 @@
+"""The exact continuous-time Markov jump process of the network (SPEC §2, engine 2).
+
+Pathway names are **post, pre**: ``s_ei`` is the kick an I spike gives an E neuron. Pending
+kicks are kept per pathway in the order of :data:`snnreduce.params.PATHWAYS`
+(``ee, ie, ei, ii``): row ``2 * kind + q_post`` with kind 0 = excitatory (pre E),
+1 = inhibitory (pre I).
+
+Event-driven simulation (Gillespie's direct method). The event classes and their total rates:
+
+- external unit kick to a non-refractory neuron of Q: ``lambda_Q * (non-refractory of Q)``,
+  the neuron drawn uniformly;
+- consumption of one pending kick of pathway QQ': ``(pending QQ' kicks) / tau^{QQ'}``, the
+  neuron drawn with probability proportional to its pending count (Fenwick tree, O(log N));
+  applied only if the neuron is not refractory: +S^{QE}, or -S^{QI} (V + M_r)/(M + M_r);
+- refractory exit (``refractory="exponential"``): ``(refractory neurons) / tau_r``, uniform;
+  with ``refractory="fixed"`` exits are scheduled exactly ``tau_r`` after the spike (a FIFO
+  queue, since every delay is the same);
+- integer voltages with leak only: a unit step of V towards 0 at rate ``|V| / tau_m``.
+
+A neuron spikes the moment ``V >= M`` (reset 0, refractory); every neuron of Q then gets one new
+pending kick with probability P^{QQ'} (annealed: geometric skipping over the targets, O(P N)
+per spike) or from each quenched out-edge. With a continuous voltage, the leak
+``dV/dt = -V / tau_m`` is applied exactly between a neuron's events (each neuron remembers
+when its voltage was last brought up to date). ``tau_r == 0`` means no refractory state.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from ..params import ParameterError
+from ._common import (COL_LAMBDA, COL_P_EXC, COL_P_INH, COL_S_EXC, COL_S_INH, COL_TAU_EXC,
+                      COL_TAU_INH, SpikeBuffer, check_choice, check_flag, check_no_unknown,
+                      check_record, initial_voltages, n_steps_of, population_table, progress_bar,
+                      quenched_adjacency)
+
+__all__ = ["run", "VOLTAGES"]
+
+VOLTAGES = ("continuous", "integer")
+
+# int state: boundary index, has a drawn event time, queue head, queue length
+_S_BOUNDARY, _S_PENDING, _S_QHEAD, _S_QLEN = range(4)
+# float state: time, drawn time of the next Gillespie event
+_F_T, _F_NEXT = range(2)
+# modes
+_M_INTEGER, _M_QUENCHED, _M_REFR, _M_LEAK, _M_REC_V, _M_REC_PENDING, _M_REC_REFR = range(7)
+_REFR_NONE, _REFR_EXP, _REFR_FIXED = range(3)
+
+
+# Fenwick (binary indexed) trees of integer weights, one per row of a 2-D array; row r has
+# its node k (1-based) at tree[r, k]. Passing the 2-D array and a row index, not a row view,
+# keeps the hot loop free of reference counting.
+@numba.njit(cache=True)
+def _fen_add(tree, row, i, delta):
+    i += 1
+    size = tree.shape[1] - 1
+    while i <= size:
+        tree[row, i] += delta
+        i += i & -i
+
+
+@numba.njit(cache=True)
+def _fen_find(tree, row, size, x):
+    """Smallest 0-based index i with (weights[0] + ... + weights[i]) > x, for 0 <= x < total."""
+    pos = 0
+    bit = 1
+    while bit * 2 <= size:
+        bit *= 2
+    while bit > 0:
+        nxt = pos + bit
+        if nxt <= size and tree[row, nxt] <= x:
+            pos = nxt
+            x -= tree[row, nxt]
+        bit >>= 1
+    return pos
+
+
+@numba.njit(cache=True)
+def _leak_update(tree, tot, n, old, new):
+    """Integer leak: neuron n's weight |V| changes from |old| to |new| (tot[4] = total)."""
+    d = int(abs(new) - abs(old))
+    if d != 0:
+        _fen_add(tree, 0, n, d)
+        tot[4] += d
+
+
+@numba.njit(cache=True)
+def _index(u, n):
+    """int(u * n) for u in [0, 1), guarded against round-off reaching n."""
+    k = int(u * n)
+    return k if k < n else n - 1
+
+
+@numba.njit(cache=True)
+def _bring_up_to_date(v, last_t, n, t, tau_m):
+    if t > last_t[n]:
+        v[n] *= math.exp(-(t - last_t[n]) / tau_m)
+        last_t[n] = t
+
+
+@numba.njit(cache=True)
+def _run_events(rng, n_steps, stop_boundary, n_e, table, consts, modes, log1mp,
+                v, last_t, h, fen, fen_size, tot, perm, slot, act, refr,
+                queue_t, queue_n, leak_tree, st_i, st_f, indptr, indices,
+                counts, spk_time, spk_neuron, n_spk, rec_v, rec_pending, rec_refr):
+    """Advance the jump process until boundary ``stop_boundary`` is recorded or the spike buffer
+    is full. Returns the number of spikes stored. All state lives in the arrays (``st_i`` and
+    ``st_f`` hold the scalars, including an already drawn next event time) so that chunked calls
+    consume exactly the same random stream as one long call.
+
+    Paper symbols: h[row] = H^{QQ'} for row = 2 * kind + q_post; M = threshold, M_r = reversal.
+    """
+    n_tot = v.size
+    cap = spk_time.size
+    M = consts[0]
+    Mr = consts[1]
+    dt = consts[2]
+    tau_r = consts[3]
+    tau_m = consts[4]
+    integer = modes[_M_INTEGER] == 1
+    quenched = modes[_M_QUENCHED] == 1
+    refr_mode = modes[_M_REFR]
+    leak = modes[_M_LEAK] == 1
+    inv_span = 1.0 / (M + Mr)
+    sizes = np.array([n_e, n_tot - n_e])
+    seg = np.array([0, n_e])
+    rates = np.zeros(9)
+    t = st_f[_F_T]
+    while True:
+        if n_spk >= cap:
+            break
+        n_refr_all = (sizes[0] - act[0]) + (sizes[1] - act[1])
+        rates[0] = table[0, COL_LAMBDA] * act[0]
+        rates[1] = table[1, COL_LAMBDA] * act[1]
+        rates[2] = tot[0] / table[0, COL_TAU_EXC]   # ee
+        rates[3] = tot[1] / table[1, COL_TAU_EXC]   # ie
+        rates[4] = tot[2] / table[0, COL_TAU_INH]   # ei
+        rates[5] = tot[3] / table[1, COL_TAU_INH]   # ii
+        rates[6] = n_refr_all / tau_r if refr_mode == _REFR_EXP else 0.0
+        rates[7] = tot[4] / tau_m if (integer and leak) else 0.0
+        total = 0.0
+        for c in range(8):
+            total += rates[c]
+        if st_i[_S_PENDING] == 0:
+            st_f[_F_NEXT] = t + rng.exponential() / total if total > 0.0 else np.inf
+            st_i[_S_PENDING] = 1
+        t_next = st_f[_F_NEXT]
+        fixed_exit = False
+        if refr_mode == _REFR_FIXED and st_i[_S_QLEN] > 0:
+            t_q = queue_t[st_i[_S_QHEAD]]
+            if t_q < t_next:
+                t_next = t_q
+                fixed_exit = True
+        # ---- records at the step boundaries passed before the next event
+        stop = False
+        while st_i[_S_BOUNDARY] < n_steps and (st_i[_S_BOUNDARY] + 1) * dt <= t_next:
+            b = st_i[_S_BOUNDARY]
+            tb = (b + 1) * dt
+            if modes[_M_REC_V]:
+                for n in range(n_tot):
+                    x = v[n]
+                    if leak and not integer and tb > last_t[n]:
+                        x *= math.exp(-(tb - last_t[n]) / tau_m)
+                    rec_v[b, n] = x
+            if modes[_M_REC_PENDING]:
+                for r in range(4):
+                    rec_pending[b, r] = tot[r]
+            if modes[_M_REC_REFR]:
+                rec_refr[b, 0] = sizes[0] - act[0]
+                rec_refr[b, 1] = sizes[1] - act[1]
+            st_i[_S_BOUNDARY] = b + 1
+            if b + 1 >= stop_boundary:
+                stop = True
+                break
+        if stop or st_i[_S_BOUNDARY] >= n_steps:
+            break
+        # ---- the event
+        t = t_next
+        spiker = -1
+        if fixed_exit:
+            n = queue_n[st_i[_S_QHEAD]]
+            st_i[_S_QHEAD] = (st_i[_S_QHEAD] + 1) % queue_n.size
+            st_i[_S_QLEN] -= 1
+            _activate(n, n_e, perm, slot, act, refr, seg)
+            last_t[n] = t
+            st_i[_S_PENDING] = 0  # rates changed: redraw (memoryless)
+            continue
+        st_i[_S_PENDING] = 0
+        u = rng.random() * total
+        c = 0
+        while c < 7 and u >= rates[c]:
+            u -= rates[c]
+            c += 1
+        while rates[c] == 0.0:  # guard against round-off landing on an empty class
+            c -= 1
+        if c <= 1:
+            n = perm[seg[c] + _index(rng.random(), act[c])]
+            if leak and not integer:
+                _bring_up_to_date(v, last_t, n, t, tau_m)
+            old = v[n]
+            v[n] = old + 1.0
+            if integer and leak:
+                _leak_update(leak_tree, tot, n, old, v[n])
+            if v[n] >= M:
+                spiker = n
+        elif c <= 5:
+            row = c - 2
+            q = row & 1
+            local = _fen_find(fen, row, fen_size[row], _index(rng.random(), tot[row]))
+            n = seg[q] + local
+            _fen_add(fen, row, local, -1)
+            tot[row] -= 1
+            h[row >> 1, n] -= 1
+            if refr[n] == 0:
+                if leak and not integer:
+                    _bring_up_to_date(v, last_t, n, t, tau_m)
+                old = v[n]
+                if row < 2:
+                    s = table[q, COL_S_EXC]
+                    if integer:
+                        d = math.floor(s)
+                        if rng.random() < s - d:
+                            d += 1.0
+                        v[n] = old + d
+                    else:
+                        v[n] = old + s
+                    if v[n] >= M:
+                        spiker = n
+                else:
+                    delta = table[q, COL_S_INH] * (old + Mr) * inv_span
+                    if integer:
+                        d = math.floor(delta)
+                        if rng.random() < delta - d:
+                            d += 1.0
+                        x_new = old - d
+                        v[n] = x_new if x_new > -Mr else -Mr
+                    else:
+                        v[n] = old - delta
+                if integer and leak:
+                    _leak_update(leak_tree, tot, n, old, v[n])
+        elif c == 6:
+            k = _index(rng.random(), n_refr_all)
+            if k < sizes[0] - act[0]:
+                n = perm[act[0] + k]
+            else:
+                n = perm[n_e + act[1] + k - (sizes[0] - act[0])]
+            _activate(n, n_e, perm, slot, act, refr, seg)
+            last_t[n] = t
+        else:
+            n = _fen_find(leak_tree, 0, n_tot, _index(rng.random(), tot[4]))
+            old = v[n]
+            v[n] = old - 1.0 if old > 0 else old + 1.0
+            _leak_update(leak_tree, tot, n, old, v[n])
+        if spiker >= 0:
+            n = spiker
+            qp = 0 if n < n_e else 1
+            spk_time[n_spk] = t
+            spk_neuron[n_spk] = n
+            n_spk += 1
+            counts[min(st_i[_S_BOUNDARY], n_steps - 1), qp] += 1
+            if integer and leak:
+                _leak_update(leak_tree, tot, n, v[n], 0.0)
+            v[n] = 0.0
+            if refr_mode != _REFR_NONE:
+                _deactivate(n, n_e, perm, slot, act, refr, seg)
+                if refr_mode == _REFR_FIXED:
+                    k = (st_i[_S_QHEAD] + st_i[_S_QLEN]) % queue_n.size
+                    queue_t[k] = t + tau_r
+                    queue_n[k] = n
+                    st_i[_S_QLEN] += 1
+            elif leak and not integer:
+                last_t[n] = t
+            # fan-out: row = 2 * kind(pre) + q_post
+            if quenched:
+                for e in range(indptr[n], indptr[n + 1]):
+                    g = indices[e]
+                    q = 0 if g < n_e else 1
+                    row = 2 * qp + q
+                    _fen_add(fen, row, g - seg[q], 1)
+                    tot[row] += 1
+                    h[qp, g] += 1
+            else:
+                for q in range(2):
+                    row = 2 * qp + q
+                    lg = log1mp[row]
+                    if lg == 0.0:  # P = 0
+                        continue
+                    k = -1
+                    while True:
+                        if lg == -np.inf:  # P = 1
+                            k += 1
+                        else:
+                            k += 1 + int(math.log(1.0 - rng.random()) / lg)
+                        if k >= sizes[q]:
+                            break
+                        _fen_add(fen, row, k, 1)
+                        tot[row] += 1
+                        h[qp, seg[q] + k] += 1
+    st_f[_F_T] = t
+    return n_spk
+
+
+@numba.njit(cache=True)
+def _activate(n, n_e, perm, slot, act, refr, seg):
+    """Move refractory neuron n into the active part of its population's permutation."""
+    q = 0 if n < n_e else 1
+    first_refr = seg[q] + act[q]
+    other = perm[first_refr]
+    s = slot[n]
+    perm[s] = other
+    slot[other] = s
+    perm[first_refr] = n
+    slot[n] = first_refr
+    act[q] += 1
+    refr[n] = 0
+
+
+@numba.njit(cache=True)
+def _deactivate(n, n_e, perm, slot, act, refr, seg):
+    q = 0 if n < n_e else 1
+    last_active = seg[q] + act[q] - 1
+    other = perm[last_active]
+    s = slot[n]
+    perm[s] = other
+    slot[other] = s
+    perm[last_active] = n
+    slot[n] = last_active
+    act[q] -= 1
+    refr[n] = 1
+
+
+def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: bool = False,
+        voltage: str = "continuous", fixed_indegree: bool = False, **unknown) -> dict:
+    """Simulate the network as an exact continuous-time Markov jump process.
+
+    Parameters
+    ----------
+    params : NetworkParams
+        The network; pathway names are post-pre (``s_ei``: I -> E). ``params.dt`` is only the
+        bin width of ``population_counts`` and the sampling interval of records.
+    t_end : float
+        Simulated time, ms (rounded up to a whole number of bins).
+    rng : numpy.random.Generator
+        The single random stream (the quenched adjacency, if any, is drawn from it first).
+    record : iterable of str
+        ``"voltage"`` (float32, (n_steps, N)), ``"pending"`` (total pending kicks per pathway
+        summed over the post population, (n_steps, 4), order ee, ie, ei, ii post-pre),
+        ``"refractory"`` ((n_steps, 2)); all sampled at the bin ends ``(i + 1) dt``.
+    progress : bool
+        Show a tqdm progress bar (does not change the random stream).
+    voltage : {"continuous", "integer"}
+        ``"integer"``: the Li-Chariker-Young Markovian integrate-and-fire model. Voltages are
+        integers in {-M_r, ..., M} (M and M_r must be integers); a kick of non-integer size x
+        moves V by ``floor(x) + Bernoulli(x - floor(x))``; an inhibitory kick never takes V
+        below -M_r; with ``tau_m > 0`` the leak is a unit step towards 0 at rate ``|V|/tau_m``.
+    fixed_indegree : bool
+        Quenched networks only: exactly round(P N_pre) presynaptic partners per neuron.
+
+    Returns
+    -------
+    dict
+        ``population_counts`` (int64, (n_steps, 2)), exact ``spike_times`` (ms, sorted),
+        ``spike_neurons`` (int32, E first), ``records``, ``options``, ``status``.
+    """
+    check_no_unknown(unknown, "markov", ("voltage", "fixed_indegree"))
+    voltage = check_choice("voltage", voltage, VOLTAGES)
+    fixed_indegree = check_flag("fixed_indegree", fixed_indegree)
+    record = check_record(record, "markov")
+    quenched = params.connectivity == "quenched"
+    if fixed_indegree and not quenched:
+        raise ParameterError("fixed_indegree=True needs connectivity='quenched', got 'annealed'")
+    if not isinstance(rng, np.random.Generator):
+        raise ParameterError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    integer = voltage == "integer"
+    if integer:
+        for name in ("threshold", "inhibitory_reversal"):
+            value = getattr(params, name)
+            if not float(value).is_integer():
+                raise ParameterError(f"voltage='integer' needs an integer {name}, got {value!r}")
+
+    n_e, n_i = params.n_e, params.n_i
+    n_tot = n_e + n_i
+    dt = params.dt
+    n_steps = n_steps_of(t_end, dt)
+    leak = params.tau_m > 0
+
+    if quenched:
+        indptr, indices = quenched_adjacency(params, rng, fixed_indegree)
+    else:
+        indptr, indices = np.zeros(1, np.int64), np.zeros(0, np.int32)
+    v = initial_voltages(params, rng, integer=integer)
+    last_t = np.zeros(n_tot)
+    h = np.zeros((2, n_tot), np.int64)        # [kind, neuron]: pending from E / from I
+    size = max(n_e, n_i)
+    fen = np.zeros((4, size + 1), np.int64)
+    fen_size = np.array([n_e, n_i, n_e, n_i], np.int64)
+    tot = np.zeros(5, np.int64)             # pending per pathway row, then integer-leak total
+    perm = np.arange(n_tot, dtype=np.int64)
+    slot = np.arange(n_tot, dtype=np.int64)
+    act = np.array([n_e, n_i], np.int64)
+    refr = np.zeros(n_tot, np.int64)
+    queue_t = np.zeros(n_tot)
+    queue_n = np.zeros(n_tot, np.int64)
+    # Fenwick tree over |V| (integer voltages with leak only)
+    leak_tree = np.zeros((1, n_tot + 1 if integer and leak else 1), np.int64)
+    if integer and leak:
+        for n in range(n_tot):
+            _leak_update(leak_tree, tot, n, 0.0, v[n])
+    st_i = np.zeros(4, np.int64)
+    st_f = np.zeros(2)
+
+    if params.tau_r == 0:
+        refr_mode = _REFR_NONE
+    elif params.refractory == "fixed":
+        refr_mode = _REFR_FIXED
+    else:
+        refr_mode = _REFR_EXP
+    table = population_table(params)
+    # log(1 - P) per row (2 * kind(pre) + q_post) for geometric skipping
+    prob = [table[0, COL_P_EXC], table[1, COL_P_EXC], table[0, COL_P_INH], table[1, COL_P_INH]]
+    with np.errstate(divide="ignore"):
+        log1mp = np.log1p(-np.array(prob))
+    consts = np.array([params.threshold, params.inhibitory_reversal, dt, params.tau_r,
+                       params.tau_m])
+    modes = np.array([integer, quenched, refr_mode, leak, "voltage" in record,
+                      "pending" in record, "refractory" in record], np.int64)
+
+    counts = np.zeros((n_steps, 2), np.int64)
+    rec_v = np.zeros((n_steps, n_tot) if "voltage" in record else (0, 0), np.float32)
+    rec_pending = np.zeros((n_steps, 4) if "pending" in record else (0, 0), np.int64)
+    rec_refr = np.zeros((n_steps, 2) if "refractory" in record else (0, 0), np.int64)
+
+    chunk = max(1, min(n_steps, 1000))
+    buf = SpikeBuffer(int(n_tot * n_steps * dt * 0.1) + 1024, key_dtype=np.float64)
+    bar = progress_bar(progress, n_steps * dt, "markov")
+    try:
+        while st_i[_S_BOUNDARY] < n_steps:
+            before = st_i[_S_BOUNDARY]
+            buf.reserve(1024)
+            stop = min(n_steps, before + chunk)
+            buf.n = _run_events(
+                rng, n_steps, stop, n_e, table, consts, modes, log1mp, v, last_t, h, fen,
+                fen_size, tot, perm, slot, act, refr, queue_t, queue_n, leak_tree, st_i, st_f,
+                indptr, indices, counts, buf.key, buf.neuron, buf.n, rec_v, rec_pending,
+                rec_refr)
+            bar.update((st_i[_S_BOUNDARY] - before) * dt)
+    finally:
+        bar.close()
+
+    times, neurons = buf.arrays()
+    records = {}
+    if "voltage" in record:
+        records["voltage"] = rec_v
+    if "pending" in record:
+        records["pending"] = rec_pending
+    if "refractory" in record:
+        records["refractory"] = rec_refr
+    options = {"voltage": voltage, "fixed_indegree": fixed_indegree}
+    if quenched:
+        options["n_synapses"] = int(indices.size)
+    return {
+        "population_counts": counts,
+        "spike_times": times,
+        "spike_neurons": neurons,
+        "records": records,
+        "options": options,
+        "status": "ok",
+    }
