@@ -1,0 +1,337 @@
+"""Running the reduced system: :func:`run` (one parameter set) and :func:`run_batch` (many)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..params import NetworkParams, ParameterError
+from . import kernel as K
+from .moments import pathway_table, population_table
+from .transport import bin_edges
+
+__all__ = ["run", "run_batch", "DSODE_RECORDS", "REFRACTORY_RULES", "MOMENT_INTEGRATORS"]
+
+#: Records the reduced system can produce (see ``snnreduce.result.RECORD_DIMS``).
+DSODE_RECORDS = ("bin_count", "bin_mean", "pending", "pending_var", "refractory")
+REFRACTORY_RULES = ("exponential", "paper")
+MOMENT_INTEGRATORS = ("exact", "euler")
+_CHUNK_STEPS = 2000  # steps per kernel call when a progress bar is shown
+# dtype of the bin records (float32 halves their memory; tests switch to float64 to check
+# the mass invariant to round-off)
+_BIN_RECORD_DTYPE = np.float32
+
+
+def _number(name, value, check, allowed):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+            or not math.isfinite(value) or not check(value):
+        raise ParameterError(f"{name} must be {allowed}, got {value!r}")
+    return float(value)
+
+
+def _choice(name, value, allowed):
+    if not isinstance(value, str) or value not in allowed:
+        raise ParameterError(f"{name} must be one of {', '.join(map(repr, allowed))}, "
+                             f"got {value!r}")
+    return value
+
+
+def _check_record(record):
+    if isinstance(record, str):
+        record = (record,)
+    record = tuple(record or ())
+    for name in record:
+        if name not in DSODE_RECORDS:
+            raise ParameterError(f"the dsODE can record {', '.join(DSODE_RECORDS)}; got {name!r}")
+    return record
+
+
+def _n_steps(t_end, dt):
+    return max(1, math.ceil(t_end / dt - 1e-9))
+
+
+class _Setup:
+    """Validated options, constant tables and the initial state of one parameter set."""
+
+    def __init__(self, params, *, dv, v_low, refractory_rule, moment_integrator, truncate_sd,
+                 noise, pending_noise):
+        if not isinstance(params, NetworkParams):
+            raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
+        m = params.threshold
+        dv = _number("dv", dv, lambda x: x > 0, "a bin width > 0")
+        v_low = _number("v_low", v_low, lambda x: x < 0, "a voltage < 0 (bins must hold the reset 0)")
+        if (m - v_low) / dv > 100_000:
+            raise ParameterError(f"dv must give at most 100000 bins, got {(m - v_low) / dv:.0f}")
+        truncate_sd = _number("truncate_sd", truncate_sd, lambda x: x >= 1,
+                              "a number of standard deviations >= 1")
+        _choice("refractory_rule", refractory_rule, REFRACTORY_RULES)
+        _choice("moment_integrator", moment_integrator, MOMENT_INTEGRATORS)
+        if noise not in (None, "finite-size"):
+            raise ParameterError(f"noise must be None or 'finite-size', got {noise!r}")
+        if not isinstance(pending_noise, (bool, np.bool_)):
+            raise ParameterError(f"pending_noise must be True or False, got {pending_noise!r}")
+        self.params = params
+        self.edges = bin_edges(m, dv, v_low)
+        n_bins = self.edges.size - 1
+        dt = params.dt
+        if refractory_rule == "paper":
+            ref_mode, ref_steps = K.REF_PAPER, 1
+        elif params.refractory == "fixed":
+            ref_mode, ref_steps = K.REF_FIXED, max(1, round(params.tau_r / dt))
+        else:
+            ref_mode, ref_steps = K.REF_EXPONENTIAL, 1
+        p_exit = 1.0 if params.tau_r == 0 else -math.expm1(-dt / params.tau_r)
+        self.fc = np.zeros(K.N_FC)
+        self.fc[K.FC_DT] = dt
+        self.fc[K.FC_E0] = self.edges[0]
+        self.fc[K.FC_DV] = dv
+        self.fc[K.FC_TRUNC] = truncate_sd
+        self.fc[K.FC_TAU_R] = params.tau_r
+        self.fc[K.FC_P_EXIT] = p_exit
+        self.ic = np.zeros(K.N_IC, dtype=np.int64)
+        self.ic[K.IC_BINS] = n_bins
+        self.ic[K.IC_REF_MODE] = ref_mode
+        self.ic[K.IC_REF_STEPS] = ref_steps
+        self.ic[K.IC_EULER] = moment_integrator == "euler"
+        self.ic[K.IC_NOISE] = noise == "finite-size"
+        self.ic[K.IC_PENDING_NOISE] = bool(pending_noise)
+        self.pop = population_table(params)
+        self.pw = pathway_table(params)
+        self.options = {
+            "dv": dv, "v_low": float(self.edges[0]), "n_bins": int(n_bins),
+            "refractory_rule": refractory_rule,
+            "refractory": "paper" if ref_mode == K.REF_PAPER else params.refractory,
+            "moment_integrator": moment_integrator, "truncate_sd": truncate_sd,
+            "noise": "none" if noise is None else noise,
+            "pending_noise": bool(pending_noise) and noise is not None,
+            "lower_boundary": "sticky at v_low", "initial_state": params.initial_state,
+        }
+
+    def initial_state(self, n_bins=None, rng=None):
+        """Arrays (n, vm, refr, line, h, var); bins padded to ``n_bins`` if given.
+
+        With ``rng`` (finite-size runs) the "uniform" state is a sample: N_Q voltages drawn
+        uniformly on [0, M), binned, so that every bin holds whole neurons.
+        """
+        edges = self.edges
+        k = edges.size - 1
+        kk = k if n_bins is None else n_bins
+        n = np.zeros((2, kk))
+        vm = np.zeros((2, kk))
+        vm[:, :k] = 0.5 * (edges[:-1] + edges[1:])
+        for q, size in enumerate(self.params.n):
+            if self.params.initial_state == "rest":
+                j = min(max(int(math.floor((0.0 - edges[0]) / (edges[1] - edges[0]))), 0), k - 1)
+                n[q, j] = size
+                vm[q, j] = 0.0
+            elif rng is not None:
+                v = rng.uniform(0.0, self.params.threshold, size)
+                j = np.clip(((v - edges[0]) // (edges[1] - edges[0])).astype(np.int64), 0, k - 1)
+                n[q, :k] = np.bincount(j, minlength=k)
+                sums = np.bincount(j, weights=v, minlength=k)
+                vm[q, :k] = np.where(n[q, :k] > 0, sums / np.maximum(n[q, :k], 1), vm[q, :k])
+            else:  # uniform on [0, M): each bin gets its share of the overlap, at its midpoint
+                m = self.params.threshold
+                lo = np.clip(edges[:-1], 0.0, m)
+                hi = np.clip(edges[1:], 0.0, m)
+                share = (hi - lo) / m
+                n[q, :k] = size * share
+                vm[q, :k] = np.where(share > 0, 0.5 * (lo + hi), vm[q, :k])
+        refr = np.zeros(2)
+        line = np.zeros((2, int(self.ic[K.IC_REF_STEPS])))
+        return n, vm, refr, line, np.zeros(4), np.zeros(4)
+
+
+def _record_arrays(record, n_steps, n_bins, lead=()):
+    def arr(name, shape, dtype):
+        return np.zeros(lead + ((n_steps,) + shape if name in record else (0,) + shape), dtype)
+
+    return (arr("bin_count", (2, n_bins), _BIN_RECORD_DTYPE),
+            arr("bin_mean", (2, n_bins), _BIN_RECORD_DTYPE),
+            arr("pending", (4,), np.float64), arr("pending_var", (4,), np.float64),
+            arr("refractory", (2,), np.float64))
+
+
+def _collect(record, recs, edges, n_bins, done):
+    names = ("bin_count", "bin_mean", "pending", "pending_var", "refractory")
+    out = {}
+    for name, values in zip(names, recs):
+        if name in record:
+            values = values[:done]
+            if name.startswith("bin_"):
+                values = values[:, :, :n_bins]
+            out[name] = values
+    if "bin_count" in record or "bin_mean" in record:
+        out["bin_edges"] = edges.copy()
+    return out
+
+
+def _status(done, n_steps, dt):
+    if done == n_steps:
+        return "ok"
+    return f"diverged: non-finite state at t = {done * dt:g} ms"
+
+
+def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
+        rng: np.random.Generator | None = None, record=(), progress: bool = False,
+        dv: float = 4.0, v_low: float = -40.0, refractory_rule: str = "exponential",
+        moment_integrator: str = "exact", truncate_sd: float = 8.0,
+        pending_noise: bool = True, **unknown) -> dict:
+    """Run the reduced system (dsODE) of ``params``; usually called via :func:`snnreduce.reduce`.
+
+    Parameters
+    ----------
+    params : NetworkParams
+        The network to reduce (pathways post-pre: ``s_ei`` is the kick an I spike gives an E
+        neuron).
+    t_end : float
+        Simulated time, ms; ``ceil(t_end / dt)`` steps.
+    noise : {None, "finite-size"}
+        None: the deterministic dsODE. ``"finite-size"``: the redistribution of each bin is a
+        multinomial sample for the (integer part of the) neurons it holds, the exponential
+        refractory exit a binomial one, and the moments are driven by the sampled spike
+        counts (plus, with ``pending_noise``, binomial noise of pending-kick arrivals and
+        consumption). Needs ``rng``.
+    rng : numpy.random.Generator, optional
+        Random stream of the finite-size variant (unused when deterministic).
+    record : iterable of str
+        Any of ``"bin_count"``, ``"bin_mean"`` (per step, population and bin, float32;
+        empty bins have mean = bin centre), ``"pending"`` (total pending kicks per pathway,
+        ``h * N_post``), ``"pending_var"`` (variance across neurons, σ²), ``"refractory"``
+        (refractory pool R). ``bin_edges`` is added when bin records are asked for.
+    progress : bool
+        Show a progress bar.
+    dv : float
+        Bin width (default 4).
+    v_low : float
+        Lowest bin edge (< 0; default -40). Bins run from ``v_low`` to the threshold M; if
+        ``M - v_low`` is not a multiple of ``dv``, ``v_low`` is moved down to the next one.
+        Mass pushed below it stays in the lowest bin at voltage ``v_low``.
+    refractory_rule : {"exponential", "paper"}
+        ``"exponential"``: the network's own rule — a refractory pool that every step end
+        loses ``(R + F)(1 - exp(-dt/τ_R))`` (fired neurons included), or, if
+        ``params.refractory == "fixed"``, a delay line of ``round(τ_R/dt)`` step ends.
+        ``"paper"``: the rule of the paper authors' code, ``R <- R + F`` then
+        ``leave = |(-R/τ_R + F) dt|`` (clipped to ``[0, R]``), F in neurons per step.
+        Leavers re-enter the bin holding V = 0 at voltage 0.
+    moment_integrator : {"exact", "euler"}
+        Exact exponential integration of the moment ODEs with the step's rate held constant,
+        or explicit Euler.
+    truncate_sd : float
+        Destinations beyond this many standard deviations of the input are skipped; their
+        mass goes to the nearest evaluated bin (default 8).
+    pending_noise : bool
+        Finite-size only: add the binomial noise of pending-kick arrivals and consumption
+        to ``h`` (default True).
+
+    Returns
+    -------
+    dict
+        ``population_counts`` (n_steps, 2) expected (deterministic) or sampled spikes per
+        step; ``spike_times`` / ``spike_neurons`` None; ``records``; ``options``; ``status``.
+    """
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ParameterError(
+            f"unknown dsODE option {name!r}; allowed: dv, v_low, refractory_rule, "
+            "moment_integrator, truncate_sd, pending_noise")
+    setup = _Setup(params, dv=dv, v_low=v_low, refractory_rule=refractory_rule,
+                   moment_integrator=moment_integrator, truncate_sd=truncate_sd, noise=noise,
+                   pending_noise=pending_noise)
+    if noise is not None and not isinstance(rng, np.random.Generator):
+        raise ParameterError("the finite-size dsODE needs rng, a numpy Generator")
+    if rng is None:
+        rng = np.random.default_rng(0)  # never drawn from
+    record = _check_record(record)
+    dt = params.dt
+    n_steps = _n_steps(t_end, dt)
+    n_bins = setup.edges.size - 1
+    state = setup.initial_state(rng=rng if noise is not None else None)
+    counts = np.zeros((n_steps, 2))
+    recs = _record_arrays(record, n_steps, n_bins)
+
+    from ..network._common import progress_bar
+
+    bar = progress_bar(progress, n_steps * dt, "dsode")
+    chunk = _CHUNK_STEPS if progress else n_steps
+    done = 0
+    while done < n_steps:
+        todo = min(chunk, n_steps - done)
+        did = K._advance(*state, setup.pop, setup.pw, setup.fc, setup.ic, done, todo, rng,
+                         counts, *recs, done)
+        bar.update(did * dt)
+        done += did
+        if did < todo:
+            break
+    bar.close()
+    return {
+        "population_counts": counts[:done],
+        "spike_times": None,
+        "spike_neurons": None,
+        "records": _collect(record, recs, setup.edges, n_bins, done),
+        "options": setup.options,
+        "status": _status(done, n_steps, dt),
+    }
+
+
+def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: float = -40.0,
+              refractory_rule: str = "exponential", moment_integrator: str = "exact",
+              truncate_sd: float = 8.0, threads: int | None = None) -> list[dict]:
+    """Advance the deterministic dsODE of many parameter sets together (numba ``prange``).
+
+    Same options and return value as :func:`run` (one dict per set, in order); sets may
+    differ in any parameter, including ``dt`` and the number of bins. ``threads`` caps the
+    numba threads used (default: numba's setting).
+    """
+    params_list = list(params_list)
+    if not params_list:
+        return []
+    record = _check_record(record)
+    setups = [_Setup(p, dv=dv, v_low=v_low, refractory_rule=refractory_rule,
+                     moment_integrator=moment_integrator, truncate_sd=truncate_sd, noise=None,
+                     pending_noise=False) for p in params_list]
+    n_sets = len(setups)
+    steps = np.array([_n_steps(t_end, s.params.dt) for s in setups], dtype=np.int64)
+    bins = [s.edges.size - 1 for s in setups]
+    kmax = max(bins)
+    lmax = max(int(s.ic[K.IC_REF_STEPS]) for s in setups)
+    n = np.zeros((n_sets, 2, kmax))
+    vm = np.zeros((n_sets, 2, kmax))
+    refr = np.zeros((n_sets, 2))
+    line = np.zeros((n_sets, 2, lmax))
+    h = np.zeros((n_sets, 4))
+    var = np.zeros((n_sets, 4))
+    for i, s in enumerate(setups):
+        n0, vm0, _, _, _, _ = s.initial_state(kmax)
+        n[i], vm[i] = n0, vm0
+    pop = np.stack([s.pop for s in setups])
+    pw = np.stack([s.pw for s in setups])
+    fc = np.stack([s.fc for s in setups])
+    ic = np.stack([s.ic for s in setups])
+    smax = int(steps.max())
+    counts = np.zeros((n_sets, smax, 2))
+    recs = _record_arrays(record, smax, kmax, lead=(n_sets,))
+    done = np.zeros(n_sets, dtype=np.int64)
+    import numba
+
+    old = numba.get_num_threads()
+    if threads is not None:
+        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        K._advance_batch(n, vm, refr, line, h, var, pop, pw, fc, ic, steps,
+                         np.random.default_rng(0), counts, *recs, done)
+    finally:
+        numba.set_num_threads(old)
+    out = []
+    for i, s in enumerate(setups):
+        d = int(done[i])
+        out.append({
+            "population_counts": counts[i, :d].copy(),
+            "spike_times": None,
+            "spike_neurons": None,
+            "records": _collect(record, [r[i] for r in recs], s.edges, bins[i], d),
+            "options": s.options,
+            "status": _status(d, int(steps[i]), s.params.dt),
+        })
+    return out

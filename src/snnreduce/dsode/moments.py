@@ -1,0 +1,171 @@
+"""The Markov approximation of SPEC §3: pending-kick moments and the Gaussian input they imply.
+
+Pathway order everywhere in this module is ``PATHWAYS = ("ee", "ie", "ei", "ii")``, names
+**post, pre**: ``"ei"`` is the pathway from I to E (an I spike gives an E neuron a pending
+kick of size S^{EI}). Related code often uses the opposite order.
+
+For pathway QQ' the mean ``h`` and variance ``σ²`` across the neurons of Q of the pending
+kick count obey (r_{Q'} = population spike count of Q' per ms)::
+
+    dh/dt  = -h/τ + P r_{Q'}
+    dσ²/dt = -2σ²/τ + h/τ + P(1-P) r_{Q'}
+
+With ``r`` constant over a step the system is linear with constant forcing and has the exact
+solution used by the default integrator (``e = exp(-dt/τ)``)::
+
+    h*  = τ P r,               σ²* = τ P r (2 - P) / 2
+    h(dt)  = h* + (h0 - h*) e
+    σ²(dt) = σ²* + (h0 - h*) e + (σ²0 - σ²* - (h0 - h*)) e²
+
+The Euler option is ``h += dt (-h/τ + P r)``, ``σ² += dt (-2σ²/τ + h/τ + P(1-P) r)`` with
+the old ``h``; it reproduces the mean update of the stepped network exactly but is unstable
+for ``dt > 2τ`` (moments are clipped at 0 so it cannot go negative).
+
+The input of a neuron of Q at voltage v over one step (SPEC §3)::
+
+    μ(v)  = dt [λ_Q + S^{QE} h^{QE}/τ^{QE} - S^{QI} g(v) h^{QI}/τ^{QI}] - v dt/τ_m
+    s²(v) = dt [λ_Q + (S^{QE})² σ²^{QE}/(τ^{QE})² + (S^{QI} g(v))² σ²^{QI}/(τ^{QI})²]
+
+with ``g(v) = (v + M_r)/(M + M_r)``; the leak term is present only when ``τ_m > 0`` and
+external kicks keep unit size. (The recurrent variance terms are the paper's, taken as
+written: ``dt · S² σ²/τ²``.)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from ..params import PATHWAYS
+
+__all__ = ["PATHWAYS", "PRE", "POST", "pathway_table", "population_table",
+           "advance_moments", "stationary_moments", "input_mean_var", "input_coefficients",
+           "TAB_TAU", "TAB_P", "POP_LAMBDA", "POP_S_EXC", "POP_S_INH", "POP_TAU_EXC",
+           "POP_TAU_INH", "POP_THRESHOLD", "POP_REVERSAL", "POP_TAU_M", "POP_N"]
+
+#: Index of the pre / post population (0 = E, 1 = I) of each pathway in ``PATHWAYS``.
+PRE = np.array([0, 0, 1, 1])
+POST = np.array([0, 1, 0, 1])
+
+# Columns of the pathway table (one row per pathway, PATHWAYS order).
+TAB_TAU = 0
+TAB_P = 1
+
+# Columns of the population table (row 0 = E, row 1 = I, the *post* population).
+POP_LAMBDA = 0      # λ_Q, unit external kicks per ms
+POP_S_EXC = 1       # S^{QE}
+POP_S_INH = 2       # S^{QI}
+POP_TAU_EXC = 3     # τ^{QE}, ms
+POP_TAU_INH = 4     # τ^{QI}, ms
+POP_THRESHOLD = 5   # M
+POP_REVERSAL = 6    # M_r
+POP_TAU_M = 7       # τ_m, ms (0: no leak)
+POP_N = 8           # N_Q
+_POP_COLUMNS = 9
+
+
+def pathway_table(params) -> np.ndarray:
+    """``(4, 2)`` float array: τ and P of each pathway (rows in ``PATHWAYS`` order, post-pre)."""
+    return np.array([[params.tau(pw), params.p(pw)] for pw in PATHWAYS], dtype=np.float64)
+
+
+def population_table(params) -> np.ndarray:
+    """``(2, 9)`` float array of the per-population constants (row = post population E, I)."""
+    table = np.empty((2, _POP_COLUMNS))
+    for q, (pop, x) in enumerate((("E", "e"), ("I", "i"))):
+        table[q, POP_LAMBDA] = params.lam(pop)
+        table[q, POP_S_EXC] = params.s(x + "e")
+        table[q, POP_S_INH] = params.s(x + "i")
+        table[q, POP_TAU_EXC] = params.tau(x + "e")
+        table[q, POP_TAU_INH] = params.tau(x + "i")
+        table[q, POP_THRESHOLD] = params.threshold
+        table[q, POP_REVERSAL] = params.inhibitory_reversal
+        table[q, POP_TAU_M] = params.tau_m
+        table[q, POP_N] = params.n[q]
+    return table
+
+
+@numba.njit(cache=True, inline="always")
+def advance_pathway(h, var, rate, tau, p, dt, euler):
+    """One step of the moment ODEs of one pathway with ``rate`` (pre spikes/ms) held constant."""
+    if euler:
+        h_new = h + dt * (-h / tau + p * rate)
+        var_new = var + dt * (-2.0 * var / tau + h / tau + p * (1.0 - p) * rate)
+    else:
+        e = math.exp(-dt / tau)
+        h_star = tau * p * rate
+        var_star = 0.5 * h_star * (2.0 - p)
+        dh = h - h_star
+        h_new = h_star + dh * e
+        var_new = var_star + dh * e + (var - var_star - dh) * e * e
+    return max(h_new, 0.0), max(var_new, 0.0)
+
+
+@numba.njit(cache=True)
+def advance_moments(h, var, rates, table, dt, euler):
+    """Advance all four pathways in place.
+
+    Parameters
+    ----------
+    h, var : ndarray, shape (4,)
+        Mean and variance across post neurons of the pending kicks (PATHWAYS order, post-pre).
+    rates : ndarray, shape (2,)
+        Population spike counts per ms of E and I during the step.
+    table : ndarray, shape (4, 2)
+        :func:`pathway_table`.
+    dt : float
+        Step, ms.
+    euler : bool
+        Explicit Euler instead of the exact exponential integrator.
+    """
+    for j in range(4):
+        pre = 0 if j < 2 else 1
+        h[j], var[j] = advance_pathway(h[j], var[j], rates[pre], table[j, TAB_TAU],
+                                       table[j, TAB_P], dt, euler)
+
+
+def stationary_moments(rates, params) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed point of the moment ODEs for constant population rates (spikes/ms of E, I).
+
+    Returns ``(h*, σ²*)`` in PATHWAYS order: ``h* = τ P r``, ``σ²* = τ P r (2 - P) / 2``.
+    """
+    table = pathway_table(params)
+    r = np.asarray(rates, dtype=np.float64)[PRE]
+    h = table[:, TAB_TAU] * table[:, TAB_P] * r
+    return h, 0.5 * h * (2.0 - table[:, TAB_P])
+
+
+@numba.njit(cache=True, inline="always")
+def input_coefficients(q, h, var, pop, dt):
+    """Coefficients of the one-step input of population ``q`` as a function of voltage.
+
+    Returns ``(A, B, C, D, g1, g0)`` with ``g(v) = g1 v + g0 = (v + M_r)/(M + M_r)`` and
+    ``μ(v) = A - B g(v)``, ``s²(v) = C + D g(v)²`` (SPEC §3; leak not included). ``h`` and
+    ``var`` are in PATHWAYS order (post-pre); ``pop`` is :func:`population_table`.
+    """
+    jx = q          # pathway qE: "ee" (0) or "ie" (1)
+    ji = 2 + q      # pathway qI: "ei" (2) or "ii" (3)
+    g1 = 1.0 / (pop[q, POP_THRESHOLD] + pop[q, POP_REVERSAL])
+    g0 = pop[q, POP_REVERSAL] * g1
+    s_x = pop[q, POP_S_EXC]
+    s_i = pop[q, POP_S_INH]
+    tx = pop[q, POP_TAU_EXC]
+    ti = pop[q, POP_TAU_INH]
+    lam = pop[q, POP_LAMBDA]
+    a = dt * (lam + s_x * h[jx] / tx)
+    b = dt * s_i * h[ji] / ti
+    c = dt * (lam + s_x * s_x * var[jx] / (tx * tx))
+    d = dt * s_i * s_i * var[ji] / (ti * ti)
+    return a, b, c, d, g1, g0
+
+
+@numba.njit(cache=True, inline="always")
+def input_mean_var(v, q, h, var, pop, dt):
+    """Mean and variance (clipped at 0) of the one-step input of a neuron of population ``q``
+    at voltage ``v``; see :func:`input_coefficients`. The leak ``-v dt/τ_m`` is *not*
+    included (callers apply the leak to voltages themselves)."""
+    a, b, c, d, g1, g0 = input_coefficients(q, h, var, pop, dt)
+    g = g1 * v + g0
+    return a - b * g, max(c + d * g * g, 0.0)

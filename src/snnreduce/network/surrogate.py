@@ -1,0 +1,198 @@
+"""The Markov surrogate (SPEC §3): a spiking network driven by the Markov approximation.
+
+Pathway names are **post, pre**: ``s_ei`` is the kick an I spike gives an E neuron.
+
+There are N_E + N_I neurons with voltages, but no individual pending kicks: the pending kicks
+of each pathway are described only by their population mean ``h`` and variance ``σ²``
+(:mod:`snnreduce.dsode.moments`), driven by the network's own population spike counts. Every
+non-refractory neuron of Q at voltage v receives in each step the Gaussian input
+
+    N(μ(v), s²(v)),  μ(v) = dt [λ_Q + S^{QE} h^{QE}/τ^{QE} - S^{QI} g(v) h^{QI}/τ^{QI}],
+                     s²(v) = dt [λ_Q + (S^{QE})² σ²^{QE}/(τ^{QE})² + (S^{QI} g(v))² σ²^{QI}/(τ^{QI})²]
+
+(external drive included). This is exactly the input the dsODE assumes, without the voltage
+bins, so comparing network / surrogate / dsODE separates the error of the approximation from
+the error of the binning.
+
+One step ``[i dt, (i+1) dt)``, in the stepped network's order: (1) every non-refractory
+neuron: ``V <- V exp(-dt/τ_m)`` (if leak) + the Gaussian input computed from the moments and
+V at the start of the step; (2) spike if ``V > M``: V <- 0, refractory; (3) the moments of
+every pathway advance one step with the step's population rate (count / dt) held constant;
+(4) refractory exit, the neuron that just spiked included: probability ``1 - exp(-dt/τ_R)``
+(exponential) or after ``max(1, round(τ_R/dt))`` step ends (fixed). Spikes are stamped at the
+step midpoint ``(i + 1/2) dt``; records are the state at the end of each step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from ..dsode.moments import (POP_N, advance_moments, input_coefficients, pathway_table,
+                             population_table)
+from ..params import ParameterError
+from ._common import (SpikeBuffer, check_choice, initial_voltages, n_steps_of, progress_bar,
+                      refractory_rule)
+
+__all__ = ["run", "SURROGATE_RECORDS"]
+
+#: Records of the surrogate (see ``snnreduce.result.RECORD_DIMS``).
+SURROGATE_RECORDS = ("voltage", "pending", "pending_var", "refractory")
+
+
+@numba.njit(cache=True)
+def _run_steps(rng, first, last, n_e, pop, pw, dt, decay, threshold, p_exit, fixed, refr_steps,
+               euler, v, refr, h, var, counts, spk_step, spk_neuron, n_spk,
+               rec_v, rec_h, rec_var, rec_refr):
+    """Advance steps ``first .. last-1``; returns (next step, spikes stored).
+
+    Stops early, before a step, when the spike buffer could overflow during it.
+    """
+    n_tot = v.size
+    cap = spk_step.size
+    rates = np.zeros(2)
+    n_refr = np.zeros(2, dtype=np.int64)
+    for step in range(first, last):
+        if n_spk + n_tot > cap:
+            return step, n_spk
+        for q in range(2):
+            lo = 0 if q == 0 else n_e
+            hi = n_e if q == 0 else n_tot
+            a, b, c, d, g1, g0 = input_coefficients(q, h, var, pop, dt)
+            count = 0
+            for n in range(lo, hi):
+                if refr[n] > 0:
+                    continue
+                x = v[n]
+                g = g1 * x + g0
+                s2 = c + d * g * g
+                x = x * decay + (a - b * g)
+                if s2 > 0.0:
+                    x += math.sqrt(s2) * rng.standard_normal()
+                if x > threshold:
+                    v[n] = 0.0
+                    refr[n] = refr_steps
+                    spk_step[n_spk] = step
+                    spk_neuron[n_spk] = n
+                    n_spk += 1
+                    count += 1
+                else:
+                    v[n] = x
+            counts[step, q] = count
+            rates[q] = count / dt
+        advance_moments(h, var, rates, pw, dt, euler)
+        n_refr[:] = 0
+        for n in range(n_tot):
+            if refr[n] > 0:
+                if fixed:
+                    refr[n] -= 1
+                elif rng.random() < p_exit:
+                    refr[n] = 0
+                if refr[n] > 0:
+                    n_refr[0 if n < n_e else 1] += 1
+        if rec_v.shape[0] > 0:
+            for n in range(n_tot):
+                rec_v[step, n] = v[n]
+        if rec_h.shape[0] > 0:
+            for j in range(4):
+                rec_h[step, j] = h[j] * pop[j % 2, POP_N]
+        if rec_var.shape[0] > 0:
+            for j in range(4):
+                rec_var[step, j] = var[j]
+        if rec_refr.shape[0] > 0:
+            rec_refr[step, 0] = n_refr[0]
+            rec_refr[step, 1] = n_refr[1]
+    return last, n_spk
+
+
+def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: bool = False,
+        moment_integrator: str = "exact") -> dict:
+    """Simulate the Markov surrogate network (usually via ``simulate(..., engine="surrogate")``).
+
+    Parameters
+    ----------
+    params : NetworkParams
+        The network; pathway names are post-pre (``s_ei``: I -> E). ``connectivity`` plays
+        no role (there are no individual synapses).
+    t_end : float
+        Simulated time, ms; ``ceil(t_end / dt)`` steps.
+    rng : numpy.random.Generator
+        The single random stream.
+    record : iterable of str
+        Any of ``"voltage"`` (float32, (n_steps, N)), ``"pending"`` (total pending kicks per
+        pathway, ``h * N_post``, order ee, ie, ei, ii), ``"pending_var"`` (variance across
+        neurons σ² per pathway), ``"refractory"`` (refractory neurons per population), all at
+        the end of each step.
+    progress : bool
+        Show a progress bar (does not change the random stream).
+    moment_integrator : {"exact", "euler"}
+        Integration of the moment ODEs over a step (see :mod:`snnreduce.dsode.moments`).
+
+    Returns
+    -------
+    dict
+        ``population_counts`` (int64, (n_steps, 2)), ``spike_times`` (ms, step midpoints),
+        ``spike_neurons`` (int32, E first), ``records``, ``options``, ``status``.
+    """
+    if isinstance(record, str):
+        record = (record,)
+    record = tuple(record or ())
+    for name in record:
+        if name not in SURROGATE_RECORDS:
+            raise ParameterError(
+                f"the surrogate engine can record {', '.join(SURROGATE_RECORDS)}; got {name!r}")
+    moment_integrator = check_choice("moment_integrator", moment_integrator, ("exact", "euler"))
+    if not isinstance(rng, np.random.Generator):
+        raise ParameterError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    n_e, n_i = params.n_e, params.n_i
+    n_tot = n_e + n_i
+    dt = params.dt
+    n_steps = n_steps_of(t_end, dt)
+    fixed, p_exit, refr_steps = refractory_rule(params)
+    decay = math.exp(-dt / params.tau_m) if params.tau_m > 0 else 1.0
+
+    v = initial_voltages(params, rng)
+    refr = np.zeros(n_tot, np.int64)
+    h = np.zeros(4)
+    var = np.zeros(4)
+    counts = np.zeros((n_steps, 2), np.int64)
+    rec_v = np.zeros((n_steps, n_tot) if "voltage" in record else (0, 0), np.float32)
+    rec_h = np.zeros((n_steps, 4) if "pending" in record else (0, 0))
+    rec_var = np.zeros((n_steps, 4) if "pending_var" in record else (0, 0))
+    rec_refr = np.zeros((n_steps, 2) if "refractory" in record else (0, 0), np.int64)
+    pop = population_table(params)
+    pw = pathway_table(params)
+
+    chunk = max(1, min(n_steps, 2_000_000 // n_tot))
+    buf = SpikeBuffer(int(n_tot * chunk * dt * 0.2) + 4 * n_tot)
+    bar = progress_bar(progress, n_steps * dt, "surrogate")
+    step = 0
+    try:
+        while step < n_steps:
+            buf.reserve(n_tot + 1)
+            target = min(n_steps, step + chunk)
+            new_step, buf.n = _run_steps(
+                rng, step, target, n_e, pop, pw, dt, decay, params.threshold, p_exit,
+                bool(fixed), refr_steps, moment_integrator == "euler", v, refr, h, var, counts,
+                buf.key, buf.neuron, buf.n, rec_v, rec_h, rec_var, rec_refr)
+            bar.update((new_step - step) * dt)
+            step = new_step
+    finally:
+        bar.close()
+
+    steps, neurons = buf.arrays()
+    records = {}
+    for name, values in (("voltage", rec_v), ("pending", rec_h), ("pending_var", rec_var),
+                         ("refractory", rec_refr)):
+        if name in record:
+            records[name] = values
+    return {
+        "population_counts": counts,
+        "spike_times": (steps + 0.5) * dt,
+        "spike_neurons": neurons,
+        "records": records,
+        "options": {"moment_integrator": moment_integrator, "spike_time": "step midpoint"},
+        "status": "ok",
+    }
