@@ -32,7 +32,8 @@ IC_REF_STEPS = 2   # fixed rule: step ends spent refractory (length of the delay
 IC_EULER = 3       # 1: explicit Euler for the moments
 IC_NOISE = 4       # 1: finite-size sampling noise
 IC_PENDING_NOISE = 5  # 1: (finite-size) sampling noise of pending-kick arrival/consumption
-N_IC = 6
+IC_RATE_LAG = 6    # 1: the moments see the previous step's spikes (the paper's code)
+N_IC = 7
 
 REF_EXPONENTIAL = 0
 REF_FIXED = 1
@@ -96,14 +97,14 @@ def _sample_source(rng, count, lo, hi, p, out):
 
 
 @numba.njit(cache=True, fastmath={"contract"})
-def _advance(n, vm, refr, line, h, var, pop, pw, fc, ic, step0, n_steps, rng,
+def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, rng,
              counts, rec_n, rec_m, rec_h, rec_v, rec_r, rec0):
     """Advance one parameter set by ``n_steps`` steps; returns the steps done (< n_steps on
     a non-finite state).
 
     State (modified in place): ``n``/``vm`` (2, K) neurons and mean voltage per bin,
     ``refr`` (2,) refractory pool, ``line`` (2, L) delay line of the fixed rule, ``h``/``var``
-    (4,) pending-kick moments. ``counts`` receives the spikes of step ``i`` at row
+    (4,) pending-kick moments, ``last`` (2,) the previous step's spikes (for ``rate_lag``). ``counts`` receives the spikes of step ``i`` at row
     ``rec0 + i``; so do the ``rec_*`` arrays (first dimension 0 when not recorded) with the
     state after the step. ``step0`` is the global index of the first step (delay line).
     """
@@ -119,6 +120,7 @@ def _advance(n, vm, refr, line, h, var, pop, pw, fc, ic, step0, n_steps, rng,
     euler = ic[IC_EULER] == 1
     noise = ic[IC_NOISE] == 1
     pending_noise = ic[IC_PENDING_NOISE] == 1
+    rate_lag = ic[IC_RATE_LAG] == 1
     zero_bin = min(max(int(math.floor((0.0 - e0) / dv)), 0), n_bins - 1)
 
     new_n = np.empty(n_bins)
@@ -207,8 +209,14 @@ def _advance(n, vm, refr, line, h, var, pop, pw, fc, ic, step0, n_steps, rng,
             counts[rec0 + i, q] = f_q
 
         # moments with this step's population rates (SPEC §4 step 5)
-        rates[0] = fired[0] / dt
-        rates[1] = fired[1] / dt
+        if rate_lag:
+            rates[0] = last[0] / dt
+            rates[1] = last[1] / dt
+        else:
+            rates[0] = fired[0] / dt
+            rates[1] = fired[1] / dt
+        last[0] = fired[0]
+        last[1] = fired[1]
         if noise and pending_noise:
             h_old0 = h[0]
             h_old1 = h[1]
@@ -223,7 +231,7 @@ def _advance(n, vm, refr, line, h, var, pop, pw, fc, ic, step0, n_steps, rng,
                 c = -math.expm1(-dt / pw[j, TAB_TAU])
                 pr = pw[j, TAB_P]
                 # binomial consumption of the pending kicks + binomial arrivals of new ones
-                v_tot = h_old * n_post * c * (1.0 - c) + n_post * fired[pre] * pr * (1.0 - pr)
+                v_tot = h_old * n_post * c * (1.0 - c) + n_post * rates[pre] * dt * pr * (1.0 - pr)
                 if v_tot > 0.0:
                     h[j] = max(h[j] + math.sqrt(v_tot) / n_post * rng.standard_normal(), 0.0)
         else:
@@ -254,7 +262,7 @@ def _advance(n, vm, refr, line, h, var, pop, pw, fc, ic, step0, n_steps, rng,
 
 
 @numba.njit(cache=True, parallel=True)
-def _advance_batch(n, vm, refr, line, h, var, pop, pw, fc, ic, n_steps, rng,
+def _advance_batch(n, vm, refr, line, h, var, last, pop, pw, fc, ic, n_steps, rng,
                    counts, rec_n, rec_m, rec_h, rec_v, rec_r, done):
     """:func:`_advance` for many parameter sets (leading dimension), in parallel over sets.
 
@@ -262,6 +270,6 @@ def _advance_batch(n, vm, refr, line, h, var, pop, pw, fc, ic, n_steps, rng,
     set ``s``; ``done[s]`` receives the steps completed.
     """
     for s in prange(n.shape[0]):
-        done[s] = _advance(n[s], vm[s], refr[s], line[s], h[s], var[s], pop[s], pw[s], fc[s],
-                           ic[s], 0, n_steps[s], rng, counts[s], rec_n[s], rec_m[s],
+        done[s] = _advance(n[s], vm[s], refr[s], line[s], h[s], var[s], last[s], pop[s], pw[s],
+                           fc[s], ic[s], 0, n_steps[s], rng, counts[s], rec_n[s], rec_m[s],
                            rec_h[s], rec_v[s], rec_r[s], 0)
