@@ -60,7 +60,8 @@ class _Setup:
             raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
         m = params.threshold
         dv = _number("dv", dv, lambda x: x > 0, "a bin width > 0")
-        v_low = _number("v_low", v_low, lambda x: x < 0, "a voltage < 0 (bins must hold the reset 0)")
+        v_low = _number("v_low", v_low, lambda x: x < 0,
+                        "a voltage < 0 (bins must hold the reset 0)")
         if (m - v_low) / dv > 100_000:
             raise ParameterError(f"dv must give at most 100000 bins, got {(m - v_low) / dv:.0f}")
         truncate_sd = _number("truncate_sd", truncate_sd, lambda x: x >= 1,

@@ -61,7 +61,8 @@ def _split(rng, count, prob):
 @numba.njit(cache=True)
 def _sample_source(rng, count, lo, hi, p, out):
     """Multinomial split of ``count`` neurons over bins ``lo..hi`` (probabilities ``p``) and
-    firing (probability ``1 - sum(p[lo..hi])``). ``out[lo..hi]`` receives the counts; returns the number fired.
+    firing (probability ``1 - sum(p[lo..hi])``). ``out[lo..hi]`` receives the counts; returns
+    the number fired.
 
     The integer part is split by sequential conditional binomials (exact multinomial); the
     fractional remainder of ``count`` travels as one unit to an outcome drawn from ``p``.
@@ -104,9 +105,10 @@ def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, r
 
     State (modified in place): ``n``/``vm`` (2, K) neurons and mean voltage per bin,
     ``refr`` (2,) refractory pool, ``line`` (2, L) delay line of the fixed rule, ``h``/``var``
-    (4,) pending-kick moments, ``last`` (2,) the previous step's spikes (for ``rate_lag``). ``counts`` receives the spikes of step ``i`` at row
-    ``rec0 + i``; so do the ``rec_*`` arrays (first dimension 0 when not recorded) with the
-    state after the step. ``step0`` is the global index of the first step (delay line).
+    (4,) pending-kick moments, ``last`` (2,) the previous step's spikes (for ``rate_lag``).
+    ``counts`` receives the spikes of step ``i`` at row ``rec0 + i``; so do the ``rec_*``
+    arrays (first dimension 0 when not recorded) with the state after the step. ``step0`` is
+    the global index of the first step (delay line).
     """
     dt = fc[FC_DT]
     e0 = fc[FC_E0]
@@ -130,6 +132,7 @@ def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, r
     xbuf = np.zeros(n_bins)
     fired = np.zeros(2)
     rates = np.zeros(2)
+    h_before = np.zeros(4)
 
     for i in range(n_steps):
         step = step0 + i
@@ -218,24 +221,20 @@ def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, r
         last[0] = fired[0]
         last[1] = fired[1]
         if noise and pending_noise:
-            h_old0 = h[0]
-            h_old1 = h[1]
-            h_old2 = h[2]
-            h_old3 = h[3]
-            advance_moments(h, var, rates, pw, dt, euler)
+            h_before[:] = h
+        advance_moments(h, var, rates, pw, dt, euler)
+        if noise and pending_noise:
             for j in range(4):
                 post = j % 2
                 pre = 0 if j < 2 else 1
                 n_post = pop[post, POP_N]
-                h_old = h_old0 if j == 0 else h_old1 if j == 1 else h_old2 if j == 2 else h_old3
                 c = -math.expm1(-dt / pw[j, TAB_TAU])
                 pr = pw[j, TAB_P]
                 # binomial consumption of the pending kicks + binomial arrivals of new ones
-                v_tot = h_old * n_post * c * (1.0 - c) + n_post * rates[pre] * dt * pr * (1.0 - pr)
+                v_tot = (h_before[j] * n_post * c * (1.0 - c)
+                         + n_post * rates[pre] * dt * pr * (1.0 - pr))
                 if v_tot > 0.0:
                     h[j] = max(h[j] + math.sqrt(v_tot) / n_post * rng.standard_normal(), 0.0)
-        else:
-            advance_moments(h, var, rates, pw, dt, euler)
 
         r = rec0 + i
         if rec_n.shape[0] > 0:

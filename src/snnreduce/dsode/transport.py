@@ -5,8 +5,8 @@ law on the widest interval ``[a, b] ⊂ [L, L + Δ]`` with mean ``v̄`` (``a = L
 the lower half, else ``b = L + Δ``). After one step a neuron's voltage is
 ``X = U(a, b) + N(μ, s²)``. With ``w = b - a``, ``u_a = (c - a - μ)/s``, ``u_b = u_a - w/s``::
 
-    F(c) = P(X < c)          = (s / w)   [Ψ(u_a) - Ψ(u_b)],   Ψ(u) = u Φ(u) + φ(u)
-    K(c) = E[(c - X)⁺]       = (s² / w) [Λ(u_a) - Λ(u_b)],   Λ(u) = ((u² + 1) Φ(u) + u φ(u)) / 2
+    F(c) = P(X < c)    = (s / w)  [Ψ(u_a) - Ψ(u_b)],   Ψ(u) = u Φ(u) + φ(u)
+    K(c) = E[(c - X)⁺] = (s² / w) [Λ(u_a) - Λ(u_b)],   Λ(u) = ((u² + 1) Φ(u) + u φ(u)) / 2
 
 (Ψ' = Φ, Λ' = Ψ; K' = F.) The mass landing in ``[c, d)`` is ``F(d) - F(c)`` and its mean is
 ``c + [(d - c) F(d) - (K(d) - K(c))] / (F(d) - F(c))``, since ``∫_c^d F = K(d) - K(c)``.

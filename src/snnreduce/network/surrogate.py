@@ -7,8 +7,9 @@ of each pathway are described only by their population mean ``h`` and variance `
 (:mod:`snnreduce.dsode.moments`), driven by the network's own population spike counts. Every
 non-refractory neuron of Q at voltage v receives in each step the Gaussian input
 
-    N(μ(v), s²(v)),  μ(v) = dt [λ_Q + S^{QE} h^{QE}/τ^{QE} - S^{QI} g(v) h^{QI}/τ^{QI}],
-                     s²(v) = dt [λ_Q + (S^{QE})² σ²^{QE}/(τ^{QE})² + (S^{QI} g(v))² σ²^{QI}/(τ^{QI})²]
+    N(μ(v), s²(v)),
+    μ(v)  = dt [λ_Q + S^{QE} h^{QE}/τ^{QE} - S^{QI} g(v) h^{QI}/τ^{QI}],
+    s²(v) = dt [λ_Q + (S^{QE})² σ²^{QE}/(τ^{QE})² + (S^{QI} g(v))² σ²^{QI}/(τ^{QI})²]
 
 (external drive included). This is exactly the input the dsODE assumes, without the voltage
 bins, so comparing network / surrogate / dsODE separates the error of the approximation from
