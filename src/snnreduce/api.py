@@ -10,7 +10,7 @@ import numpy as np
 from .params import NetworkParams, ParameterError
 from .result import Result
 
-__all__ = ["simulate", "reduce", "ENGINES", "normalise_seed", "__version__"]
+__all__ = ["simulate", "reduce", "run_model", "MODELS", "ENGINES", "normalise_seed", "__version__"]
 
 try:
     __version__ = _pkg_version("snnreduce")
@@ -23,6 +23,34 @@ ENGINES = {
     "markov": "snnreduce.network.markov:run",
     "surrogate": "snnreduce.network.surrogate:run",
 }
+
+
+#: Model names of compare/sweep/CLI -> (entry point, engine or noise). "snn" is the stepped engine.
+MODELS: dict[str, tuple[str, str | None]] = {
+    "snn": ("simulate", "stepped"),
+    "markov": ("simulate", "markov"),
+    "surrogate": ("simulate", "surrogate"),
+    "dsode": ("reduce", None),
+    "dsode-fs": ("reduce", "finite-size"),
+}
+#: Models without randomness: run once, whatever the number of seeds.
+DETERMINISTIC = frozenset({"dsode"})
+
+
+def run_model(params: NetworkParams, model: str, *, seed: int | None, t_end: float,
+              options: dict | None = None):
+    """Run one model by its compare/sweep name and return its :class:`~snnreduce.Result`.
+
+    ``snn``/``markov``/``surrogate`` go through :func:`snnreduce.simulate` (engines stepped,
+    markov, surrogate), ``dsode``/``dsode-fs`` through :func:`snnreduce.reduce` (noise None,
+    "finite-size"). Nothing is recorded beyond population counts (and spikes) unless
+    ``options["record"]`` asks for it.
+    """
+    entry, variant = MODELS[model]
+    options = {"record": (), **(options or {})}
+    if entry == "simulate":
+        return simulate(params, variant, t_end=t_end, seed=seed, **options)
+    return reduce(params, t_end=t_end, noise=variant, seed=seed if variant else None, **options)
 
 
 def normalise_seed(seed) -> int:

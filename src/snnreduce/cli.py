@@ -11,7 +11,7 @@ import sys
 import click
 
 from .io import ResultFileError
-from .params import PRESETS, NetworkParams, ParameterError
+from .params import PRESETS, NetworkParams, ParameterError, parse_value
 
 #: model name on the command line -> (kind, engine)
 MODELS = {"snn": "stepped", "stepped": "stepped", "markov": "markov",
@@ -22,18 +22,6 @@ class InputError(click.ClickException):
     """Bad user input: reported on one line, exit status 2."""
 
     exit_code = 2
-
-
-def parse_value(text: str):
-    """A ``--set`` value: int, float, or a bare string ("quenched")."""
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    if text.lower() in ("none", "null"):
-        return None
-    return text
 
 
 def parse_assignments(items, what="--set") -> dict:
@@ -158,6 +146,140 @@ def format_summary_table(summary: dict) -> str:
 
 def _fmt(value) -> str:
     return f"{'—':>12s}" if value is None else f"{value:12.4g}"
+
+
+@cli.command()
+@preset_option
+@set_option
+@params_option
+@k_option
+@t_end_option
+@click.option("--seeds", type=click.IntRange(1, 1000), default=5, show_default=True,
+              help="Network seeds (0 .. N-1), run in parallel.")
+@click.option("--models", default="snn,surrogate,dsode", show_default=True,
+              help="Comma-separated: snn, markov, surrogate, dsode, dsode-fs.")
+@click.option("--dsode-option", "dsode_options", multiple=True, metavar="KEY=VALUE",
+              help="dsODE option (repeatable), e.g. refractory_rule=paper.")
+@click.option("--jobs", type=click.IntRange(1, 512), default=None, help="Parallel processes (default: all cores).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def compare(preset, assignments, params_file, k, t_end, seeds, models, dsode_options, jobs, out, quiet):
+    """Network vs Markov surrogate vs dsODE: report.md, report.json, compare.png in OUT."""
+    from .compare import compare as run_compare, write_report
+
+    params = build_params(preset, assignments, params_file, k)
+    model_list = [m.strip() for m in models.split(",") if m.strip()]
+    comparison = run_compare(params, seeds=seeds, t_end=t_end, models=model_list, n_jobs=jobs,
+                             progress=not quiet,
+                             dsode_options=parse_assignments(dsode_options, "--dsode-option"))
+    payload = write_report(comparison, out)
+    click.echo(_comparison_table(payload))
+    click.echo(f"wrote {out}/report.md, report.json, compare.png ({comparison.wall_time:.1f} s)", err=True)
+
+
+def _comparison_table(payload) -> str:
+    models = list(payload["models"])
+    lines = [f"{'':16s}" + "".join(f"{m:>16s}" for m in models)]
+    for key, label in (("rate_hz", "rate Hz"), ("ssi", "SSI"), ("gamma_peak_hz", "gamma Hz")):
+        for pop in ("E", "I"):
+            row = f"{label + ' ' + pop:16s}"
+            for m in models:
+                value = payload["models"][m]["mean"][key][pop]
+                row += f"{'—':>16s}" if value is None else f"{value:16.4g}"
+            lines.append(row)
+    return "\n".join(lines)
+
+
+@cli.command(name="sweep")
+@preset_option
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUES",
+              help="Swept parameter (repeatable; several give their product): a range "
+                   "start:stop:num (inclusive), a comma list, or one value (a fixed change). "
+                   "Pathways are post-pre.")
+@params_option
+@k_option
+@t_end_option
+@click.option("--model", "models", default="dsode", show_default=True,
+              help="Comma-separated: snn, markov, surrogate, dsode, dsode-fs.")
+@click.option("--seeds", type=click.IntRange(1, 10000), default=1, show_default=True,
+              help="Seeds per point for the stochastic models.")
+@click.option("--jobs", type=click.IntRange(-1, 4096), default=None,
+              help="Local processes (default: all cores).")
+@click.option("--backend", type=click.Choice(["loky", "dask", "serial"]), default="loky",
+              show_default=True, help="Where the runs execute.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="dask scheduler address, e.g. tcp://127.0.0.1:8786 (backend dask).")
+@click.option("--option", "model_options", multiple=True, metavar="KEY=VALUE",
+              help="Model option passed to every run (repeatable).")
+@click.option("--store-raster", is_flag=True, help="Also keep every run's full Result on disk.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output NetCDF file.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted sweep into the same --out.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def sweep_command(preset, assignments, params_file, k, t_end, models, seeds, jobs, backend,
+                  scheduler, model_options, store_raster, out, resume, quiet):
+    """Run models over a parameter grid; statistics per point into one NetCDF file."""
+    from .sweep import parse_grid, sweep
+
+    fixed = [a for a in assignments if not _is_grid_entry(a)]
+    grid = parse_grid([a for a in assignments if _is_grid_entry(a)])
+    if not grid:
+        raise InputError("sweep needs at least one --set NAME=START:STOP:NUM or NAME=V1,V2,...")
+    params = build_params(preset, fixed, params_file, k)
+    try:
+        ds = sweep(params, grid, models=models, seeds=seeds, t_end=t_end, backend=backend,
+                   n_jobs=jobs, scheduler=scheduler, out=out, resume=resume, progress=not quiet,
+                   store_raster=store_raster,
+                   model_options=parse_assignments(model_options, "--option") or None)
+    except ImportError as exc:
+        raise InputError(str(exc)) from None
+    failed = int((ds["status"] != "ok").sum())
+    click.echo(f"wrote {out}: {len(ds['model'])} model(s) x "
+               + " x ".join(f"{len(ds[name])} {name}" for name in grid)
+               + f" x {len(ds['seed'])} seed(s); {failed} failed run(s)", err=True)
+
+
+def _is_grid_entry(assignment: str) -> bool:
+    _, _, value = assignment.partition("=")
+    return ":" in value or "," in value
+
+
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--param", required=True, help="The swept parameter on the x axis, e.g. p_ei.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Figure file (.png, .pdf, .svg).")
+def bifurcation(path, param, out):
+    """Bifurcation diagram of a sweep: successive E peak-height differences, network vs dsODE."""
+    from .plot import bifurcation_figure, save_figure
+    from .sweep import load_sweep
+
+    _check_figure_name(out)
+    ds = load_sweep(path)
+    if param not in ds.dims:
+        swept = [d for d in ds.dims if d not in ("model", "seed", "population", "peak")]
+        raise InputError(f"--param must be a swept parameter of {path} ({', '.join(swept)}), got {param!r}")
+    save_figure(bifurcation_figure(ds, param), out)
+    click.echo(f"wrote {out}", err=True)
+
+
+def _check_figure_name(out: str) -> None:
+    if not out.lower().endswith((".png", ".pdf", ".svg")):
+        raise InputError(f"--out must end in .png, .pdf or .svg, got {out!r}")
+
+
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Figure file (.png, .pdf, .svg).")
+@click.option("--window", nargs=2, type=float, default=None, metavar="START STOP",
+              help="Time window in ms (default: the last 300 ms).")
+def plot(path, out, window):
+    """Raster (network) or voltage density (dsODE) with rate traces."""
+    from . import load
+    from .plot import result_figure, save_figure
+
+    _check_figure_name(out)
+    result = load(path)
+    save_figure(result_figure(result, window), out)
+    click.echo(f"wrote {out}", err=True)
 
 
 @cli.command()

@@ -13,7 +13,7 @@ from .params import PATHWAYS, POPULATIONS, NetworkParams, ParameterError
 from .result import RECORD_DIMS, Result
 
 __all__ = ["load", "save_result", "result_to_dataset", "dataset_to_result", "atomic_write_text",
-           "atomic_write", "ResultFileError"]
+           "atomic_write", "open_netcdf", "ResultFileError"]
 
 FORMAT = "snnreduce-result/1"
 
@@ -28,6 +28,10 @@ def atomic_write(path: str | Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    # mkstemp creates 0600; give the file the permissions a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         write(Path(tmp))
         os.replace(tmp, path)
@@ -121,14 +125,18 @@ def load(path: str | Path) -> Result:
     ResultFileError
         If the file is missing, not NetCDF, or not an snnreduce result.
     """
+    return dataset_to_result(open_netcdf(path, "result file"))
+
+
+def open_netcdf(path: str | Path, what: str):
+    """Load a whole NetCDF file into memory, or raise one clear ResultFileError."""
     import xarray as xr
 
     path = Path(path)
     if not path.is_file():
-        raise ResultFileError(f"no such result file: {path}")
+        raise ResultFileError(f"no such {what}: {path}")
     try:
         with xr.open_dataset(path, engine="h5netcdf") as ds:
-            ds = ds.load()
+            return ds.load()
     except Exception as exc:  # h5py/xarray raise many kinds for a corrupt file
         raise ResultFileError(f"cannot read {path} as NetCDF: {type(exc).__name__}: {exc}") from None
-    return dataset_to_result(ds)

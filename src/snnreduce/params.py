@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NetworkParams", "PRESETS", "ParameterError", "POPULATIONS", "PATHWAYS"]
+__all__ = ["NetworkParams", "PRESETS", "ParameterError", "POPULATIONS", "PATHWAYS", "parse_value"]
 
 POPULATIONS = ("E", "I")
 #: Pathways in post-pre order: "ei" is I -> E.
@@ -242,6 +242,18 @@ class NetworkParams:
         if "network" in data and isinstance(data["network"], dict):
             data = data["network"]
         return cls.from_dict(data)
+
+
+def parse_value(text: str):
+    """Read a command-line value: int, float, ``none``/``null`` -> None, else the string."""
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    if text.lower() in ("none", "null"):
+        return None
+    return text
 
 
 def _coerce(name, value, kind, check, allowed):

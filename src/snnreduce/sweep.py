@@ -27,9 +27,9 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .api import __version__, _check_common
-from .io import ResultFileError, atomic_write
-from .params import POPULATIONS, NetworkParams, ParameterError
+from .api import DETERMINISTIC, MODELS, __version__, _check_common, run_model
+from .io import ResultFileError, atomic_write, open_netcdf
+from .params import POPULATIONS, NetworkParams, ParameterError, parse_value
 
 __all__ = ["sweep", "parse_grid", "load_sweep", "evaluate_point", "run_model", "point_statistics",
            "run_seed", "SweepError", "MODELS", "STATISTICS"]
@@ -37,16 +37,6 @@ __all__ = ["sweep", "parse_grid", "load_sweep", "evaluate_point", "run_model", "
 FORMAT = "snnreduce-sweep/1"
 JOURNAL_FORMAT = "snnreduce-sweep-journal/1"
 
-#: Sweep model names -> (entry point, engine or noise). "snn" is the stepped engine.
-MODELS: dict[str, tuple[str, str | None]] = {
-    "snn": ("simulate", "stepped"),
-    "markov": ("simulate", "markov"),
-    "surrogate": ("simulate", "surrogate"),
-    "dsode": ("reduce", None),
-    "dsode-fs": ("reduce", "finite-size"),
-}
-#: Models without randomness: run once per grid point and broadcast along ``seed``.
-DETERMINISTIC = frozenset({"dsode"})
 
 #: Per-population statistics stored for every run: name -> (units, description).
 STATISTICS: dict[str, tuple[str, str]] = {
@@ -122,30 +112,18 @@ def _parse_values(name: str, text: str) -> list:
         parts = text.split(":")
         if len(parts) != 3:
             raise ParameterError(f"{name}: a range is start:stop:num, got {text!r}")
-        start, stop = (_parse_scalar(p.strip()) for p in parts[:2])
-        num = _parse_scalar(parts[2].strip())
+        start, stop = (parse_value(p.strip()) for p in parts[:2])
+        num = parse_value(parts[2].strip())
         if not all(isinstance(x, (int, float)) for x in (start, stop)):
             raise ParameterError(f"{name}: range ends must be numbers, got {text!r}")
         if not isinstance(num, int) or num < 1:
             raise ParameterError(f"{name}: the number of range values must be an integer >= 1, "
                                  f"got {parts[2].strip()!r}")
         return [_tidy(v) for v in np.linspace(start, stop, num)]
-    values = [_parse_scalar(part.strip()) for part in text.split(",")]
+    values = [parse_value(part.strip()) for part in text.split(",")]
     if any(v == "" for v in values):
         raise ParameterError(f"{name}: empty value in {text!r}")
     return values
-
-
-def _parse_scalar(text: str):
-    # the same reading as the CLI's --set values
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    if text.lower() in ("none", "null"):
-        return None
-    return text
 
 
 def _tidy(value: float):
@@ -196,24 +174,6 @@ def run_seed(seed: int, model: str, point: dict[str, Any]) -> int:
     return int(state.generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
-def run_model(params: NetworkParams, model: str, *, seed: int | None, t_end: float,
-              options: dict | None = None):
-    """Run one sweep model and return its :class:`~snnreduce.Result`.
-
-    ``snn``/``markov``/``surrogate`` go through :func:`snnreduce.simulate` (engines stepped,
-    markov, surrogate), ``dsode``/``dsode-fs`` through :func:`snnreduce.reduce` (noise None,
-    "finite-size"). Nothing is recorded beyond population counts (and spikes) unless
-    ``options["record"]`` asks for it.
-    """
-    from .api import reduce, simulate
-
-    entry, variant = MODELS[model]
-    options = {"record": (), **(options or {})}
-    if entry == "simulate":
-        return simulate(params, variant, t_end=t_end, seed=seed, **options)
-    return reduce(params, t_end=t_end, noise=variant, seed=seed if variant else None, **options)
-
-
 def point_statistics(result) -> dict:
     """The statistics a sweep stores for one run, from :mod:`snnreduce.analysis`.
 
@@ -231,8 +191,11 @@ def point_statistics(result) -> dict:
     for name, key in (("mfe_count", "count"), ("mfe_mean_size", "mean_size"),
                       ("mfe_mean_interval_ms", "mean_interval_ms")):
         stats[name] = {q: summary["mfe"][q][key] for q in POPULATIONS}
-    peaks = peak_sequence(result, population="E")
-    stats["peak_time_ms"], stats["peak_height"] = peaks.times, peaks.heights
+    if result.status == "ok":
+        peaks = peak_sequence(result, population="E")
+        stats["peak_time_ms"], stats["peak_height"] = peaks.times, peaks.heights
+    else:  # a run that stopped early may leave nothing after the discarded transient
+        stats["peak_time_ms"] = stats["peak_height"] = np.empty(0)
     stats["status"] = result.status
     return stats
 
@@ -939,16 +902,7 @@ def load_sweep(path):
     ResultFileError
         If the file is missing, unreadable, or not a sweep.
     """
-    import xarray as xr
-
-    path = Path(path)
-    if not path.is_file():
-        raise ResultFileError(f"no such sweep file: {path}")
-    try:
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
-            ds = ds.load()
-    except Exception as exc:  # h5py/xarray raise many kinds for a corrupt file
-        raise ResultFileError(f"cannot read {path} as NetCDF: {type(exc).__name__}: {exc}") from None
+    ds = open_netcdf(path, "sweep file")
     if ds.attrs.get("format") != FORMAT:
         raise ResultFileError(f"{path} is not an snnreduce sweep (format {ds.attrs.get('format')!r})")
     return ds

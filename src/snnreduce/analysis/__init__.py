@@ -1,0 +1,22 @@
+"""Statistics of network and dsODE results (definitions in ``docs/analysis.md``).
+
+Every function takes a :class:`~snnreduce.Result` — network results carry integer
+population counts per step and individual spikes; dsODE results carry expected (real)
+counts and no spikes — or plain arrays of counts with ``dt=`` (ms) and ``n=`` (neurons).
+Pathway names are post-pre: ``"ei"`` is I -> E.
+"""
+
+from .attractor import AttractorCoordinates, attractor_coordinates, count_above
+from .events import MFE, mfe
+from .neo_export import to_neo
+from .peaks import PeakSequence, peak_differences, peak_sequence
+from .rates import firing_rate, firing_rates, population_rate
+from .spectral import GAMMA_BAND, Spectrum, spectrum
+from .synchrony import ssi
+from .summary import summarize
+
+__all__ = [
+    "firing_rate", "firing_rates", "population_rate", "ssi", "mfe", "MFE", "spectrum", "Spectrum", "GAMMA_BAND",
+    "peak_sequence", "peak_differences", "PeakSequence", "attractor_coordinates",
+    "AttractorCoordinates", "count_above", "to_neo", "summarize",
+]

@@ -1,0 +1,304 @@
+"""How faithful is the reduction for these parameters? Network vs surrogate vs dsODE.
+
+:func:`compare` runs the spiking network over several seeds (in parallel), the Markov
+surrogate over the same seeds and the deterministic dsODE once, and summarises each with
+:func:`snnreduce.analysis.summarize` — the very function behind ``snnreduce stats`` — so the
+report's numbers equal what ``stats`` prints on the saved results.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .api import DETERMINISTIC, MODELS, run_model
+from .params import NetworkParams, ParameterError
+from .result import Result
+
+__all__ = ["compare", "Comparison", "write_report", "flatten_summary", "MODEL_LABELS"]
+
+#: Report column order and labels.
+MODEL_LABELS = {"snn": "network (stepped)", "markov": "network (event-driven)",
+                "surrogate": "Markov surrogate", "dsode": "dsODE", "dsode-fs": "dsODE finite-size"}
+#: What the network-side records must hold so the figure can draw the attractor projection.
+_NETWORK_RECORD = ("pending", "voltage")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Summaries of every model, and the runs themselves for the figure.
+
+    Attributes
+    ----------
+    params : NetworkParams
+    seeds : list of int
+        Seeds of the stochastic models (one run per seed).
+    summaries : dict
+        model -> list of :func:`~snnreduce.analysis.summarize` dicts (one per run).
+    results : dict
+        model -> list of :class:`Result` (same order as ``summaries``).
+    wall_time : float
+        Seconds for the whole comparison.
+    """
+
+    params: NetworkParams
+    seeds: list[int]
+    summaries: dict[str, list[dict]]
+    results: dict[str, list[Result]] = field(repr=False)
+    attractors: dict = field(default_factory=dict, repr=False)
+    discard: float = 100.0
+    wall_time: float = 0.0
+
+    def statistics(self) -> dict:
+        """``{"models": {model: {"mean", "sd", "n_runs"}}, "errors": {model: ...}}``.
+
+        ``errors`` holds, for every model but the reference network ``snn``, the relative
+        error ``(model - snn) / |snn|`` of each statistic against the network's mean.
+        """
+        models = {}
+        for model, summaries in self.summaries.items():
+            flat = [flatten_summary(s) for s in summaries]
+            keys = flat[0].keys()
+            mean = {k: _nanmean([f[k] for f in flat]) for k in keys}
+            sd = {k: _nansd([f[k] for f in flat]) for k in keys} if len(flat) > 1 else None
+            models[model] = {"mean": unflatten(mean), "sd": None if sd is None else unflatten(sd),
+                             "n_runs": len(flat)}
+        errors = {}
+        if "snn" in models:
+            ref = flatten_summary(models["snn"]["mean"])
+            for model in models:
+                if model == "snn":
+                    continue
+                got = flatten_summary(models[model]["mean"])
+                errors[model] = unflatten({k: _relative_error(got[k], ref[k]) for k in ref})
+        return {"models": models, "errors": errors}
+
+
+def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float = 2000.0,
+            models=("snn", "surrogate", "dsode"), n_jobs: int | None = None, discard: float = 100.0,
+            progress: bool = True, dsode_options: dict | None = None) -> Comparison:
+    """Run the network, the surrogate and the dsODE on ``params`` and summarise each.
+
+    Parameters
+    ----------
+    params : NetworkParams
+    seeds : int or list of int
+        Number of network seeds (0, 1, ..., n-1) or the seeds themselves.
+    t_end : float
+        Simulated time per run, ms.
+    models : sequence of str
+        Among "snn" (stepped network, the reference), "markov", "surrogate", "dsode",
+        "dsode-fs" (finite-size dsODE).
+    n_jobs : int or None
+        Parallel processes for the stochastic runs (joblib/loky); None uses every core.
+    discard : float
+        Initial transient dropped from every statistic, ms.
+    dsode_options : dict, optional
+        Options for :func:`snnreduce.reduce` (e.g. ``{"refractory_rule": "paper"}``).
+    """
+    from joblib import Parallel, delayed
+
+    if not isinstance(params, NetworkParams):
+        raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
+    seeds = _seed_list(seeds)
+    unknown = [m for m in models if m not in MODELS]
+    if unknown or not models:
+        raise ParameterError(f"models must be among {', '.join(MODELS)}, got {list(models)!r}")
+    dsode_options = dict(dsode_options or {})
+    jobs = []
+    for model in models:
+        for seed in ([None] if model in DETERMINISTIC else seeds):
+            jobs.append((model, seed))
+    start = time.perf_counter()
+    runner = Parallel(n_jobs=-1 if n_jobs is None else n_jobs, return_as="generator")
+    outputs = runner(delayed(_run_one)(params, model, seed, t_end, discard, dsode_options)
+                     for model, seed in jobs)
+    if progress:
+        from tqdm.auto import tqdm
+
+        outputs = tqdm(outputs, total=len(jobs), desc="compare", unit="run")
+    results, summaries, attractors = {}, {}, {}
+    for (model, _), (result, summary, attractor) in zip(jobs, outputs):
+        results.setdefault(model, []).append(result)
+        summaries.setdefault(model, []).append(summary)
+        attractors.setdefault(model, attractor)
+    return Comparison(params=params, seeds=seeds, summaries=summaries, results=results,
+                      attractors=attractors, discard=discard, wall_time=time.perf_counter() - start)
+
+
+def _run_one(params, model, seed, t_end, discard, dsode_options):
+    # Module-level so loky can pickle it; each worker imports the package (and numba's cache).
+    from .analysis import attractor_coordinates, summarize
+
+    if MODELS[model][0] == "reduce":
+        options = {**dsode_options, "record": ("bin_count", "bin_mean", "pending", "refractory")}
+    else:
+        options = {"record": _NETWORK_RECORD}
+    result = run_model(params, model, seed=seed, t_end=t_end, options=options)
+    attractor = attractor_coordinates(result, discard=discard)
+    # Per-neuron voltages were needed only for the attractor's gate count; dropping them
+    # keeps the saved runs small (a 2 s run of 400 neurons would otherwise be 32 MB).
+    records = {k: v for k, v in result.records.items() if k != "voltage"}
+    result = result.replace(records=records)
+    return result, summarize(result, discard=discard), attractor
+
+
+def write_report(comparison: Comparison, out_dir: str | Path, *, figure: bool = True) -> dict:
+    """Write ``report.md``, ``report.json``, ``compare.png`` and every run's NetCDF to ``out_dir``.
+
+    Returns the statistics dict written to ``report.json``.
+    """
+    from .io import atomic_write_text
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stats = comparison.statistics()
+    files = {}
+    for model, results in comparison.results.items():
+        for i, result in enumerate(results):
+            name = f"{model}.nc" if len(results) == 1 else f"{model}_seed{result.seed}.nc"
+            result.save(out_dir / name)
+            files.setdefault(model, []).append(name)
+    payload = {**stats, "params": comparison.params.to_dict(), "seeds": comparison.seeds,
+               "t_end": comparison.results[next(iter(comparison.results))][0].t_end,
+               "discard_ms": comparison.discard, "files": files,
+               "wall_time": comparison.wall_time, "version": _version(),
+               "figure": "compare.png" if figure else None}
+    atomic_write_text(out_dir / "report.json", json.dumps(payload, indent=2, allow_nan=False,
+                                                          default=_json_default) + "\n")
+    atomic_write_text(out_dir / "report.md", _markdown(comparison, stats, payload))
+    if figure:
+        from .plot import compare_figure, save_figure
+
+        save_figure(compare_figure(comparison), out_dir / "compare.png")
+    return payload
+
+
+# ----------------------------------------------------------------------------- tables
+_ROWS = [("rate_hz", "rate (Hz/neuron)"), ("ssi", "SSI (1 ms window)"),
+         ("gamma_peak_hz", "gamma peak (Hz)"), ("gamma_power", "gamma power"),
+         ("mfe.count", "MFE count"), ("mfe.mean_size", "MFE mean size"),
+         ("mfe.mean_interval_ms", "MFE interval (ms)")]
+
+
+def _markdown(comparison, stats, payload) -> str:
+    models = list(stats["models"])
+    p = comparison.params
+    lines = [
+        "# snnreduce comparison report", "",
+        f"N_E = {p.n_e}, N_I = {p.n_i}, T = {payload['t_end']:g} ms (first {comparison.discard:g} ms "
+        f"dropped), network seeds {comparison.seeds}, snnreduce {payload['version']}, "
+        f"{comparison.wall_time:.1f} s wall.", "",
+        "Network and surrogate: mean ± sd over seeds. Relative error is against the network mean.", "",
+        "| statistic | pop | " + " | ".join(MODEL_LABELS[m] for m in models)
+        + "".join(f" | err {m}" for m in models if m != "snn") + " |",
+        "|---|---|" + "---|" * (len(models) + sum(m != "snn" for m in models)),
+    ]
+    for key, label in _ROWS:
+        for pop in ("E", "I"):
+            cells = []
+            for m in models:
+                mean = _leaf(stats["models"][m]["mean"], key, pop)
+                sd = stats["models"][m]["sd"]
+                cells.append(_pm(mean, None if sd is None else _leaf(sd, key, pop)))
+            errs = [_pct(_leaf(stats["errors"][m], key, pop)) for m in models if m != "snn"]
+            lines.append(f"| {label} | {pop} | " + " | ".join(cells + errs) + " |")
+    lines += ["", "Files: " + ", ".join(f"`{f}`" for fs in payload["files"].values() for f in fs)
+              + ". `snnreduce stats FILE --json` prints the same per-run numbers.", ""]
+    if payload.get("figure"):
+        lines += [f"![comparison]({payload['figure']})", ""]
+    lines += ["Parameters (pathways post-pre):", "", "```json",
+              json.dumps(comparison.params.to_dict(), indent=1), "```", ""]
+    return "\n".join(lines)
+
+
+def flatten_summary(summary: dict) -> dict:
+    """``{"rate_hz": {"E": x}, "mfe": {"E": {"count": n}}}`` -> ``{"rate_hz.E": x, "mfe.count.E": n}``."""
+    flat = {}
+    for key, per_pop in summary.items():
+        for pop, value in per_pop.items():
+            if isinstance(value, dict):
+                for sub, v in value.items():
+                    flat[f"{key}.{sub}.{pop}"] = v
+            else:
+                flat[f"{key}.{pop}"] = value
+    return flat
+
+
+def unflatten(flat: dict) -> dict:
+    """Inverse of :func:`flatten_summary`."""
+    out: dict = {}
+    for path, value in flat.items():
+        parts = path.split(".")
+        if len(parts) == 2:
+            out.setdefault(parts[0], {})[parts[1]] = value
+        else:
+            out.setdefault(parts[0], {}).setdefault(parts[2], {})[parts[1]] = value
+    return out
+
+
+def _leaf(summary, key, pop):
+    parts = key.split(".")
+    node = summary[parts[0]][pop]
+    return node[parts[1]] if len(parts) == 2 else node
+
+
+def _finite(values):
+    return [v for v in values if v is not None and math.isfinite(v)]
+
+
+def _nanmean(values):
+    good = _finite(values)
+    return float(np.mean(good)) if good else None
+
+
+def _nansd(values):
+    good = _finite(values)
+    return float(np.std(good, ddof=1)) if len(good) > 1 else None
+
+
+def _relative_error(value, ref):
+    if value is None or ref is None or ref == 0:
+        return None
+    return (value - ref) / abs(ref)
+
+
+def _pm(mean, sd):
+    if mean is None:
+        return "—"
+    return f"{mean:.4g}" if sd is None else f"{mean:.4g} ± {sd:.2g}"
+
+
+def _pct(value):
+    return "—" if value is None else f"{100 * value:+.1f} %"
+
+
+def _seed_list(seeds):
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ParameterError(f"seeds must be >= 1, got {seeds}")
+        return list(range(int(seeds)))
+    try:
+        seeds = [int(s) for s in seeds]
+    except (TypeError, ValueError):
+        raise ParameterError(f"seeds must be a count or a list of integers, got {seeds!r}") from None
+    if not seeds or any(s < 0 for s in seeds):
+        raise ParameterError(f"seeds must be non-negative integers, got {seeds!r}")
+    return seeds
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(type(value).__name__)
+
+
+def _version():
+    from .api import __version__
+
+    return __version__
