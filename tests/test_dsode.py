@@ -275,6 +275,16 @@ def test_deterministic_and_seeded_runs_are_reproducible():
     assert not np.array_equal(f1.population_counts, f3.population_counts)
 
 
+def test_chunked_runs_equal_one_call():
+    # progress=True advances in chunks of 2000 steps; state (delay line, rng) must carry over
+    params = sr.NetworkParams.preset("lcy-regular", refractory="fixed")
+    kw = dict(t_end=450.0, noise="finite-size", record=("bin_count", "refractory"))
+    a = run(params, rng=np.random.default_rng(9), progress=False, **kw)
+    b = run(params, rng=np.random.default_rng(9), progress=True, **kw)
+    assert np.array_equal(a["population_counts"], b["population_counts"])
+    assert np.array_equal(a["records"]["bin_count"], b["records"]["bin_count"])
+
+
 @pytest.mark.parametrize("options, message", [
     (dict(dv=0.0), "dv must be"),
     (dict(v_low=5.0), "v_low must be"),
