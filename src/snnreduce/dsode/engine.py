@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from ..network._common import n_steps_of as _n_steps
+from ..network._common import progress_bar
 from ..params import NetworkParams, ParameterError
 from . import kernel as K
 from .moments import pathway_table, population_table
@@ -45,10 +47,6 @@ def _check_record(record):
         if name not in DSODE_RECORDS:
             raise ParameterError(f"the dsODE can record {', '.join(DSODE_RECORDS)}; got {name!r}")
     return record
-
-
-def _n_steps(t_end, dt):
-    return max(1, math.ceil(t_end / dt - 1e-9))
 
 
 class _Setup:
@@ -261,8 +259,6 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
     state = setup.initial_state(rng=rng if noise is not None else None)
     counts = np.zeros((n_steps, 2))
     recs = _record_arrays(record, n_steps, n_bins)
-
-    from ..network._common import progress_bar
 
     bar = progress_bar(progress, n_steps * dt, "dsode")
     chunk = _CHUNK_STEPS if progress else n_steps
