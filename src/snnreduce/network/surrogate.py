@@ -34,7 +34,7 @@ import numpy as np
 from ..dsode.moments import (POP_N, advance_moments, input_coefficients, pathway_table,
                              population_table)
 from ..params import ParameterError
-from ._common import (SpikeBuffer, check_choice, initial_voltages, n_steps_of, progress_bar,
+from ._common import (SpikeBuffer, check_choice, check_no_unknown, initial_voltages, n_steps_of, progress_bar,
                       refractory_rule)
 
 __all__ = ["run", "SURROGATE_RECORDS"]
@@ -109,7 +109,7 @@ def _run_steps(rng, first, last, n_e, pop, pw, dt, decay, threshold, p_exit, fix
 
 
 def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: bool = False,
-        moment_integrator: str = "exact") -> dict:
+        moment_integrator: str = "exact", **unknown) -> dict:
     """Simulate the Markov surrogate network (usually via ``simulate(..., engine="surrogate")``).
 
     Parameters
@@ -137,6 +137,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         ``population_counts`` (int64, (n_steps, 2)), ``spike_times`` (ms, step midpoints),
         ``spike_neurons`` (int32, E first), ``records``, ``options``, ``status``.
     """
+    check_no_unknown(unknown, "surrogate", ("moment_integrator",))
     if isinstance(record, str):
         record = (record,)
     record = tuple(record or ())
