@@ -10,7 +10,8 @@ import numpy as np
 from .params import NetworkParams, ParameterError
 from .result import Result
 
-__all__ = ["simulate", "reduce", "run_model", "MODELS", "ENGINES", "normalise_seed", "__version__"]
+__all__ = ["simulate", "reduce", "run_model", "MODELS", "MODEL_OPTIONS", "ENGINES", "normalise_seed",
+           "__version__"]
 
 try:
     __version__ = _pkg_version("snnreduce")
@@ -22,17 +23,27 @@ ENGINES = {
     "stepped": "snnreduce.network.stepped:run",
     "markov": "snnreduce.network.markov:run",
     "surrogate": "snnreduce.network.surrogate:run",
+    # the paper's baselines (docs/baselines.md), same engine contract
+    "fokker-planck": "snnreduce.baselines.fokker_planck:run",
+    "rdm": "snnreduce.baselines.refractory_density:run",
 }
 
 
-#: Model names of compare/sweep/CLI -> (entry point, engine or noise). "snn" is the stepped engine.
+#: Model names of compare/sweep/CLI -> (entry point, engine or noise). "snn" is the stepped engine;
+#: "fp"/"fp-fs" the Fokker-Planck solver (deterministic / finite-size noise), "rdm" the
+#: refractory-density (mesoscopic GIF) model through NEST.
 MODELS: dict[str, tuple[str, str | None]] = {
     "snn": ("simulate", "stepped"),
     "markov": ("simulate", "markov"),
     "surrogate": ("simulate", "surrogate"),
     "dsode": ("reduce", None),
     "dsode-fs": ("reduce", "finite-size"),
+    "fp": ("simulate", "fokker-planck"),
+    "fp-fs": ("simulate", "fokker-planck"),
+    "rdm": ("simulate", "rdm"),
 }
+#: Options a model name implies (given options override them).
+MODEL_OPTIONS: dict[str, dict] = {"fp-fs": {"finite_size": True}}
 #: Models without randomness: run once, whatever the number of seeds.
 DETERMINISTIC = frozenset({"dsode"})
 
@@ -43,11 +54,13 @@ def run_model(params: NetworkParams, model: str, *, seed: int | None, t_end: flo
 
     ``snn``/``markov``/``surrogate`` go through :func:`snnreduce.simulate` (engines stepped,
     markov, surrogate), ``dsode``/``dsode-fs`` through :func:`snnreduce.reduce` (noise None,
-    "finite-size"). Nothing is recorded beyond population counts (and spikes) unless
-    ``options["record"]`` asks for it.
+    "finite-size"); the baselines ``fp``/``fp-fs`` (engine "fokker-planck", ``finite_size``
+    False / True) and ``rdm`` (engine "rdm", needs NEST and ``tau_m > 0``) through
+    :func:`snnreduce.simulate`. Nothing is recorded beyond population counts (and spikes)
+    unless ``options["record"]`` asks for it.
     """
     entry, variant = MODELS[model]
-    options = {"record": (), **(options or {})}
+    options = {"record": (), **MODEL_OPTIONS.get(model, {}), **(options or {})}
     if entry == "simulate":
         return simulate(params, variant, t_end=t_end, seed=seed, **options)
     return reduce(params, t_end=t_end, noise=variant, seed=seed if variant else None, **options)
@@ -85,10 +98,13 @@ def simulate(params: NetworkParams, engine: str = "stepped", *, t_end: float = 2
     ----------
     params : NetworkParams
         The network (pathways post-pre).
-    engine : {"stepped", "markov", "surrogate"}
+    engine : {"stepped", "markov", "surrogate", "fokker-planck", "rdm"}
         ``stepped``: time-stepped network (the paper's reference). ``markov``: exact
         event-driven jump process. ``surrogate``: every neuron receives the Gaussian
-        input of the Markov approximation (SPEC §3).
+        input of the Markov approximation (SPEC §3). The baselines (docs/baselines.md):
+        ``fokker-planck``: population density solver (no individual spikes; counts are
+        expected spikes per step unless ``finite_size=True``); ``rdm``: NEST's mesoscopic
+        ``gif_pop_psc_exp`` mapped from ``params`` (needs ``tau_m > 0`` and NEST).
     t_end : float
         Simulated time, ms.
     seed : int or None

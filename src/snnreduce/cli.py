@@ -158,20 +158,29 @@ def _fmt(value) -> str:
               help="Network seeds (0 .. N-1), run in parallel.")
 @click.option("--models", default="snn,surrogate,dsode", show_default=True,
               help="Comma-separated: snn, markov, surrogate, dsode, dsode-fs.")
+@click.option("--baselines", default="", metavar="NAMES",
+              help="Also run the paper's baselines, comma-separated: rdm (refractory density, "
+                   "NEST; needs tau_m > 0), fp (Fokker-Planck), fp-fs (Fokker-Planck with "
+                   "finite-size noise), e.g. --baselines rdm,fp.")
 @click.option("--dsode-option", "dsode_options", multiple=True, metavar="KEY=VALUE",
               help="dsODE option (repeatable), e.g. refractory_rule=paper.")
 @click.option("--jobs", type=click.IntRange(1, 512), default=None, help="Parallel processes (default: all cores).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def compare(preset, assignments, params_file, k, t_end, seeds, models, dsode_options, jobs, out, quiet):
-    """Network vs Markov surrogate vs dsODE: report.md, report.json, compare.png in OUT."""
+def compare(preset, assignments, params_file, k, t_end, seeds, models, baselines, dsode_options,
+            jobs, out, quiet):
+    """Network vs Markov surrogate vs dsODE (and baselines): report.md, report.json, compare.png in OUT."""
     from .compare import compare as run_compare, write_report
 
     params = build_params(preset, assignments, params_file, k)
     model_list = [m.strip() for m in models.split(",") if m.strip()]
-    comparison = run_compare(params, seeds=seeds, t_end=t_end, models=model_list, n_jobs=jobs,
-                             progress=not quiet,
-                             dsode_options=parse_assignments(dsode_options, "--dsode-option"))
+    baseline_list = [b.strip() for b in baselines.split(",") if b.strip()]
+    try:
+        comparison = run_compare(params, seeds=seeds, t_end=t_end, models=model_list, n_jobs=jobs,
+                                 progress=not quiet, baselines=baseline_list,
+                                 dsode_options=parse_assignments(dsode_options, "--dsode-option"))
+    except ImportError as exc:  # e.g. --baselines rdm without NEST
+        raise InputError(str(exc)) from None
     payload = write_report(comparison, out)
     click.echo(_comparison_table(payload))
     click.echo(f"wrote {out}/report.md, report.json, compare.png ({comparison.wall_time:.1f} s)", err=True)

@@ -20,13 +20,20 @@ from .api import DETERMINISTIC, MODELS, run_model
 from .params import NetworkParams, ParameterError
 from .result import Result
 
-__all__ = ["compare", "Comparison", "write_report", "flatten_summary", "MODEL_LABELS"]
+__all__ = ["compare", "Comparison", "write_report", "flatten_summary", "MODEL_LABELS", "BASELINES"]
 
 #: Report column order and labels.
 MODEL_LABELS = {"snn": "network (stepped)", "markov": "network (event-driven)",
-                "surrogate": "Markov surrogate", "dsode": "dsODE", "dsode-fs": "dsODE finite-size"}
+                "surrogate": "Markov surrogate", "dsode": "dsODE", "dsode-fs": "dsODE finite-size",
+                "fp": "Fokker-Planck", "fp-fs": "Fokker-Planck finite-size",
+                "rdm": "refractory density (NEST)"}
+#: The paper's baselines (docs/baselines.md), which ``baselines=`` appends to the models.
+BASELINES = ("rdm", "fp", "fp-fs")
 #: What the network-side records must hold so the figure can draw the attractor projection.
 _NETWORK_RECORD = ("pending", "voltage")
+#: Records of the baselines: the Fokker-Planck density (bin_count) would be hundreds of MB for
+#: a 2 s run, so no attractor projection for it; the mesoscopic NEST model records nothing.
+_BASELINE_RECORD = {"fp": ("pending", "refractory"), "fp-fs": ("pending", "refractory"), "rdm": ()}
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,7 @@ class Comparison:
 
 def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float = 2000.0,
             models=("snn", "surrogate", "dsode"), n_jobs: int | None = None, discard: float = 100.0,
-            progress: bool = True, dsode_options: dict | None = None) -> Comparison:
+            progress: bool = True, dsode_options: dict | None = None, baselines=()) -> Comparison:
     """Run the network, the surrogate and the dsODE on ``params`` and summarise each.
 
     Parameters
@@ -100,15 +107,33 @@ def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float =
         Initial transient dropped from every statistic, ms.
     dsode_options : dict, optional
         Options for :func:`snnreduce.reduce` (e.g. ``{"refractory_rule": "paper"}``).
+    baselines : sequence of str
+        Among "rdm" (refractory density, NEST's ``gif_pop_psc_exp``; needs NEST and
+        ``tau_m > 0``), "fp" (Fokker-Planck, deterministic), "fp-fs" (Fokker-Planck with
+        finite-size noise); appended to ``models``. Each runs once per seed with its default
+        mapping from ``params`` (docs/baselines.md).
     """
     from joblib import Parallel, delayed
 
     if not isinstance(params, NetworkParams):
         raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
     seeds = _seed_list(seeds)
+    if isinstance(baselines, str):
+        baselines = [b.strip() for b in baselines.split(",") if b.strip()]
+    bad = [b for b in baselines if b not in BASELINES]
+    if bad:
+        raise ParameterError(f"baselines must be among {', '.join(BASELINES)}, got {bad[0]!r}")
+    models = list(models) + [b for b in baselines if b not in models]
     unknown = [m for m in models if m not in MODELS]
     if unknown or not models:
         raise ParameterError(f"models must be among {', '.join(MODELS)}, got {list(models)!r}")
+    if "rdm" in models:
+        if params.tau_m <= 0:
+            raise ParameterError("the refractory-density baseline (rdm) needs a leaky network, "
+                                 f"tau_m > 0; got tau_m = {params.tau_m:g}")
+        from .baselines._gif_nest import import_nest
+
+        import_nest()  # fail now, with the install hint, rather than inside a worker
     dsode_options = dict(dsode_options or {})
     jobs = []
     for model in models:
@@ -126,7 +151,8 @@ def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float =
     for (model, _), (result, summary, attractor) in zip(jobs, outputs):
         results.setdefault(model, []).append(result)
         summaries.setdefault(model, []).append(summary)
-        attractors.setdefault(model, attractor)
+        if attractor is not None:
+            attractors.setdefault(model, attractor)
     return Comparison(params=params, seeds=seeds, summaries=summaries, results=results,
                       attractors=attractors, discard=discard, wall_time=time.perf_counter() - start)
 
@@ -138,9 +164,14 @@ def _run_one(params, model, seed, t_end, discard, dsode_options):
     if MODELS[model][0] == "reduce":
         options = {**dsode_options, "record": ("bin_count", "bin_mean", "pending", "refractory")}
     else:
-        options = {"record": _NETWORK_RECORD}
+        options = {"record": _BASELINE_RECORD.get(model, _NETWORK_RECORD)}
     result = run_model(params, model, seed=seed, t_end=t_end, options=options)
-    attractor = attractor_coordinates(result, discard=discard)
+    try:
+        attractor = attractor_coordinates(result, discard=discard)
+    except ValueError:  # a baseline without the records the projection needs
+        if model not in _BASELINE_RECORD:
+            raise
+        attractor = None
     # Per-neuron voltages were needed only for the attractor's gate count; dropping them
     # keeps the saved runs small (a 2 s run of 400 neurons would otherwise be 32 MB).
     records = {k: v for k, v in result.records.items() if k != "voltage"}

@@ -16,7 +16,7 @@ __all__ = ["result_figure", "compare_figure", "bifurcation_figure", "save_figure
            "plot_rates", "plot_psd", "plot_density", "plot_attractor"]
 
 _COLOURS = {"snn": "black", "markov": "dimgray", "surrogate": "tab:blue", "dsode": "tab:red",
-            "dsode-fs": "tab:orange"}
+            "dsode-fs": "tab:orange", "fp": "tab:green", "fp-fs": "tab:olive", "rdm": "tab:purple"}
 _POP_COLOURS = {"E": "tab:red", "I": "tab:blue"}
 
 
@@ -242,7 +242,9 @@ def bifurcation_figure(ds, param: str, network: str | None = None, reduction: st
 
 
 MODEL_NAMES = {"snn": "network (stepped)", "markov": "network (event-driven)",
-               "surrogate": "Markov surrogate", "dsode": "dsODE", "dsode-fs": "dsODE finite-size"}
+               "surrogate": "Markov surrogate", "dsode": "dsODE", "dsode-fs": "dsODE finite-size",
+               "fp": "Fokker-Planck", "fp-fs": "Fokker-Planck finite-size",
+               "rdm": "refractory density (NEST)"}
 
 
 def _centres_to_edges(x):
