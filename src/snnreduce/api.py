@@ -44,8 +44,8 @@ MODELS: dict[str, tuple[str, str | None]] = {
 }
 #: Options a model name implies (given options override them).
 MODEL_OPTIONS: dict[str, dict] = {"fp-fs": {"finite_size": True}}
-#: Models without randomness: run once, whatever the number of seeds.
-DETERMINISTIC = frozenset({"dsode"})
+#: Models without randomness: run once, whatever the number of seeds (their seed is unused).
+DETERMINISTIC = frozenset({"dsode", "fp"})
 
 
 def run_model(params: NetworkParams, model: str, *, seed: int | None, t_end: float,
@@ -62,6 +62,8 @@ def run_model(params: NetworkParams, model: str, *, seed: int | None, t_end: flo
     entry, variant = MODELS[model]
     options = {"record": (), **MODEL_OPTIONS.get(model, {}), **(options or {})}
     if entry == "simulate":
+        if model in DETERMINISTIC and seed is None:
+            seed = 0  # unused by the engine; a fixed value keeps the provenance reproducible
         return simulate(params, variant, t_end=t_end, seed=seed, **options)
     return reduce(params, t_end=t_end, noise=variant, seed=seed if variant else None, **options)
 

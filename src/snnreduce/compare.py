@@ -225,7 +225,7 @@ def _markdown(comparison, stats, payload) -> str:
         f"N_E = {p.n_e}, N_I = {p.n_i}, T = {payload['t_end']:g} ms (first {comparison.discard:g} ms "
         f"dropped), network seeds {comparison.seeds}, snnreduce {payload['version']}, "
         f"{comparison.wall_time:.1f} s wall.", "",
-        "Network and surrogate: mean ± sd over seeds. Relative error is against the network mean.", "",
+        "Stochastic models: mean ± sd over seeds. Relative error is against the network mean.", "",
         "| statistic | pop | " + " | ".join(MODEL_LABELS[m] for m in models)
         + "".join(f" | err {m}" for m in models if m != "snn") + " |",
         "|---|---|" + "---|" * (len(models) + sum(m != "snn" for m in models)),

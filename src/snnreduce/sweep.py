@@ -573,7 +573,7 @@ def _make_chunks(spec: _Spec, tasks: list[_Task], executor) -> list[_Chunk]:
         if not mine:
             continue
         options = spec.model_options.get(model, {})
-        if batch and model in DETERMINISTIC:
+        if batch and model == "dsode":  # the one model with a batched kernel
             if executor.local_batches:
                 threads = executor.n_workers
                 size = min(DSODE_CHUNK_MAX, DSODE_POINTS_PER_THREAD * threads)
