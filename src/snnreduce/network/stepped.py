@@ -24,16 +24,26 @@ One step ``[i dt, (i+1) dt)`` does, in this order (full description in docs/netw
 
 Spikes are stamped at the middle of their step, ``(i + 1/2) dt``, so they fall inside the count
 bin ``[i dt, (i+1) dt)``; records are the state at the end of each step.
+
+Random numbers come from xoshiro256** streams inlined in the kernel (:mod:`._random`), two per
+block of at most :data:`BLOCK` neurons, seeded from the run's Generator; every sampler is exact.
+A step is one sweep over the blocks (finishing the previous step's phases 4-5, then phases 1-3),
+run on all numba threads for networks of at least :data:`PARALLEL_MIN_N` neurons; the result
+depends only on the seed, never on threads or chunking.
 """
 
 from __future__ import annotations
 
 import math
+import time
+import types
 
 import numba
 import numpy as np
 
 from ..params import ParameterError
+from . import _random as _rnd
+from ._random import _U53
 from ._common import (COL_LAMBDA, COL_P_EXC, COL_P_INH, COL_S_EXC, COL_S_INH, COL_TAU_EXC,
                       COL_TAU_INH, SpikeBuffer, check_choice, check_flag, check_no_unknown,
                       check_record, initial_voltages, n_steps_of, population_table, progress_bar,
@@ -50,6 +60,238 @@ _M_DRIVE, _M_RECURRENT, _M_CONSUMPTION, _M_QUENCHED, _M_FIXED_REFR, _M_REFR_STEP
     _M_REC_V, _M_REC_PENDING, _M_REC_REFR = range(9)
 # indices into the float "consts" array
 _C_THRESHOLD, _C_REVERSAL, _C_DT, _C_DECAY, _C_P_EXIT = range(5)
+
+
+# Columns of the per-population constant table handed to the kernel (row = post population).
+(_P_LAM_DT, _P_SD, _P_S_EXC, _P_S_INH, _P_RATE_EXC, _P_RATE_INH, _P_A_EXC, _P_A_INH,
+ _P_ODDS_EXC, _P_ODDS_INH, _P_DRIVE_MODE, _P_DRIVE_PMF, _P_DRIVE_CDF) = range(13)
+_N_POPC = 13
+
+#: neurons per block: each block has its own two random streams, so the result does not
+#: depend on how blocks are shared among threads.
+BLOCK = 512
+#: networks with at least this many neurons run the neuron loop on all numba threads.
+PARALLEL_MIN_N = 2000
+
+
+def _pass_body(do_c, do_a, step_c, n_e, blocks, streams, popc, zx, zr, tab_mode, tab_pmf, tab_cdf,
+               n_tab, win_off, win_lo, win_len, win_cdf, consts, modes, v, h_exc, h_inh, refr,
+               cons_exc, cons_inh, cdf, guide, n_cdf, indptr, indices, spk_neuron, prev_lo,
+               prev_hi, inc_exc, inc_inh, scratch, blk_out, rec_v):
+    """One sweep over all neurons, block by block (``prange``: blocks may run in parallel).
+
+    ``do_c``: finish step ``step_c`` (phases 4-5: new pending kicks from that step's spikes,
+    ``H <- max(0, H + new - c)``, refractory exit; voltage record). ``do_a``: phases 1-3 of
+    the next step (consumption draws, voltage update, spikes, written to
+    ``scratch[block start:]``). Per block, phase 4-5 draws come from stream ``2 b + 1`` and
+    phase 1-3 draws from stream ``2 b``, so fusing the two phases in one sweep (or not, at the
+    ends of a kernel call) never changes the numbers drawn.
+    ``blk_out[b]``: spikes, pending from E, pending from I, refractory neurons.
+    """
+    M = consts[_C_THRESHOLD]
+    Mr = consts[_C_REVERSAL]
+    decay = consts[_C_DECAY]
+    p_exit = consts[_C_P_EXIT]
+    poisson_drive = modes[_M_DRIVE] == 1
+    sampled = modes[_M_RECURRENT] == 1
+    binomial = modes[_M_CONSUMPTION] == 1
+    quenched = modes[_M_QUENCHED] == 1
+    fixed_refr = modes[_M_FIXED_REFR] == 1
+    refr_steps = modes[_M_REFR_STEPS]
+    rec_volt = modes[_M_REC_V] == 1
+    n_blocks = blocks.shape[0]
+    for b in numba.prange(n_blocks):
+        lo = blocks[b, 0]
+        hi = blocks[b, 1]
+        q = blocks[b, 2]
+        sa = streams[2 * b]
+        sc = streams[2 * b + 1]
+        lam_dt = popc[q, _P_LAM_DT]
+        sd = popc[q, _P_SD]
+        s_exc = popc[q, _P_S_EXC]
+        s_inh = popc[q, _P_S_INH]
+        rate_exc = popc[q, _P_RATE_EXC]
+        rate_inh = popc[q, _P_RATE_INH]
+        a_exc = popc[q, _P_A_EXC]
+        a_inh = popc[q, _P_A_INH]
+        odds_exc = popc[q, _P_ODDS_EXC]
+        odds_inh = popc[q, _P_ODDS_INH]
+        d_mode = int(popc[q, _P_DRIVE_MODE])
+        d_pmf = popc[q, _P_DRIVE_PMF]
+        d_cdf = popc[q, _P_DRIVE_CDF]
+        row_e = 2 * q
+        row_i = 2 * q + 1
+        tab_e = n_tab[row_e]
+        tab_i = n_tab[row_i]
+        m_exc = n_cdf[row_e]
+        m_inh = n_cdf[row_i]
+        if do_c and quenched:
+            # this block's share of the fan-out of step_c's spikes (rows sorted by target)
+            for k in range(prev_lo, prev_hi):
+                j = spk_neuron[k]
+                t = indptr[j]
+                end = indptr[j + 1]
+                top = end
+                while t < top:
+                    mid = (t + top) >> 1
+                    if indices[mid] < lo:
+                        t = mid + 1
+                    else:
+                        top = mid
+                if j < n_e:
+                    while t < end and indices[t] < hi:
+                        inc_exc[indices[t]] += 1
+                        t += 1
+                else:
+                    while t < end and indices[t] < hi:
+                        inc_inh[indices[t]] += 1
+                        t += 1
+        cnt = 0
+        pend_e = 0
+        pend_i = 0
+        n_refr = 0
+        for n in range(lo, hi):
+            if do_c:
+                # ---- 4: new pending kicks from step_c's spikes, minus the consumed ones
+                if quenched:
+                    new_e = inc_exc[n]
+                    new_i = inc_inh[n]
+                    inc_exc[n] = 0
+                    inc_inh[n] = 0
+                else:
+                    # exact inverse-CDF draws from the step's Binomial(spikes, P) tables
+                    # (n_cdf < 0: P = 1, always -n_cdf; 0: no kicks)
+                    new_e = -m_exc
+                    if m_exc > 0:
+                        u = _rnd.uniform(sc)
+                        k = guide[row_e, int(u * (m_exc + 1))]
+                        while cdf[row_e, k] <= u:
+                            k += 1
+                        new_e = k
+                    new_i = -m_inh
+                    if m_inh > 0:
+                        u = _rnd.uniform(sc)
+                        k = guide[row_i, int(u * (m_inh + 1))]
+                        while cdf[row_i, k] <= u:
+                            k += 1
+                        new_i = k
+                h = h_exc[n] + new_e - cons_exc[n]
+                h_exc[n] = h if h > 0 else 0
+                h = h_inh[n] + new_i - cons_inh[n]
+                h_inh[n] = h if h > 0 else 0
+                # ---- 5: refractory exit
+                if refr[n] > 0:
+                    if fixed_refr:
+                        refr[n] -= 1
+                    elif _rnd.uniform(sc) < p_exit:
+                        refr[n] = 0
+                    if refr[n] > 0:
+                        n_refr += 1
+                pend_e += h_exc[n]
+                pend_i += h_inh[n]
+                if rec_volt:
+                    rec_v[step_c, n] = v[n]
+            if not do_a:
+                continue
+            # ---- 1: consumption draws, exact: inversion of one uniform, first by counting
+            # the tabulated CDF values <= u in a window around the mean (branch-free), else
+            # walking from the tabulated mode; rejection samplers beyond the tables
+            he = h_exc[n]
+            hi_ = h_inh[n]
+            ce = 0
+            ci = 0
+            for kind in range(2):
+                h = he if kind == 0 else hi_
+                if h == 0:
+                    continue
+                row = row_e + kind
+                rate = rate_exc if kind == 0 else rate_inh
+                if h < (tab_e if kind == 0 else tab_i):
+                    u = _rnd.uniform(sa)
+                    c = -1
+                    o = win_off[row, h]
+                    if o >= 0 and u >= win_cdf[o]:
+                        width = win_len[row, h]
+                        k = 0
+                        for j in range(width):
+                            if u >= win_cdf[o + 1 + j]:
+                                k += 1
+                        if k < width:
+                            c = win_lo[row, h] + k
+                    if c < 0:
+                        if binomial:
+                            c = _rnd.binomial_from_mode(u, h, odds_exc if kind == 0 else odds_inh,
+                                                        tab_mode[row, h], tab_pmf[row, h],
+                                                        tab_cdf[row, h])
+                        else:
+                            c = _rnd.poisson_from_mode(u, h * rate, tab_mode[row, h],
+                                                       tab_pmf[row, h], tab_cdf[row, h])
+                elif binomial:
+                    c = _rnd.binomial(sa, h, rate)
+                else:
+                    c = _rnd.poisson(sa, h * rate)
+                if kind == 0:
+                    ce = c
+                else:
+                    ci = c
+            cons_exc[n] = ce
+            cons_inh[n] = ci
+            if refr[n] > 0:
+                continue
+            # ---- 2: voltage update
+            x = v[n]
+            if poisson_drive:
+                ext = float(_rnd.poisson_from_mode(_rnd.uniform(sa), lam_dt, d_mode, d_pmf,
+                                                   d_cdf))
+            else:
+                # _rnd.normal written out (a call passing the tables costs more than the draw)
+                r = _rnd.next_u64(sa)
+                zi = int(r & np.uint64(255))
+                zu = 2.0 * (float(r >> np.uint64(11)) * _U53) - 1.0
+                if abs(zu) < zr[zi]:
+                    z = zu * zx[zi]
+                else:
+                    z = _rnd.normal_slow(sa, zi, zu, zx, zr)
+                ext = lam_dt + sd * z
+            if not sampled:
+                x = x * decay + ext + a_exc * he - a_inh * (x + Mr) * hi_
+            else:
+                x = x * decay + ext
+                re = min(ce, he)
+                ri = min(ci, hi_)
+                while re > 0 or ri > 0:
+                    if ri == 0 or (re > 0 and _rnd.uniform(sa) * (re + ri) < re):
+                        x += s_exc
+                        re -= 1
+                    else:
+                        x -= s_inh * (x + Mr)
+                        ri -= 1
+            # ---- 3: spike
+            if x > M:
+                v[n] = 0.0
+                refr[n] = refr_steps
+                scratch[lo + cnt] = n
+                cnt += 1
+            else:
+                v[n] = x
+        blk_out[b, 0] = cnt
+        blk_out[b, 1] = pend_e
+        blk_out[b, 2] = pend_i
+        blk_out[b, 3] = n_refr
+
+
+def _renamed(func, name):
+    """A copy of ``func`` under another name: numba's on-disk cache is keyed by the name, and
+    the serial and parallel compilations of one body must not share an entry."""
+    new = types.FunctionType(func.__code__, func.__globals__, name, func.__defaults__,
+                             func.__closure__)
+    new.__qualname__ = name
+    new.__doc__ = func.__doc__
+    return new
+
+
+_pass_serial = numba.njit(cache=True)(_renamed(_pass_body, "_pass_serial"))
+_pass_parallel = numba.njit(cache=True, parallel=True)(_renamed(_pass_body, "_pass_parallel"))
 
 
 @numba.njit(cache=True)
@@ -73,175 +315,81 @@ def _binomial_cdf(n, p, out, guide):
 
 
 @numba.njit(cache=True)
-def _guided_draw(u, cdf, guide, n):
-    """Inverse-CDF value for u of the law tabulated by :func:`_binomial_cdf`."""
-    k = guide[int(u * (n + 1))]
-    while cdf[k] <= u:
-        k += 1
-    return k
+def _finish_records(step, n_blocks, blocks, blk_out, modes, rec_pending, rec_refr):
+    pend = np.zeros(4, np.int64)
+    n_refr = np.zeros(2, np.int64)
+    for b in range(n_blocks):
+        q = blocks[b, 2]
+        pend[2 * q] += blk_out[b, 1]
+        pend[2 * q + 1] += blk_out[b, 2]
+        n_refr[q] += blk_out[b, 3]
+    if modes[_M_REC_PENDING]:
+        # pathway order ee, ie, ei, ii (post-pre)
+        rec_pending[step, 0] = pend[0]
+        rec_pending[step, 1] = pend[2]
+        rec_pending[step, 2] = pend[1]
+        rec_pending[step, 3] = pend[3]
+    if modes[_M_REC_REFR]:
+        rec_refr[step, 0] = n_refr[0]
+        rec_refr[step, 1] = n_refr[1]
 
 
 @numba.njit(cache=True)
-def _poisson_inverse(u, lam, mode, pmf_mode, cdf_mode):
-    """The Poisson(lam) value whose CDF interval contains u (exact inversion).
-
-    The search starts at the mode, whose pmf and CDF come from a table, so it takes about
-    ``0.8 sqrt(lam)`` steps: faster than numba's samplers at every mean in this engine.
-    """
-    k = mode
-    p = pmf_mode
-    acc = cdf_mode
-    if u < acc:
-        while k > 0 and acc - p > u:
-            acc -= p
-            p *= k / lam
-            k -= 1
-    else:
-        while acc <= u and p > 0.0:
-            k += 1
-            p *= lam / k
-            acc += p
-    return k
-
-
-def _poisson_tables(params, table):
-    """Mode, pmf at the mode and CDF at the mode of Poisson(h dt / tau), h = 0, 1, ...
-
-    Rows are ``2 * q_post + kind`` (kind 0: pending from E, 1: from I). The table covers every
-    pending count up to 4 times what a 100 Hz network would hold (at least 4096, at most 65536);
-    larger counts fall back to numba's sampler.
-    """
-    from scipy.stats import poisson
-
-    taus = table[:, [COL_TAU_EXC, COL_TAU_INH]].ravel()
-    probs = table[:, [COL_P_EXC, COL_P_INH]].ravel()
-    n_pre = np.array([params.n_e, params.n_i, params.n_e, params.n_i])
-    cap = int(min(1 << 16, max(4096, 4 * np.max(probs * n_pre * taus * 0.1))))
-    lam = np.outer(params.dt / taus, np.arange(cap))
-    mode = np.floor(lam)
-    return mode.astype(np.int64), poisson.pmf(mode, lam), poisson.cdf(mode, lam)
-
-
-@numba.njit(cache=True)
-def _run_steps(rng, first, last, n_e, table, pois_mode, pois_pmf, pois_cdf, consts, modes,
-               v, h_exc, h_inh, refr, cons_exc, cons_inh, inc_exc, inc_inh, cdf, guide, n_cdf,
-               indptr, indices, counts, spk_step, spk_neuron, n_spk,
-               rec_v, rec_pending, rec_refr):
+def _run_steps(parallel, first, last, n_e, blocks, streams, popc, zx, zr, tab_mode, tab_pmf,
+               tab_cdf, n_tab, win_off, win_lo, win_len, win_cdf, table, consts, modes, v, h_exc,
+               h_inh, refr, cons_exc, cons_inh, cdf, guide, n_cdf, indptr, indices, inc_exc,
+               inc_inh, scratch, blk_out, counts, spk_step, spk_neuron, n_spk, rec_v, rec_pending,
+               rec_refr):
     """Advance steps ``first .. last-1``; returns (next step, spikes stored).
 
-    Stops early, before a step, when the spike buffer could overflow during it.
-    Paper symbols: h_exc/h_inh = H^{QE}/H^{QI}; M = threshold; M_r = reversal.
+    Stops early, before a step, when the spike buffer could overflow during it. Every call
+    ends with the state of a whole step (the last sweep only finishes the last step).
     """
     n_tot = v.size
     cap = spk_step.size
-    M = consts[_C_THRESHOLD]
-    Mr = consts[_C_REVERSAL]
-    dt = consts[_C_DT]
-    decay = consts[_C_DECAY]
-    p_exit = consts[_C_P_EXIT]
-    poisson_drive = modes[_M_DRIVE] == 1
-    sampled = modes[_M_RECURRENT] == 1
-    binomial = modes[_M_CONSUMPTION] == 1
+    n_blocks = blocks.shape[0]
     quenched = modes[_M_QUENCHED] == 1
-    fixed_refr = modes[_M_FIXED_REFR] == 1
-    refr_steps = modes[_M_REFR_STEPS]
-    inv_span = 1.0 / (M + Mr)
-    n_pois = pois_mode.shape[1]
     nspk = np.zeros(2, dtype=np.int64)
-    pend = np.zeros(4, dtype=np.int64)
-    n_refr = np.zeros(2, dtype=np.int64)
-    for step in range(first, last):
-        if n_spk + n_tot > cap:
-            return step, n_spk
-        spk_start = n_spk
-        # ---- 1-3: consumption draws, voltage update, spikes
-        for q in range(2):
-            lo = 0 if q == 0 else n_e
-            hi = n_e if q == 0 else n_tot
-            lam_dt = table[q, COL_LAMBDA] * dt
-            sd = math.sqrt(lam_dt)
-            s_exc = table[q, COL_S_EXC]
-            s_inh = table[q, COL_S_INH] * inv_span  # times (V + M_r) gives S g(V)
-            tau_exc = table[q, COL_TAU_EXC]
-            tau_inh = table[q, COL_TAU_INH]
-            if binomial:
-                rate_exc = -math.expm1(-dt / tau_exc)
-                rate_inh = -math.expm1(-dt / tau_inh)
-            else:
-                rate_exc = dt / tau_exc
-                rate_inh = dt / tau_inh
-            a_exc = s_exc * dt / tau_exc
-            a_inh = s_inh * dt / tau_inh
-            count = 0
-            for n in range(lo, hi):
-                he = h_exc[n]
-                hi_ = h_inh[n]
-                # Consumption draws (rng stays in this function: a helper taking the
-                # Generator costs a Python refcount round trip per call).
-                ce = 0
-                if he > 0:
-                    if binomial:
-                        ce = rng.binomial(he, rate_exc)
-                    elif he < n_pois:
-                        ce = _poisson_inverse(rng.random(), he * rate_exc, pois_mode[2 * q, he],
-                                              pois_pmf[2 * q, he], pois_cdf[2 * q, he])
-                    else:
-                        ce = rng.poisson(he * rate_exc)
-                ci = 0
-                if hi_ > 0:
-                    if binomial:
-                        ci = rng.binomial(hi_, rate_inh)
-                    elif hi_ < n_pois:
-                        ci = _poisson_inverse(rng.random(), hi_ * rate_inh,
-                                              pois_mode[2 * q + 1, hi_], pois_pmf[2 * q + 1, hi_],
-                                              pois_cdf[2 * q + 1, hi_])
-                    else:
-                        ci = rng.poisson(hi_ * rate_inh)
-                cons_exc[n] = ce
-                cons_inh[n] = ci
-                if refr[n] > 0:
-                    continue
-                x = v[n]
-                if poisson_drive:
-                    ext = float(rng.poisson(lam_dt))
-                else:
-                    ext = lam_dt + sd * rng.standard_normal()
-                if not sampled:
-                    x = x * decay + ext + a_exc * he - a_inh * (x + Mr) * hi_
-                else:
-                    x = x * decay + ext
-                    re = min(ce, he)
-                    ri = min(ci, hi_)
-                    while re > 0 or ri > 0:
-                        if ri == 0 or (re > 0 and rng.random() * (re + ri) < re):
-                            x += s_exc
-                            re -= 1
-                        else:
-                            x -= s_inh * (x + Mr)
-                            ri -= 1
-                if x > M:
-                    v[n] = 0.0
-                    refr[n] = refr_steps
-                    spk_step[n_spk] = step
-                    spk_neuron[n_spk] = n
-                    n_spk += 1
-                    count += 1
-                else:
-                    v[n] = x
-            nspk[q] = count
-            counts[step, q] = count
-        # ---- 4: new pending kicks from this step's spikes
-        if quenched:
-            for k in range(spk_start, n_spk):
-                j = spk_neuron[k]
-                if j < n_e:
-                    for t in range(indptr[j], indptr[j + 1]):
-                        inc_exc[indices[t]] += 1
-                else:
-                    for t in range(indptr[j], indptr[j + 1]):
-                        inc_inh[indices[t]] += 1
+    have_c = False
+    prev_lo = 0
+    prev_hi = 0
+    step = first
+    while True:
+        do_a = step < last and n_spk + n_tot <= cap
+        if not do_a and not have_c:
+            break
+        if parallel:
+            _pass_parallel(have_c, do_a, step - 1, n_e, blocks, streams, popc, zx, zr, tab_mode,
+                           tab_pmf, tab_cdf, n_tab, win_off, win_lo, win_len, win_cdf, consts,
+                           modes, v, h_exc, h_inh, refr, cons_exc, cons_inh, cdf, guide, n_cdf,
+                           indptr, indices, spk_neuron, prev_lo, prev_hi, inc_exc, inc_inh,
+                           scratch, blk_out, rec_v)
         else:
-            # cdf row 2*q_post + q_pre; n_cdf < 0 means "always n" (P = 1), 0 means none
+            _pass_serial(have_c, do_a, step - 1, n_e, blocks, streams, popc, zx, zr, tab_mode,
+                         tab_pmf, tab_cdf, n_tab, win_off, win_lo, win_len, win_cdf, consts, modes,
+                         v, h_exc, h_inh, refr, cons_exc, cons_inh, cdf, guide, n_cdf, indptr,
+                         indices, spk_neuron, prev_lo, prev_hi, inc_exc, inc_inh, scratch, blk_out,
+                         rec_v)
+        if have_c:
+            _finish_records(step - 1, n_blocks, blocks, blk_out, modes, rec_pending, rec_refr)
+        if not do_a:
+            break
+        # ---- spikes of this step, in neuron order (blocks are in neuron order)
+        prev_lo = n_spk
+        nspk[:] = 0
+        for b in range(n_blocks):
+            lo = blocks[b, 0]
+            c = blk_out[b, 0]
+            for k in range(c):
+                spk_step[n_spk] = step
+                spk_neuron[n_spk] = scratch[lo + k]
+                n_spk += 1
+            nspk[blocks[b, 2]] += c
+        prev_hi = n_spk
+        counts[step, 0] = nspk[0]
+        counts[step, 1] = nspk[1]
+        # ---- tables of this step's new-kick binomials (annealed), rows 2 q_post + q_pre
+        if not quenched:
             for q in range(2):
                 for qp in range(2):
                     row = 2 * q + qp
@@ -254,58 +402,201 @@ def _run_steps(rng, first, last, n_e, table, pois_mode, pois_pmf, pois_cdf, cons
                     else:
                         _binomial_cdf(m, p, cdf[row], guide[row])
                         n_cdf[row] = m
-        pend[:] = 0
-        n_refr[:] = 0
-        for q in range(2):
-            lo = 0 if q == 0 else n_e
-            hi = n_e if q == 0 else n_tot
-            m_exc = n_cdf[2 * q]
-            m_inh = n_cdf[2 * q + 1]
-            cdf_exc = cdf[2 * q]
-            cdf_inh = cdf[2 * q + 1]
-            guide_exc = guide[2 * q]
-            guide_inh = guide[2 * q + 1]
-            for n in range(lo, hi):
-                if quenched:
-                    new_e = inc_exc[n]
-                    new_i = inc_inh[n]
-                    inc_exc[n] = 0
-                    inc_inh[n] = 0
-                else:
-                    # inverse-CDF draws from this step's binomial tables
-                    new_e = -m_exc
-                    if m_exc > 0:
-                        new_e = _guided_draw(rng.random(), cdf_exc, guide_exc, m_exc)
-                    new_i = -m_inh
-                    if m_inh > 0:
-                        new_i = _guided_draw(rng.random(), cdf_inh, guide_inh, m_inh)
-                h = h_exc[n] + new_e - cons_exc[n]
-                h_exc[n] = h if h > 0 else 0
-                h = h_inh[n] + new_i - cons_inh[n]
-                h_inh[n] = h if h > 0 else 0
-                # ---- 5: refractory exit
-                if refr[n] > 0:
-                    if fixed_refr:
-                        refr[n] -= 1
-                    elif rng.random() < p_exit:
-                        refr[n] = 0
-                    if refr[n] > 0:
-                        n_refr[q] += 1
-                pend[2 * q] += h_exc[n]
-                pend[2 * q + 1] += h_inh[n]
-        if modes[_M_REC_V]:
-            for n in range(n_tot):
-                rec_v[step, n] = v[n]
-        if modes[_M_REC_PENDING]:
-            # pathway order ee, ie, ei, ii (post-pre)
-            rec_pending[step, 0] = pend[0]
-            rec_pending[step, 1] = pend[2]
-            rec_pending[step, 2] = pend[1]
-            rec_pending[step, 3] = pend[3]
-        if modes[_M_REC_REFR]:
-            rec_refr[step, 0] = n_refr[0]
-            rec_refr[step, 1] = n_refr[1]
-    return last, n_spk
+        have_c = True
+        step += 1
+    return step, n_spk
+
+
+def _consumption_tables(params, table, binomial):
+    """Per pathway row ``2 q_post + kind`` (kind 0: pending from E, 1: from I) and pending
+    count h: mode, pmf and CDF at the mode of the consumption law, Poisson(h dt / tau) or
+    Binomial(h, 1 - exp(-dt / tau)), for exact inversion from the mode.
+
+    Rows cover every pending count up to 4 times what a 100 Hz network would hold (at least
+    4096, at most 65536); larger counts use the rejection samplers of ``_random``.
+    """
+    taus = table[:, [COL_TAU_EXC, COL_TAU_INH]].ravel()
+    probs = table[:, [COL_P_EXC, COL_P_INH]].ravel()
+    n_pre = np.array([params.n_e, params.n_i, params.n_e, params.n_i])
+    cap = int(min(1 << 16, max(4096, 4 * np.max(probs * n_pre * taus * 0.1))))
+    h = np.arange(cap)
+    mode = np.zeros((4, cap), np.int64)
+    pmf = np.zeros((4, cap))
+    cdf = np.zeros((4, cap))
+    for row, tau in enumerate(taus):
+        if binomial:
+            p_cons = -math.expm1(-params.dt / tau)
+            mode[row], pmf[row], cdf[row] = _rnd.binomial_mode_table(h, p_cons)
+        else:
+            mode[row], pmf[row], cdf[row] = _rnd.poisson_mode_table(h * params.dt / tau)
+    return mode, pmf, cdf, np.full(4, cap, np.int64)
+
+
+#: consumption laws with mean up to this have window tables (see :func:`_window_tables`)
+WINDOW_MAX_MEAN = 30.0
+#: probability outside a window (those draws fall back to the walk from the mode)
+WINDOW_TAIL = 1e-3
+
+
+@numba.njit(cache=True)
+def _window_walk(h, mean, odds, binomial, mode, pmf_mode, cdf_mode, tail, out):
+    """CDF values F(k) of the consumption law for k from the window's lo - 1 up, by the pmf
+    recurrence from the mode (as in the walk-from-mode inversion); returns (lo, width) and,
+    if ``out`` is long enough, writes F(lo - 1), F(lo), ..., F(lo + width - 1) to it."""
+    # down from the mode to the lower quantile
+    k = mode
+    p = pmf_mode
+    acc = cdf_mode
+    while k > 0 and acc - p >= tail:
+        acc -= p
+        p *= k / ((h - k + 1) * odds) if binomial else k / mean
+        k -= 1
+    lo = k
+    below = acc - p if k > 0 else 0.0
+    # up from lo to the upper quantile
+    width = 0
+    if out.size > 0:
+        out[0] = below
+    acc = below
+    while True:
+        acc += p
+        if out.size > width + 1:
+            out[width + 1] = acc
+        width += 1
+        if acc >= 1.0 - tail or (binomial and k >= h):
+            break
+        p *= (h - k) * odds / (k + 1) if binomial else mean / (k + 1)
+        k += 1
+    return lo, width
+
+
+@numba.njit(cache=True)
+def _window_fill(rates, binomial, max_mean, tail, tab_mode, tab_pmf, tab_cdf, win_off, win_lo,
+                 win_len):
+    cap = tab_mode.shape[1]
+    empty = np.zeros(0)
+    total = 0
+    for row in range(4):
+        rate = rates[row]
+        odds = rate / (1.0 - rate) if binomial and rate < 1.0 else np.inf
+        for h in range(1, cap):
+            if h * rate > max_mean or (binomial and rate >= 1.0):
+                break
+            lo, width = _window_walk(h, h * rate, odds, binomial, tab_mode[row, h],
+                                     tab_pmf[row, h], tab_cdf[row, h], tail, empty)
+            win_off[row, h] = total
+            win_lo[row, h] = lo
+            win_len[row, h] = width
+            total += width + 1
+    win_cdf = np.zeros(max(total, 1))
+    for row in range(4):
+        rate = rates[row]
+        odds = rate / (1.0 - rate) if binomial and rate < 1.0 else np.inf
+        for h in range(1, cap):
+            o = win_off[row, h]
+            if o < 0:
+                break
+            _window_walk(h, h * rate, odds, binomial, tab_mode[row, h], tab_pmf[row, h],
+                         tab_cdf[row, h], tail, win_cdf[o:o + win_len[row, h] + 1])
+    return win_cdf
+
+
+def _window_tables(params, table, binomial, tab_mode, tab_pmf, tab_cdf):
+    """CDF windows of the consumption laws for the branch-free inversion.
+
+    For pathway row r and pending count h (mean m = h dt / tau, or h p, at most
+    WINDOW_MAX_MEAN) the window is the values ``lo .. lo + width - 1`` from about the
+    ``WINDOW_TAIL`` quantile to the ``1 - WINDOW_TAIL`` one. ``win_cdf[off]`` holds
+    ``F(lo - 1)`` and ``win_cdf[off + 1 + j]`` holds ``F(lo + j)``; a uniform u with
+    ``F(lo - 1) <= u`` maps to ``lo + #{j : F(lo + j) <= u}`` when that count is below
+    ``width``, which is exact inversion. ``win_off[r, h] = -1`` where there is no window.
+    """
+    taus = table[:, [COL_TAU_EXC, COL_TAU_INH]].ravel()
+    rates = -np.expm1(-params.dt / taus) if binomial else params.dt / taus
+    shape = tab_mode.shape
+    win_off = np.full(shape, -1, np.int64)
+    win_lo = np.zeros(shape, np.int64)
+    win_len = np.zeros(shape, np.int64)
+    win_cdf = _window_fill(rates, binomial, WINDOW_MAX_MEAN, WINDOW_TAIL, tab_mode, tab_pmf,
+                           tab_cdf, win_off, win_lo, win_len)
+    return win_off, win_lo, win_len, win_cdf
+
+
+def _population_constants(params, table, binomial):
+    """The per-population constants of the kernel, shape (2, _N_POPC)."""
+    dt = params.dt
+    inv_span = 1.0 / (params.threshold + params.inhibitory_reversal)
+    popc = np.zeros((2, _N_POPC))
+    for q in range(2):
+        lam_dt = table[q, COL_LAMBDA] * dt
+        tau_e, tau_i = table[q, COL_TAU_EXC], table[q, COL_TAU_INH]
+        s_inh = table[q, COL_S_INH] * inv_span  # times (V + M_r) gives S g(V)
+        popc[q, _P_LAM_DT] = lam_dt
+        popc[q, _P_SD] = math.sqrt(lam_dt)
+        popc[q, _P_S_EXC] = table[q, COL_S_EXC]
+        popc[q, _P_S_INH] = s_inh
+        if binomial:
+            p_e, p_i = -math.expm1(-dt / tau_e), -math.expm1(-dt / tau_i)
+            popc[q, _P_RATE_EXC], popc[q, _P_RATE_INH] = p_e, p_i
+            popc[q, _P_ODDS_EXC] = p_e / (1.0 - p_e) if p_e < 1.0 else np.inf
+            popc[q, _P_ODDS_INH] = p_i / (1.0 - p_i) if p_i < 1.0 else np.inf
+        else:
+            popc[q, _P_RATE_EXC], popc[q, _P_RATE_INH] = dt / tau_e, dt / tau_i
+        popc[q, _P_A_EXC] = table[q, COL_S_EXC] * dt / tau_e
+        popc[q, _P_A_INH] = s_inh * dt / tau_i
+        d_mode, d_pmf, d_cdf = _rnd.poisson_mode_table(lam_dt)
+        popc[q, _P_DRIVE_MODE] = d_mode
+        popc[q, _P_DRIVE_PMF] = d_pmf
+        popc[q, _P_DRIVE_CDF] = d_cdf
+    return popc
+
+
+class _SweepChooser:
+    """Picks serial or parallel sweeps for each chunk from the wall time per step measured so
+    far: the faster one, with the other re-timed every ``PROBE_EVERY`` chunks.
+
+    Both give identical results, so this only moves speed: a parallel sweep waits at a barrier
+    every step and can be many times slower than a serial one when another process holds a
+    core. Timing chunks ("probes") are short, so a bad choice costs little; the first one is
+    not counted (it may include loading the compiled kernel).
+    """
+
+    PROBE_EVERY = 16
+
+    def __init__(self, allowed: bool):
+        self.allowed = allowed
+        self.cost = {True: None, False: None}
+        self.chunks = 0
+        self.timed = False
+
+    def pick(self) -> tuple[bool, bool]:
+        """(parallel, probe) for the next chunk."""
+        self.chunks += 1
+        if not self.allowed:
+            return False, False
+        if not self.timed:
+            return True, True
+        for mode in (True, False):
+            if self.cost[mode] is None:
+                return mode, True
+        best = self.cost[True] <= self.cost[False]
+        if self.chunks % self.PROBE_EVERY == 0:
+            return not best, True
+        return best, False
+
+    def record(self, mode: bool, seconds_per_step: float) -> None:
+        if self.timed:
+            self.cost[mode] = seconds_per_step
+        self.timed = True
+
+
+def _blocks(n_e, n_tot):
+    """Blocks of at most BLOCK neurons inside each population: rows (start, stop, population)."""
+    rows = []
+    for q, (lo, hi) in enumerate(((0, n_e), (n_e, n_tot))):
+        for start in range(lo, hi, BLOCK):
+            rows.append((start, min(hi, start + BLOCK), q))
+    return np.array(rows, np.int64).reshape(-1, 3)
 
 
 def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: bool = False,
@@ -321,7 +612,8 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     t_end : float
         Simulated time, ms; ``ceil(t_end / dt)`` steps are run.
     rng : numpy.random.Generator
-        The single random stream (the quenched adjacency, if any, is drawn from it first).
+        The single source of randomness: the quenched adjacency (if any) is drawn from it
+        first, then the initial voltages, then 256 bits that seed the kernel's streams.
     record : iterable of str
         Any of ``"voltage"`` (float32, (n_steps, N), end of step), ``"pending"`` (total pending
         kicks per pathway summed over the post population, (n_steps, 4), order ee, ie, ei, ii
@@ -388,15 +680,28 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
                       "voltage" in record, "pending" in record, "refractory" in record],
                      dtype=np.int64)
     table = population_table(params)
-    pois_mode, pois_pmf, pois_cdf = _poisson_tables(params, table)
+    binomial = consumption == "binomial"
+    tab_mode, tab_pmf, tab_cdf, n_tab = _consumption_tables(params, table, binomial)
+    win_off, win_lo, win_len, win_cdf = _window_tables(params, table, binomial, tab_mode,
+                                                         tab_pmf, tab_cdf)
+    popc = _population_constants(params, table, binomial)
+    blocks = _blocks(n_e, n_tot)
+    # the dynamics' random streams: two per block, seeded from rng after the adjacency and
+    # the initial voltages
+    streams = _rnd.make_streams(rng, 2 * blocks.shape[0])
+    scratch = np.zeros(n_tot, np.int64)
+    blk_out = np.zeros((blocks.shape[0], 8), np.int64)  # a cache line per block
+    chooser = _SweepChooser(n_tot >= PARALLEL_MIN_N and numba.get_num_threads() > 1)
 
     counts = np.zeros((n_steps, 2), np.int64)
     rec_v = np.zeros((n_steps, n_tot) if "voltage" in record else (0, 0), np.float32)
     rec_pending = np.zeros((n_steps, 4) if "pending" in record else (0, 0), np.int64)
     rec_refr = np.zeros((n_steps, 2) if "refractory" in record else (0, 0), np.int64)
 
-    # a chunk is ~2e6 neuron-steps: bounded kernel calls, responsive progress bar
-    chunk = max(1, min(n_steps, 2_000_000 // n_tot))
+    # a chunk is ~1e6 neuron-steps: bounded kernel calls, responsive progress bar, and
+    # frequent enough timings for the choice between serial and parallel sweeps
+    chunk = max(1, min(n_steps, 1_000_000 // n_tot))
+    probe_chunk = max(2, 20_000 // n_tot)  # steps timed when choosing serial or parallel
     expected_spikes = int(n_tot * chunk * dt * 0.2) + 4 * n_tot  # 200 Hz per chunk
     buf = SpikeBuffer(expected_spikes)
     bar = progress_bar(progress, n_steps * dt, "stepped")
@@ -404,12 +709,17 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     try:
         while step < n_steps:
             buf.reserve(n_tot + 1)
-            target = min(n_steps, step + chunk)
+            parallel, probe = chooser.pick()
+            target = min(n_steps, step + (probe_chunk if probe else chunk))
+            started = time.perf_counter()
             new_step, buf.n = _run_steps(
-                rng, step, target, n_e, table, pois_mode, pois_pmf, pois_cdf, consts, modes, v,
-                h_exc, h_inh, refr, cons_exc, cons_inh, inc_exc, inc_inh, cdf, guide, n_cdf,
-                indptr, indices, counts,
-                buf.key, buf.neuron, buf.n, rec_v, rec_pending, rec_refr)
+                parallel, step, target, n_e, blocks, streams, popc, _rnd.ZIG_X, _rnd.ZIG_R,
+                tab_mode, tab_pmf, tab_cdf, n_tab, win_off, win_lo, win_len, win_cdf, table,
+                consts, modes, v, h_exc, h_inh, refr,
+                cons_exc, cons_inh, cdf, guide, n_cdf, indptr, indices, inc_exc, inc_inh,
+                scratch, blk_out, counts, buf.key, buf.neuron, buf.n, rec_v, rec_pending,
+                rec_refr)
+            chooser.record(parallel, (time.perf_counter() - started) / max(1, new_step - step))
             bar.update((new_step - step) * dt)
             step = new_step
     finally:

@@ -1,0 +1,304 @@
+"""The inline random numbers of the stepped engine (snnreduce.network._random).
+
+Every sampler is checked against its exact law: the generator against the xoshiro256**
+recurrence written out here in Python integers, continuous laws with Kolmogorov-Smirnov and
+equiprobable-bin chi-square tests, discrete laws with a chi-square test on the exact pmf (tail
+bins merged until every expected count is >= 5). Seeds are fixed; the p-value threshold 1e-4 is
+a 3.7-sigma test, so it holds for other seeds too, while a wrong law (e.g. a normal approximation,
+or a pmf off by 1 % at the mode with these sample sizes) fails by far.
+"""
+
+import math
+
+import numba
+import numpy as np
+import pytest
+from scipy import stats
+
+from snnreduce import NetworkParams
+from snnreduce.network import _random as R
+from snnreduce.network import stepped
+from snnreduce.network._common import population_table
+
+P_MIN = 1e-4
+MASK = (1 << 64) - 1
+
+
+def xoshiro_reference(state, n):
+    """xoshiro256** from its definition (Blackman & Vigna), Python integers."""
+    s = [int(x) for x in state]
+    out = []
+    rotl = lambda x, k: ((x << k) | (x >> (64 - k))) & MASK  # noqa: E731
+    for _ in range(n):
+        out.append(rotl((s[1] * 5) & MASK, 7) * 9 & MASK)
+        t = (s[1] << 17) & MASK
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = rotl(s[3], 45)
+    return out
+
+
+@numba.njit
+def _raw(s, n):
+    out = np.empty(n, np.uint64)
+    for i in range(n):
+        out[i] = R.next_u64(s)
+    return out
+
+
+@numba.njit
+def _uniforms(s, n):
+    out = np.empty(n)
+    for i in range(n):
+        out[i] = R.uniform(s)
+    return out
+
+
+@numba.njit
+def _normals(s, n, zx, zr):
+    out = np.empty(n)
+    for i in range(n):
+        out[i] = R.normal(s, zx, zr)
+    return out
+
+
+@numba.njit
+def _poissons(s, lam, n):
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        out[i] = R.poisson(s, lam)
+    return out
+
+
+@numba.njit
+def _poissons_from_mode(s, lam, mode, pmf, cdf, n):
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        out[i] = R.poisson_from_mode(R.uniform(s), lam, mode, pmf, cdf)
+    return out
+
+
+@numba.njit
+def _binomials(s, m, p, n):
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        out[i] = R.binomial(s, m, p)
+    return out
+
+
+@numba.njit
+def _binomials_from_mode(s, m, odds, mode, pmf, cdf, n):
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        out[i] = R.binomial_from_mode(R.uniform(s), m, odds, mode, pmf, cdf)
+    return out
+
+
+def stream(seed):
+    return R.make_streams(np.random.default_rng(seed), 1)[0]
+
+
+def chi2_discrete(draws, pmf):
+    """p-value of a chi-square test of integer draws against ``pmf(k)`` (k = 0, 1, ...)."""
+    n = draws.size
+    kmax = int(draws.max()) + 1
+    k = np.arange(kmax + 1)
+    expected = n * pmf(k)
+    observed = np.bincount(draws, minlength=kmax + 1).astype(float)[:kmax + 1]
+    expected[-1] = n - expected[:-1].sum()  # upper tail: P(X >= kmax)
+    # merge bins from both ends until each expected count is >= 5
+    obs, exp = [], []
+    acc_o = acc_e = 0.0
+    for o, e in zip(observed, expected):
+        acc_o += o
+        acc_e += e
+        if acc_e >= 5:
+            obs.append(acc_o)
+            exp.append(acc_e)
+            acc_o = acc_e = 0.0
+    obs[-1] += acc_o
+    exp[-1] += acc_e
+    obs, exp = np.array(obs), np.array(exp)
+    stat = ((obs - exp) ** 2 / exp).sum()
+    return stats.chi2.sf(stat, obs.size - 1)
+
+
+# ------------------------------------------------------------------------- generator
+def test_generator_follows_the_xoshiro256starstar_recurrence():
+    state = np.array([1, 2, 3, 4, 0, 0, 0, 0], np.uint64)
+    ref = xoshiro_reference(state[:4], 50)
+    assert ref[0] == 11520  # rotl(2 * 5, 7) * 9
+    assert [int(x) for x in _raw(state, 50)] == ref
+
+
+def test_streams_are_reproducible_distinct_and_jumped():
+    a = R.make_streams(np.random.default_rng(3), 5)
+    b = R.make_streams(np.random.default_rng(3), 5)
+    c = R.make_streams(np.random.default_rng(4), 5)
+    assert a.shape == (5, R.STREAM_WORDS) and a.dtype == np.uint64
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert np.unique(a[:, :4], axis=0).shape[0] == 5
+    # the jump is a polynomial in the transition, so it commutes with a step
+    s1 = a[0].copy()
+    R.next_u64(s1)
+    R._jump(s1, R._JUMP)
+    s2 = a[0].copy()
+    R._jump(s2, R._JUMP)
+    R.next_u64(s2)
+    assert np.array_equal(s1, s2)
+    # stream j + 1 is stream j jumped once
+    s = a[1].copy()
+    R._jump(s, R._JUMP)
+    assert np.array_equal(s[:4], a[2, :4])
+
+
+def test_uniform_is_uniform_on_the_unit_interval():
+    u = _uniforms(stream(1), 200_000)
+    assert u.min() >= 0.0 and u.max() < 1.0
+    assert stats.kstest(u, "uniform").pvalue > P_MIN
+    # 53-bit resolution: values are multiples of 2^-53
+    assert np.all(u * 2.0**53 == np.floor(u * 2.0**53))
+
+
+# ---------------------------------------------------------------------------- normal
+def test_ziggurat_tables_close_the_area():
+    x, r = R.ZIG_X, R.ZIG_R
+    assert x.size == 257 and x[256] == 0.0 and np.all(np.diff(x) < 0)
+    # every strip has the same area v: x_i (f(x_{i+1}) - f(x_i)) for i >= 1
+    f = np.exp(-0.5 * x ** 2)
+    areas = x[1:255] * (f[2:256] - f[1:255])
+    assert np.allclose(areas, 4.92867323399e-3, rtol=1e-9)
+    assert np.allclose(r, x[1:] / x[:-1])
+
+
+def test_normal_is_standard_normal():
+    z = _normals(stream(2), 1_000_000, R.ZIG_X, R.ZIG_R)
+    assert stats.kstest(z[:200_000], "norm").pvalue > P_MIN
+    # chi-square on 200 equiprobable bins (tests the wedges, which a KS test barely sees)
+    edges = stats.norm.ppf(np.linspace(0, 1, 201)[1:-1])
+    counts = np.bincount(np.searchsorted(edges, z), minlength=200)
+    assert stats.chisquare(counts).pvalue > P_MIN
+    # the tail beyond the base strip's edge r (the exact tail sampler), both signs
+    r = R.ZIG_X[1]
+    p_tail = stats.norm.sf(r)
+    for tail in (z > r, z < -r):
+        mean, sd = z.size * p_tail, math.sqrt(z.size * p_tail * (1 - p_tail))
+        assert abs(tail.sum() - mean) < 4 * sd
+    assert abs(z.mean()) < 4 / 1000 and abs(z.var() - 1) < 4 * math.sqrt(2) / 1000
+
+
+# --------------------------------------------------------------------------- Poisson
+@pytest.mark.parametrize("lam", [0.05, 0.7, 3.0, 9.9, 10.0, 37.0, 400.0])
+def test_poisson_sampler_matches_the_pmf(lam):
+    draws = _poissons(stream(5), lam, 200_000)
+    assert chi2_discrete(draws, lambda k: stats.poisson.pmf(k, lam)) > P_MIN
+
+
+@pytest.mark.parametrize("lam", [0.3, 1.07, 6.0, 50.0])
+def test_poisson_inversion_from_the_mode_matches_the_pmf(lam):
+    mode, pmf, cdf = R.poisson_mode_table(lam)
+    draws = _poissons_from_mode(stream(6), lam, int(mode), float(pmf), float(cdf), 200_000)
+    assert chi2_discrete(draws, lambda k: stats.poisson.pmf(k, lam)) > P_MIN
+
+
+def test_poisson_inversion_is_the_quantile_function():
+    lam = 4.2
+    mode, pmf, cdf = R.poisson_mode_table(lam)
+    u = np.random.default_rng(0).random(2000)
+    got = [R.poisson_from_mode(x, lam, int(mode), float(pmf), float(cdf)) for x in u]
+    # exact inversion: smallest k with F(k) > u (scipy's ppf is the smallest k with F(k) >= u)
+    want = stats.poisson.ppf(u, lam).astype(int)
+    want = np.where(stats.poisson.cdf(want, lam) <= u, want + 1, want)
+    assert np.array_equal(got, want)
+
+
+# -------------------------------------------------------------------------- binomial
+@pytest.mark.parametrize("n,p", [(20, 0.08), (7, 0.9), (60, 0.5), (500, 0.08), (3000, 0.022),
+                                 (1000, 0.93), (1, 0.3)])
+def test_binomial_sampler_matches_the_pmf(n, p):
+    draws = _binomials(stream(7), n, p, 200_000)
+    assert draws.min() >= 0 and draws.max() <= n
+    assert chi2_discrete(draws, lambda k: stats.binom.pmf(k, n, p)) > P_MIN
+
+
+def test_binomial_edge_cases():
+    s = stream(8)
+    assert R.binomial(s, 0, 0.5) == 0 and R.binomial(s, 10, 0.0) == 0
+    assert R.binomial(s, 10, 1.0) == 10 and R.poisson(s, 0.0) == 0
+
+
+@pytest.mark.parametrize("n,p", [(15, 0.069), (300, 0.022), (40, 0.6)])
+def test_binomial_inversion_from_the_mode_matches_the_pmf(n, p):
+    mode, pmf, cdf = R.binomial_mode_table(n, p)
+    draws = _binomials_from_mode(stream(9), n, p / (1 - p), int(mode), float(pmf), float(cdf),
+                                 200_000)
+    assert chi2_discrete(draws, lambda k: stats.binom.pmf(k, n, p)) > P_MIN
+
+
+# ----------------------------------------------------- the stepped engine's CDF windows
+@pytest.mark.parametrize("consumption", ["poisson", "binomial"])
+def test_consumption_windows_hold_the_exact_cdf(consumption):
+    params = NetworkParams.preset("reference")
+    table = population_table(params)
+    binomial = consumption == "binomial"
+    mode, pmf, cdf = stepped._consumption_tables(params, table, binomial)[:3]
+    off, lo, width, wcdf = stepped._window_tables(params, table, binomial, mode, pmf, cdf)
+    for row in range(4):
+        tau = table[row // 2, 3 + row % 2]  # COL_TAU_EXC, COL_TAU_INH
+        rate = -math.expm1(-params.dt / tau) if binomial else params.dt / tau
+        law = (lambda k, h: stats.binom.cdf(k, h, rate)) if binomial else \
+            (lambda k, h: stats.poisson.cdf(k, h * rate))
+        for h in (1, 2, 7, 30, 150, 400):
+            if h * rate > stepped.WINDOW_MAX_MEAN:
+                assert off[row, h] < 0
+                continue
+            o, w = off[row, h], width[row, h]
+            ks = lo[row, h] - 1 + np.arange(w + 1)
+            assert np.allclose(wcdf[o:o + w + 1], law(ks, h), rtol=1e-9, atol=1e-15)
+            # the window holds all but WINDOW_TAIL of the mass (on each side)
+            assert wcdf[o] < stepped.WINDOW_TAIL and wcdf[o + w] >= 1 - stepped.WINDOW_TAIL
+
+
+# ------------------------------------------- the stepped engine's streams and threads
+@pytest.mark.parametrize("options", [{}, dict(drive="poisson", recurrent="sampled",
+                                              consumption="binomial")])
+@pytest.mark.parametrize("connectivity", ["annealed", "quenched"])
+def test_stepped_results_do_not_depend_on_threads_or_chunks(monkeypatch, options,
+                                                            connectivity):
+    # 2 400 neurons: 6 blocks, parallel sweeps allowed
+    params = NetworkParams.preset("reference", k=1 / 6, connectivity=connectivity)
+    record = ("voltage", "pending", "refractory")
+
+    def go(t_end, parallel_min_n):
+        monkeypatch.setattr(stepped, "PARALLEL_MIN_N", parallel_min_n)
+        return stepped.run(params, t_end=t_end, rng=np.random.default_rng(11), record=record,
+                           **options)
+
+    serial = go(20.0, 10**9)
+    parallel = go(20.0, 0)  # whatever the chooser picks, chunk by chunk
+    shorter = go(13.0, 0)  # different chunk boundaries; must be a prefix
+    assert serial["spike_times"].size > 100
+    for other in (parallel,):
+        assert np.array_equal(serial["spike_times"], other["spike_times"])
+        assert np.array_equal(serial["spike_neurons"], other["spike_neurons"])
+        for name in record:
+            assert np.array_equal(serial["records"][name], other["records"][name])
+    n = shorter["spike_times"].size
+    assert np.array_equal(serial["spike_neurons"][:n], shorter["spike_neurons"])
+    assert np.array_equal(serial["records"]["voltage"][:130], shorter["records"]["voltage"])
+
+
+def test_sweep_chooser_prefers_the_faster_mode_and_reprobes():
+    chooser = stepped._SweepChooser(True)
+    picks = []
+    for _ in range(40):
+        mode, probe = chooser.pick()
+        picks.append((mode, probe))
+        chooser.record(mode, 1.0 if mode else 5.0)  # parallel 5x faster
+    assert picks[0] == (True, True) and picks[2] == (False, True)
+    steady = [m for m, p in picks[3:] if not p]
+    assert all(steady) and any(not m for m, p in picks[3:] if p)
+    assert stepped._SweepChooser(False).pick() == (False, False)
