@@ -8,7 +8,6 @@ import pytest
 import snnreduce
 from snnreduce import NetworkParams, ParameterError
 from snnreduce.network import markov
-from snnreduce.network._common import quenched_adjacency
 from test_stepped import UNCOUPLED, check_renewal
 
 
@@ -79,33 +78,6 @@ def test_simulate_entry_point_returns_a_result():
     res = snnreduce.simulate(params, engine="markov", t_end=30.0, seed=4, voltage="integer")
     assert res.engine == "markov" and res.n_steps == 300
     assert res.options["voltage"] == "integer"
-
-
-@pytest.mark.parametrize("connectivity", ["annealed", "quenched"])
-def test_pending_kicks_grow_by_p_times_spikes(connectivity):
-    params = NetworkParams(n_e=200, n_i=100, threshold=10.0, lambda_e=2.0, lambda_i=2.5,
-                           p_ee=0.3, p_ie=0.5, p_ei=0.7, p_ii=0.9, tau_ee=1e12, tau_ie=1e12,
-                           tau_ei=1e12, tau_ii=1e12, tau_r=1.0, connectivity=connectivity)
-    out = run(params, t_end=100.0, seed=7, record=("pending",))
-    pending = out["records"]["pending"][-1]
-    n_spk = out["population_counts"].sum(axis=0)
-    assert n_spk.min() > 100
-    if connectivity == "annealed":
-        for k, (post, pre) in enumerate(((0, 0), (1, 0), (0, 1), (1, 1))):
-            p = params.p(("ee", "ie", "ei", "ii")[k])
-            n_post = params.n[post]
-            mean = p * n_post * n_spk[pre]
-            sd = math.sqrt(n_post * p * (1 - p) * n_spk[pre])
-            assert abs(pending[k] - mean) < 4 * sd, (k, pending[k], mean, sd)
-    else:
-        indptr, indices = quenched_adjacency(params, np.random.default_rng(7))
-        out_deg = np.diff(indptr)
-        to_i = np.add.reduceat(indices >= params.n_e, indptr[:-1])
-        spikes = np.bincount(out["spike_neurons"], minlength=300)
-        is_e = np.arange(300) < params.n_e
-        expected = [(spikes * (out_deg - to_i))[is_e].sum(), (spikes * to_i)[is_e].sum(),
-                    (spikes * (out_deg - to_i))[~is_e].sum(), (spikes * to_i)[~is_e].sum()]
-        assert np.array_equal(pending, expected)
 
 
 @pytest.mark.parametrize("refractory", ["exponential", "fixed"])
