@@ -6,6 +6,7 @@ Every bad input ends in one line on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -182,7 +183,8 @@ def compare(preset, assignments, params_file, k, t_end, seeds, models, baselines
         raise InputError(str(exc)) from None
     payload = write_report(comparison, out)
     click.echo(_comparison_table(payload))
-    click.echo(f"wrote {out}/report.md, report.json, compare.png ({comparison.wall_time:.1f} s)", err=True)
+    click.echo(f"wrote {os.path.join(out, 'report.md')}, report.json, compare.png "
+               f"({comparison.wall_time:.1f} s)", err=True)
 
 
 def _comparison_table(payload) -> str:
