@@ -13,8 +13,10 @@ import numba
 import numpy as np
 from numba import prange
 
-from .moments import POP_N, POP_TAU_M, TAB_P, TAB_TAU, advance_moments, input_coefficients
-from .transport import reconstruct, transport_source
+from .moments import (POP_N, POP_TAU_M, TAB_P, TAB_TAU, advance_pathway,
+                      advance_pathway_exact, input_coefficients)
+from .transport import (_edge_integrals, _reconstruct_select, _source_assemble, _source_fill,
+                        _source_setup, _u)
 
 # Float constants of one parameter set (``fc``).
 FC_DT = 0
@@ -42,6 +44,24 @@ REF_PAPER = 2
 # A source bin holding less than this many neurons is carried without transport (stays in
 # its bin): this bounds the work spent on Gaussian-tail dust and changes no mass.
 DUST = 1e-12
+
+# Per-source constants of the batched transport: rows of ``sf`` (float) and ``si`` (int),
+# one column per occupied source bin (see _setup_sources and transport._source_setup).
+SF_UA0 = 0     # standardised offset of the first edge considered
+SF_DU = 1      # standardised step between edges, dv / s
+SF_OFF = 2     # w / s
+SF_R = 3       # s / w (0: the source is treated as a point)
+SF_RS = 4      # s² / w
+SF_S = 5       # input sd
+SF_C0 = 6      # lowest edge considered
+SF_MEAN = 7    # mean voltage after the step
+N_SF = 8
+SI_LO = 0      # lowest destination bin
+SI_HI = 1      # highest destination bin
+SI_EDGES = 2   # edges to evaluate in the vectorised pass (0 for a point)
+N_SI = 3
+# Edges evaluated per vectorised pass (more are flushed in several passes).
+_BATCH_EDGES = 2048
 
 
 @numba.njit(cache=True, inline="always")
@@ -97,11 +117,112 @@ def _sample_source(rng, count, lo, hi, p, out):
     return n_fired
 
 
-@numba.njit(cache=True, fastmath={"contract"})
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _setup_sources(m, kf, vbs, e0, dv, n_bins, trunc, in_a, in_b, in_c, in_d, g1, g0, shrink,
+                   sf, si):
+    """Constants of the transport of ``m`` source bins (indices ``kf``, mean voltages
+    ``vbs``) into the columns of ``sf`` / ``si``. Branch-free, so LLVM vectorises it
+    (``error_model="numpy"``: no zero-division checks; every divisor here is > 0 or the
+    quotient is discarded)."""
+    for j in range(m):
+        vb = vbs[j]
+        a, w = _reconstruct_select(vb, e0 + kf[j] * dv, dv)
+        g = g1 * vb + g0
+        mu = in_a - in_b * g
+        s2 = max(in_c + in_d * g * g, 0.0)
+        # leak: every voltage of the uniform law decays by exp(-dt/τ_m) (= -v dt/τ_m to
+        # first order), so the interval shrinks towards 0
+        lo, hi, point, n_edges, ua0, du, off, r, rs, sd, c0, mean_x = _source_setup(
+            a * shrink, w * shrink, mu, math.sqrt(s2), e0, dv, n_bins, trunc)
+        sf[SF_UA0, j] = ua0
+        sf[SF_DU, j] = du
+        sf[SF_OFF, j] = off
+        sf[SF_R, j] = r
+        sf[SF_RS, j] = rs
+        sf[SF_S, j] = sd
+        sf[SF_C0, j] = c0
+        sf[SF_MEAN, j] = mean_x
+        si[SI_LO, j] = lo
+        si[SI_HI, j] = hi
+        si[SI_EDGES, j] = 0 if point else n_edges
+
+
+@numba.njit(cache=True, inline="always")
+def _flush(q, n, vm, j0, j1, n_edge, bins, sf, si, uaa, uab, dpsi, dlam, new_n, new_m1, dv,
+           n_bins, f_q):
+    """The last passes for sources ``j0 .. j1 - 1`` of population ``q``: evaluate their
+    ``n_edge`` edge integrals, then add each source's neurons and first moments to
+    ``new_n`` / ``new_m1`` in source order; returns ``f_q`` plus the fired neurons, added
+    source by source."""
+    _edge_integrals(uaa, uab, n_edge, dpsi, dlam)
+    t = 0
+    top = n_bins - 1
+    for j in range(max(j0, 0), j1):
+        ju = _u(j)
+        k = bins[ju]
+        nj = n[q, k]
+        if nj < DUST:  # carried without transport
+            new_n[k] += nj
+            new_m1[k] += nj * vm[q, k]
+            continue
+        r = sf[SF_R, ju]
+        p_fire, t = _source_assemble(
+            si[SI_LO, ju], si[SI_HI, ju], top, r == 0.0, sf[SF_UA0, ju], sf[SF_DU, ju],
+            sf[SF_OFF, ju], r, sf[SF_RS, ju], sf[SF_S, ju], sf[SF_C0, ju], dv,
+            sf[SF_MEAN, ju], dpsi, dlam, t, new_n, new_m1, nj, True)
+        f_q += nj * p_fire
+    return f_q
+
+
+@numba.njit(cache=True)
+def _flush_sampled(q, n, vm, j0, j1, n_edge, bins, sf, si, uaa, uab, dpsi, dlam, new_n, new_m1,
+                   pbuf, mbuf, xbuf, dv, n_bins, rng, f_q):
+    """:func:`_flush` of the finite-size variant: each source's neurons are split over their
+    destinations and firing by a multinomial draw (:func:`_sample_source`)."""
+    _edge_integrals(uaa, uab, n_edge, dpsi, dlam)
+    t = 0
+    top = n_bins - 1
+    for j in range(max(j0, 0), j1):
+        k = bins[j]
+        nj = n[q, k]
+        if nj < DUST:  # carried without transport
+            new_n[k] += nj
+            new_m1[k] += nj * vm[q, k]
+            continue
+        lo = si[SI_LO, j]
+        hi = si[SI_HI, j]
+        r = sf[SF_R, j]
+        _, t = _source_assemble(
+            lo, hi, top, r == 0.0, sf[SF_UA0, j], sf[SF_DU, j], sf[SF_OFF, j], r,
+            sf[SF_RS, j], sf[SF_S, j], sf[SF_C0, j], dv, sf[SF_MEAN, j], dpsi, dlam, t,
+            pbuf, mbuf, 1.0, False)
+        f_q += _sample_source(rng, nj, lo, hi, pbuf, xbuf)
+        for d in range(lo, hi + 1):
+            if xbuf[d] > 0.0:
+                new_n[d] += xbuf[d]
+                new_m1[d] += xbuf[d] * (mbuf[d] / pbuf[d])
+    return f_q
+
+
+@numba.njit(cache=True, inline="always")
+def _flush_any(q, n, vm, j0, j1, n_edge, bins, sf, si, uaa, uab, dpsi, dlam, new_n, new_m1,
+               pbuf, mbuf, xbuf, dv, n_bins, noise, rng, f_q):
+    """:func:`_flush_sampled` with ``noise``, else :func:`_flush`."""
+    if noise:
+        return _flush_sampled(q, n, vm, j0, j1, n_edge, bins, sf, si, uaa, uab, dpsi, dlam,
+                              new_n, new_m1, pbuf, mbuf, xbuf, dv, n_bins, rng, f_q)
+    return _flush(q, n, vm, j0, j1, n_edge, bins, sf, si, uaa, uab, dpsi, dlam, new_n, new_m1,
+                  dv, n_bins, f_q)
+
+
+@numba.njit(cache=True, error_model="numpy")
 def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, rng,
              counts, rec_n, rec_m, rec_h, rec_v, rec_r, rec0):
     """Advance one parameter set by ``n_steps`` steps; returns the steps done (< n_steps on
     a non-finite state).
+
+    ``error_model="numpy"`` (no zero-division checks, which would stop LLVM from
+    vectorising): every divisor is a validated positive parameter or guarded.
 
     State (modified in place): ``n``/``vm`` (2, K) neurons and mean voltage per bin,
     ``refr`` (2,) refractory pool, ``line`` (2, L) delay line of the fixed rule, ``h``/``var``
@@ -130,9 +251,24 @@ def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, r
     pbuf = np.zeros(n_bins)
     mbuf = np.zeros(n_bins)
     xbuf = np.zeros(n_bins)
+    # pass buffers: per-source constants, and the arguments and normal integrals of the
+    # evaluated edges (one source always fits: it has at most n_bins + 1 edges)
+    bins = np.zeros(n_bins, dtype=np.int64)
+    kf = np.zeros(n_bins)
+    vbs = np.zeros(n_bins)
+    sf = np.zeros((N_SF, n_bins))
+    si = np.zeros((N_SI, n_bins), dtype=np.int64)
+    cap = max(_BATCH_EDGES, n_bins + 1)
+    uaa = np.zeros(cap)
+    uab = np.zeros(cap)
+    dpsi = np.zeros(cap)
+    dlam = np.zeros(cap)
     fired = np.zeros(2)
     rates = np.zeros(2)
     h_before = np.zeros(4)
+    decay = np.empty(4)
+    for j in range(4):
+        decay[j] = math.exp(-dt / pw[j, TAB_TAU])
 
     for i in range(n_steps):
         step = step0 + i
@@ -144,36 +280,34 @@ def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, r
                 new_m1[k] = 0.0
             f_q = 0.0
             in_a, in_b, in_c, in_d, g1, g0 = input_coefficients(q, h, var, pop, dt)
+            # The transport runs in passes over the occupied source bins: their constants
+            # (vectorised); the standardised arguments of their evaluated edges (uaa, uab);
+            # the normal integrals of all edges in one vectorised loop; fractions assembled
+            # and accumulated in source order, so that the sums are those of a
+            # source-by-source loop (_flush). A full buffer is flushed early.
+            m = 0
             for k in range(n_bins):
-                nk = n[q, k]
-                if nk <= 0.0:
-                    continue
-                vb = vm[q, k]
-                if nk < DUST:
-                    new_n[k] += nk
-                    new_m1[k] += nk * vb
-                    continue
-                a, w = reconstruct(vb, e0 + k * dv, dv)
-                g = g1 * vb + g0
-                mu = in_a - in_b * g
-                s2 = max(in_c + in_d * g * g, 0.0)
-                # leak: every voltage of the uniform law decays by exp(-dt/τ_m) (= -v dt/τ_m
-                # to first order), so the interval shrinks towards 0
-                a *= shrink
-                w *= shrink
-                lo, hi, p_fire = transport_source(a, w, mu, math.sqrt(s2), e0, dv, n_bins,
-                                                  trunc, pbuf, mbuf)
-                if noise:
-                    f_q += _sample_source(rng, nk, lo, hi, pbuf, xbuf)
-                    for d in range(lo, hi + 1):
-                        if xbuf[d] > 0.0:
-                            new_n[d] += xbuf[d]
-                            new_m1[d] += xbuf[d] * (mbuf[d] / pbuf[d])
-                else:
-                    f_q += nk * p_fire
-                    for d in range(lo, hi + 1):
-                        new_n[d] += nk * pbuf[d]
-                        new_m1[d] += nk * mbuf[d]
+                if not n[q, k] <= 0.0:  # occupied (a NaN count is kept, so that it spreads)
+                    bins[m] = k
+                    kf[m] = k
+                    vbs[m] = vm[q, k]
+                    m += 1
+            _setup_sources(m, kf, vbs, e0, dv, n_bins, trunc, in_a, in_b, in_c, in_d, g1, g0,
+                           shrink, sf, si)
+            j0 = 0
+            n_edge = 0
+            for j in range(m):
+                n_edges = si[SI_EDGES, j] if n[q, bins[j]] >= DUST else 0
+                if n_edge + n_edges > uaa.size:
+                    f_q = _flush_any(q, n, vm, j0, j, n_edge, bins, sf, si, uaa, uab, dpsi,
+                                     dlam, new_n, new_m1, pbuf, mbuf, xbuf, dv, n_bins, noise,
+                                     rng, f_q)
+                    j0 = j
+                    n_edge = 0
+                n_edge = _source_fill(si[SI_LO, j], n_edges, sf[SF_UA0, j], sf[SF_DU, j],
+                                      sf[SF_OFF, j], uaa, uab, n_edge)
+            f_q = _flush_any(q, n, vm, j0, m, n_edge, bins, sf, si, uaa, uab, dpsi, dlam, new_n,
+                             new_m1, pbuf, mbuf, xbuf, dv, n_bins, noise, rng, f_q)
 
             # refractory pool (SPEC §4 step 4)
             if ref_mode == REF_EXPONENTIAL:
@@ -222,7 +356,14 @@ def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, r
         last[1] = fired[1]
         if noise and pending_noise:
             h_before[:] = h
-        advance_moments(h, var, rates, pw, dt, euler)
+        for j in range(4):  # advance_moments, with the decay factors computed once
+            pre = 0 if j < 2 else 1
+            if euler:
+                h[j], var[j] = advance_pathway(h[j], var[j], rates[pre], pw[j, TAB_TAU],
+                                               pw[j, TAB_P], dt, True)
+            else:
+                h[j], var[j] = advance_pathway_exact(h[j], var[j], rates[pre], pw[j, TAB_TAU],
+                                                     pw[j, TAB_P], decay[j])
         if noise and pending_noise:
             for j in range(4):
                 post = j % 2

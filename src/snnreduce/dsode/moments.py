@@ -93,13 +93,19 @@ def advance_pathway(h, var, rate, tau, p, dt, euler):
     if euler:
         h_new = h + dt * (-h / tau + p * rate)
         var_new = var + dt * (-2.0 * var / tau + h / tau + p * (1.0 - p) * rate)
-    else:
-        e = math.exp(-dt / tau)
-        h_star = tau * p * rate
-        var_star = 0.5 * h_star * (2.0 - p)
-        dh = h - h_star
-        h_new = h_star + dh * e
-        var_new = var_star + dh * e + (var - var_star - dh) * e * e
+        return max(h_new, 0.0), max(var_new, 0.0)
+    return advance_pathway_exact(h, var, rate, tau, p, math.exp(-dt / tau))
+
+
+@numba.njit(cache=True, inline="always")
+def advance_pathway_exact(h, var, rate, tau, p, e):
+    """The exact step of :func:`advance_pathway` with its decay factor ``e = exp(-dt/τ)``
+    given (the dsODE kernel computes it once per run)."""
+    h_star = tau * p * rate
+    var_star = 0.5 * h_star * (2.0 - p)
+    dh = h - h_star
+    h_new = h_star + dh * e
+    var_new = var_star + dh * e + (var - var_star - dh) * e * e
     return max(h_new, 0.0), max(var_new, 0.0)
 
 
