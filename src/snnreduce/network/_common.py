@@ -317,3 +317,8 @@ def progress_bar(show: bool, total: float, desc: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="ms", leave=False)
+
+
+def asked_records(record, **filled) -> dict:
+    """The recordings named in ``record``, taken from the arrays a kernel ``filled``."""
+    return {name: values for name, values in filled.items() if name in record}

@@ -32,6 +32,7 @@ import numba
 import numpy as np
 
 from ..params import ParameterError
+from ._common import asked_records
 from ._common import (COL_LAMBDA, COL_P_EXC, COL_P_INH, COL_S_EXC, COL_S_INH, COL_TAU_EXC,
                       COL_TAU_INH, SpikeBuffer, check_choice, check_flag, check_no_unknown,
                       check_record, initial_voltages, n_steps_of, population_table, progress_bar,
@@ -451,13 +452,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         bar.close()
 
     times, neurons = buf.arrays()
-    records = {}
-    if "voltage" in record:
-        records["voltage"] = rec_v
-    if "pending" in record:
-        records["pending"] = rec_pending
-    if "refractory" in record:
-        records["refractory"] = rec_refr
+    records = asked_records(record, voltage=rec_v, pending=rec_pending, refractory=rec_refr)
     options = {"voltage": voltage, "fixed_indegree": fixed_indegree}
     if quenched:
         options["n_synapses"] = int(indices.size)

@@ -44,6 +44,7 @@ import numpy as np
 from ..params import ParameterError
 from . import _random as _rnd
 from ._random import _U53
+from ._common import asked_records
 from ._common import (COL_LAMBDA, COL_P_EXC, COL_P_INH, COL_S_EXC, COL_S_INH, COL_TAU_EXC,
                       COL_TAU_INH, SpikeBuffer, check_choice, check_flag, check_no_unknown,
                       check_record, initial_voltages, n_steps_of, population_table, progress_bar,
@@ -726,13 +727,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         bar.close()
 
     steps, neurons = buf.arrays()
-    records = {}
-    if "voltage" in record:
-        records["voltage"] = rec_v
-    if "pending" in record:
-        records["pending"] = rec_pending
-    if "refractory" in record:
-        records["refractory"] = rec_refr
+    records = asked_records(record, voltage=rec_v, pending=rec_pending, refractory=rec_refr)
     options = {"drive": drive, "recurrent": recurrent, "consumption": consumption,
                "fixed_indegree": fixed_indegree, "spike_time": "step midpoint"}
     if quenched:

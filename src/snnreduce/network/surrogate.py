@@ -34,6 +34,7 @@ import numpy as np
 from ..dsode.moments import (POP_N, advance_moments, input_coefficients, pathway_table,
                              population_table)
 from ..params import ParameterError
+from ._common import asked_records
 from ._common import (SpikeBuffer, check_choice, check_no_unknown, initial_voltages, n_steps_of, progress_bar,
                       refractory_rule)
 
@@ -185,11 +186,8 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         bar.close()
 
     steps, neurons = buf.arrays()
-    records = {}
-    for name, values in (("voltage", rec_v), ("pending", rec_h), ("pending_var", rec_var),
-                         ("refractory", rec_refr)):
-        if name in record:
-            records[name] = values
+    records = asked_records(record, voltage=rec_v, pending=rec_h, pending_var=rec_var,
+                            refractory=rec_refr)
     return {
         "population_counts": counts,
         "spike_times": (steps + 0.5) * dt,
