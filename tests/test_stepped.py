@@ -128,13 +128,14 @@ def test_uncoupled_rate_matches_renewal_theory(drive, refractory):
     check_renewal(out["spike_times"], out["spike_neurons"], params, expected, t_end)
 
 
-def test_same_seed_same_spikes_and_different_seed_differs():
+@pytest.mark.parametrize("engine", ["stepped", "markov", "surrogate"])
+def test_same_seed_same_spikes_and_different_seed_differs(engine):
     params = NetworkParams.preset("reference", n_e=120, n_i=40)
-    a, b, c = run(params, seed=5), run(params, seed=5), run(params, seed=6)
-    assert np.array_equal(a["spike_times"], b["spike_times"])
-    assert np.array_equal(a["spike_neurons"], b["spike_neurons"])
-    assert not (a["spike_times"].size == c["spike_times"].size
-                and np.array_equal(a["spike_neurons"], c["spike_neurons"]))
+    a, b, c = (snnreduce.simulate(params, engine, t_end=200.0, seed=s) for s in (5, 5, 6))
+    assert np.array_equal(a.spike_times, b.spike_times)
+    assert np.array_equal(a.spike_neurons, b.spike_neurons)
+    assert not (a.spike_times.size == c.spike_times.size
+                and np.array_equal(a.spike_neurons, c.spike_neurons))
 
 
 def test_progress_bar_and_chunking_do_not_change_the_stream():
