@@ -244,22 +244,38 @@ def test_consumption_windows_hold_the_exact_cdf(consumption):
     params = NetworkParams.preset("reference")
     table = population_table(params)
     binomial = consumption == "binomial"
-    mode, pmf, cdf = stepped._consumption_tables(params, table, binomial)[:3]
-    off, lo, width, wcdf = stepped._window_tables(params, table, binomial, mode, pmf, cdf)
+    mode = stepped._consumption_tables(params, table, binomial)[0]
+    rows, lo, wcdf = stepped._window_tables(params, table, binomial, mode)
+    W = stepped.WINDOW
     for row in range(4):
         tau = table[row // 2, 3 + row % 2]  # COL_TAU_EXC, COL_TAU_INH
         rate = -math.expm1(-params.dt / tau) if binomial else params.dt / tau
         law = (lambda k, h: stats.binom.cdf(k, h, rate)) if binomial else \
             (lambda k, h: stats.poisson.cdf(k, h * rate))
-        for h in (1, 2, 7, 30, 150, 400):
-            if h * rate > stepped.WINDOW_MAX_MEAN:
-                assert off[row, h] < 0
+        base, hmax = rows[row]
+        assert hmax * rate <= stepped.WINDOW_MAX_MEAN < (hmax + 1) * rate
+        for h in (0, 1, 2, 7, 30, 150, 400):
+            if h > hmax:
                 continue
-            o, w = off[row, h], width[row, h]
-            ks = lo[row, h] - 1 + np.arange(w + 1)
-            assert np.allclose(wcdf[o:o + w + 1], law(ks, h), rtol=1e-9, atol=1e-15)
-            # the window holds all but WINDOW_TAIL of the mass (on each side)
-            assert wcdf[o] < stepped.WINDOW_TAIL and wcdf[o + w] >= 1 - stepped.WINDOW_TAIL
+            o = base + h
+            ks = lo[o] + np.arange(W)
+            assert np.allclose(wcdf[o, :W], law(ks, h), rtol=1e-9, atol=1e-15)
+            assert wcdf[o, W] == pytest.approx(law(lo[o] - 1, h), rel=1e-9, abs=1e-15)
+            # the window is around the mode, and beyond h a binomial CDF is exactly 1
+            assert lo[o] <= mode[row, h] < lo[o] + W
+            if binomial:
+                assert np.all(wcdf[o, :W][ks >= h] == 1.0)
+
+
+def test_branch_free_window_search_counts_the_cdf_values_below_u():
+    # the kernel's four-step search must equal #{j < 15 : F_j <= u} for every u
+    rng = np.random.default_rng(3)
+    cdf = np.sort(rng.uniform(size=(200, stepped.WINDOW)), axis=1)
+    cdf[:50, 10:] = 1.0  # ties and values never reached
+    cdf[50:60, :4] = 0.0
+    for o, row in enumerate(cdf):
+        for u in np.concatenate([rng.uniform(size=20), row, np.nextafter(row, 0)]):
+            assert stepped._window_search(cdf, np.uint64(o), u) == np.sum(row <= u)
 
 
 # ------------------------------------------- the stepped engine's streams and threads

@@ -85,6 +85,28 @@ def next_u64(s):
     return result
 
 
+@numba.njit(cache=True, inline="always")
+def advance(s0, s1, s2, s3):
+    """xoshiro256** on a state held in four scalars (kept in registers by a kernel's loop,
+    where an array row would be stored and reloaded around every other store): returns
+    ``(output, s0, s1, s2, s3)``. Same sequence as :func:`next_u64`."""
+    result = _rotl(s1 * np.uint64(5), 7) * np.uint64(9)
+    t = s1 << np.uint64(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = _rotl(s3, 45)
+    return result, s0, s1, s2, s3
+
+
+@numba.njit(cache=True, inline="always")
+def to_unit(r):
+    """The double in [0, 1) made of the top 53 bits of a 64-bit output (as :func:`uniform`)."""
+    return float(r >> np.uint64(11)) * _U53
+
+
 @numba.njit(cache=True)
 def uniform(s):
     """A double uniform on [0, 1): the top 53 bits of the next output times 2^-53."""

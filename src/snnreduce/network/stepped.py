@@ -1,7 +1,7 @@
 """The time-stepped spiking network (SPEC §2, engine 1): the paper's reference simulator.
 
 Pathway names are **post, pre**: ``s_ei`` is the kick an I spike gives an E neuron,
-``h_exc`` of an I neuron holds its pending kicks of pathway ``ie`` (from E).
+row 0 of ``pend`` (pending kicks from E) of an I neuron holds its kicks of pathway ``ie``.
 
 One step ``[i dt, (i+1) dt)`` does, in this order (full description in docs/network.md):
 
@@ -73,11 +73,13 @@ _N_POPC = 13
 BLOCK = 512
 #: networks with at least this many neurons run the neuron loop on all numba threads.
 PARALLEL_MIN_N = 2000
+#: unsigned array indices (see :func:`_pass_body`)
+_U = np.uint64
 
 
 def _pass_body(do_c, do_a, step_c, n_e, blocks, streams, popc, zx, zr, tab_mode, tab_pmf, tab_cdf,
-               n_tab, win_off, win_lo, win_len, win_cdf, consts, modes, v, h_exc, h_inh, refr,
-               cons_exc, cons_inh, cdf, guide, n_cdf, indptr, indices, spk_neuron, prev_lo,
+               n_tab, win_rows, win_lo, win_cdf, consts, modes, v, pend, refr,
+               cons, cdf, guide, n_cdf, indptr, indices, spk_neuron, prev_lo,
                prev_hi, inc_exc, inc_inh, scratch, blk_out, rec_v):
     """One sweep over all neurons, block by block (``prange``: blocks may run in parallel).
 
@@ -88,6 +90,9 @@ def _pass_body(do_c, do_a, step_c, n_e, blocks, streams, popc, zx, zr, tab_mode,
     phase 1-3 draws from stream ``2 b``, so fusing the two phases in one sweep (or not, at the
     ends of a kernel call) never changes the numbers drawn.
     ``blk_out[b]``: spikes, pending from E, pending from I, refractory neurons.
+
+    Array indices in the neuron loops are unsigned (``_U``): numba then skips the code that
+    maps negative indices, which is a third of the loops' instructions otherwise.
     """
     M = consts[_C_THRESHOLD]
     Mr = consts[_C_REVERSAL]
@@ -105,25 +110,23 @@ def _pass_body(do_c, do_a, step_c, n_e, blocks, streams, popc, zx, zr, tab_mode,
         lo = blocks[b, 0]
         hi = blocks[b, 1]
         q = blocks[b, 2]
-        sa = streams[2 * b]
-        sc = streams[2 * b + 1]
+        ia = 2 * b
+        ic = 2 * b + 1
+        # both streams' states live in scalars during the block (see _rnd.advance); stream
+        # ia is written back around the rare samplers that take a stream row
+        a0, a1, a2, a3 = streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3]
+        c0, c1, c2, c3 = streams[ic, 0], streams[ic, 1], streams[ic, 2], streams[ic, 3]
         lam_dt = popc[q, _P_LAM_DT]
         sd = popc[q, _P_SD]
         s_exc = popc[q, _P_S_EXC]
         s_inh = popc[q, _P_S_INH]
-        rate_exc = popc[q, _P_RATE_EXC]
-        rate_inh = popc[q, _P_RATE_INH]
         a_exc = popc[q, _P_A_EXC]
         a_inh = popc[q, _P_A_INH]
-        odds_exc = popc[q, _P_ODDS_EXC]
-        odds_inh = popc[q, _P_ODDS_INH]
         d_mode = int(popc[q, _P_DRIVE_MODE])
         d_pmf = popc[q, _P_DRIVE_PMF]
         d_cdf = popc[q, _P_DRIVE_CDF]
         row_e = 2 * q
         row_i = 2 * q + 1
-        tab_e = n_tab[row_e]
-        tab_i = n_tab[row_i]
         m_exc = n_cdf[row_e]
         m_inh = n_cdf[row_i]
         if do_c and quenched:
@@ -147,12 +150,14 @@ def _pass_body(do_c, do_a, step_c, n_e, blocks, streams, popc, zx, zr, tab_mode,
                     while t < end and indices[t] < hi:
                         inc_inh[indices[t]] += 1
                         t += 1
-        cnt = 0
+        # The block's work is split into simple loops over its neurons (phases 4-5, the two
+        # consumption draws, the voltage update): their iterations are independent, so the
+        # table loads of several neurons overlap instead of waiting behind branches.
         pend_e = 0
         pend_i = 0
         n_refr = 0
-        for n in range(lo, hi):
-            if do_c:
+        if do_c:
+            for n in range(_U(lo), _U(hi)):
                 # ---- 4: new pending kicks from step_c's spikes, minus the consumed ones
                 if quenched:
                     new_e = inc_exc[n]
@@ -164,121 +169,160 @@ def _pass_body(do_c, do_a, step_c, n_e, blocks, streams, popc, zx, zr, tab_mode,
                     # (n_cdf < 0: P = 1, always -n_cdf; 0: no kicks)
                     new_e = -m_exc
                     if m_exc > 0:
-                        u = _rnd.uniform(sc)
-                        k = guide[row_e, int(u * (m_exc + 1))]
-                        while cdf[row_e, k] <= u:
-                            k += 1
-                        new_e = k
+                        r, c0, c1, c2, c3 = _rnd.advance(c0, c1, c2, c3)
+                        u = _rnd.to_unit(r)
+                        new_e = _guided_inverse(u, cdf, row_e, guide[row_e, _U(u * (m_exc + 1))])
                     new_i = -m_inh
                     if m_inh > 0:
-                        u = _rnd.uniform(sc)
-                        k = guide[row_i, int(u * (m_inh + 1))]
-                        while cdf[row_i, k] <= u:
-                            k += 1
-                        new_i = k
-                h = h_exc[n] + new_e - cons_exc[n]
-                h_exc[n] = h if h > 0 else 0
-                h = h_inh[n] + new_i - cons_inh[n]
-                h_inh[n] = h if h > 0 else 0
-                # ---- 5: refractory exit
-                if refr[n] > 0:
-                    if fixed_refr:
-                        refr[n] -= 1
-                    elif _rnd.uniform(sc) < p_exit:
-                        refr[n] = 0
-                    if refr[n] > 0:
-                        n_refr += 1
-                pend_e += h_exc[n]
-                pend_i += h_inh[n]
+                        r, c0, c1, c2, c3 = _rnd.advance(c0, c1, c2, c3)
+                        u = _rnd.to_unit(r)
+                        new_i = _guided_inverse(u, cdf, row_i, guide[row_i, _U(u * (m_inh + 1))])
+                h = pend[0, n] + new_e - cons[0, n]
+                h = h if h > 0 else 0
+                pend[0, n] = h
+                pend_e += h
+                h = pend[1, n] + new_i - cons[1, n]
+                h = h if h > 0 else 0
+                pend[1, n] = h
+                pend_i += h
+                # ---- 5: refractory exit, without branches on the neuron's state (a fifth of
+                # the neurons are refractory, at random: a branch would be mispredicted often);
+                # the exponential rule draws for every neuron and uses it for refractory ones
+                rf = refr[n]
+                if fixed_refr:
+                    rf = rf - 1 if rf > 0 else 0
+                else:
+                    r, c0, c1, c2, c3 = _rnd.advance(c0, c1, c2, c3)
+                    rf = 0 if _rnd.to_unit(r) < p_exit else rf
+                refr[n] = rf
+                n_refr += rf > 0
                 if rec_volt:
                     rec_v[step_c, n] = v[n]
-            if not do_a:
-                continue
-            # ---- 1: consumption draws, exact: inversion of one uniform, first by counting
-            # the tabulated CDF values <= u in a window around the mean (branch-free), else
-            # walking from the tabulated mode; rejection samplers beyond the tables
-            he = h_exc[n]
-            hi_ = h_inh[n]
-            ce = 0
-            ci = 0
+        cnt = 0
+        if do_a:
+            # ---- 1: consumption draws, exact: inversion of one uniform, by a branch-free
+            # search of the tabulated CDF window around the mean, else walking from the
+            # tabulated mode; rejection samplers beyond the tables
             for kind in range(2):
-                h = he if kind == 0 else hi_
-                if h == 0:
-                    continue
                 row = row_e + kind
-                rate = rate_exc if kind == 0 else rate_inh
-                if h < (tab_e if kind == 0 else tab_i):
-                    u = _rnd.uniform(sa)
-                    c = -1
-                    o = win_off[row, h]
-                    if o >= 0 and u >= win_cdf[o]:
-                        width = win_len[row, h]
-                        k = 0
-                        for j in range(width):
-                            if u >= win_cdf[o + 1 + j]:
-                                k += 1
-                        if k < width:
-                            c = win_lo[row, h] + k
-                    if c < 0:
-                        if binomial:
-                            c = _rnd.binomial_from_mode(u, h, odds_exc if kind == 0 else odds_inh,
-                                                        tab_mode[row, h], tab_pmf[row, h],
-                                                        tab_cdf[row, h])
-                        else:
-                            c = _rnd.poisson_from_mode(u, h * rate, tab_mode[row, h],
-                                                       tab_pmf[row, h], tab_cdf[row, h])
-                elif binomial:
-                    c = _rnd.binomial(sa, h, rate)
-                else:
-                    c = _rnd.poisson(sa, h * rate)
-                if kind == 0:
-                    ce = c
-                else:
-                    ci = c
-            cons_exc[n] = ce
-            cons_inh[n] = ci
-            if refr[n] > 0:
-                continue
-            # ---- 2: voltage update
-            x = v[n]
-            if poisson_drive:
-                ext = float(_rnd.poisson_from_mode(_rnd.uniform(sa), lam_dt, d_mode, d_pmf,
-                                                   d_cdf))
-            else:
-                # _rnd.normal written out (a call passing the tables costs more than the draw)
-                r = _rnd.next_u64(sa)
-                zi = int(r & np.uint64(255))
-                zu = 2.0 * (float(r >> np.uint64(11)) * _U53) - 1.0
-                if abs(zu) < zr[zi]:
-                    z = zu * zx[zi]
-                else:
-                    z = _rnd.normal_slow(sa, zi, zu, zx, zr)
-                ext = lam_dt + sd * z
-            if not sampled:
-                x = x * decay + ext + a_exc * he - a_inh * (x + Mr) * hi_
-            else:
-                x = x * decay + ext
-                re = min(ce, he)
-                ri = min(ci, hi_)
-                while re > 0 or ri > 0:
-                    if ri == 0 or (re > 0 and _rnd.uniform(sa) * (re + ri) < re):
-                        x += s_exc
-                        re -= 1
+                rate = popc[q, _P_RATE_EXC + kind]
+                odds = popc[q, _P_ODDS_EXC + kind]
+                n_table = n_tab[row]
+                w_base = win_rows[row, 0]
+                w_hmax = win_rows[row, 1]
+                for n in range(_U(lo), _U(hi)):
+                    h = pend[kind, n]
+                    if h <= w_hmax:
+                        r, a0, a1, a2, a3 = _rnd.advance(a0, a1, a2, a3)
+                        u = _rnd.to_unit(r)
+                        o = _U(w_base + h)
+                        k = _window_search(win_cdf, o, u)
+                        if k < WINDOW and u >= win_cdf[o, _U(WINDOW)]:
+                            cons[kind, n] = win_lo[o] + k
+                            continue
+                    elif h == 0:
+                        cons[kind, n] = 0
+                        continue
                     else:
-                        x -= s_inh * (x + Mr)
-                        ri -= 1
-            # ---- 3: spike
-            if x > M:
-                v[n] = 0.0
-                refr[n] = refr_steps
-                scratch[lo + cnt] = n
-                cnt += 1
-            else:
-                v[n] = x
+                        r, a0, a1, a2, a3 = _rnd.advance(a0, a1, a2, a3)
+                        u = _rnd.to_unit(r)
+                    if h < n_table:
+                        if binomial:
+                            cons[kind, n] = _rnd.binomial_from_mode(
+                                u, h, odds, tab_mode[row, h], tab_pmf[row, h], tab_cdf[row, h])
+                        else:
+                            cons[kind, n] = _rnd.poisson_from_mode(
+                                u, h * rate, tab_mode[row, h], tab_pmf[row, h], tab_cdf[row, h])
+                    else:
+                        streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3] = a0, a1, a2, a3
+                        if binomial:
+                            cons[kind, n] = _rnd.binomial(streams[ia], h, rate)
+                        else:
+                            cons[kind, n] = _rnd.poisson(streams[ia], h * rate)
+                        a0, a1, a2, a3 = streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3]
+            for n in range(_U(lo), _U(hi)):
+                # ---- 2: voltage update, computed for refractory neurons too and dropped
+                # (no branch on the refractory state, as above)
+                held = refr[n] > 0
+                if held:
+                    continue
+                x = v[n]
+                r, a0, a1, a2, a3 = _rnd.advance(a0, a1, a2, a3)
+                if poisson_drive:
+                    ext = float(_rnd.poisson_from_mode(_rnd.to_unit(r), lam_dt, d_mode, d_pmf,
+                                                       d_cdf))
+                else:
+                    # _rnd.normal written out (a call passing the tables costs more than the
+                    # draw)
+                    zi = r & np.uint64(255)
+                    zu = 2.0 * _rnd.to_unit(r) - 1.0
+                    if abs(zu) < zr[zi]:
+                        z = zu * zx[zi]
+                    else:
+                        streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3] = a0, a1, a2, a3
+                        z = _rnd.normal_slow(streams[ia], int(zi), zu, zx, zr)
+                        a0, a1, a2, a3 = streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3]
+                    ext = lam_dt + sd * z
+                he = pend[0, n]
+                hi_ = pend[1, n]
+                if not sampled:
+                    x = x * decay + ext + a_exc * he - a_inh * (x + Mr) * hi_
+                else:
+                    x = x * decay + ext
+                    re = min(cons[0, n], he)
+                    ri = min(cons[1, n], hi_)
+                    while re > 0 or ri > 0:
+                        if re > 0 and ri > 0:
+                            r, a0, a1, a2, a3 = _rnd.advance(a0, a1, a2, a3)
+                            exc = _rnd.to_unit(r) * (re + ri) < re
+                        else:
+                            exc = re > 0
+                        if exc:
+                            x += s_exc
+                            re -= 1
+                        else:
+                            x -= s_inh * (x + Mr)
+                            ri -= 1
+                # ---- 3: spike
+                if x > M and not held:
+                    v[n] = 0.0
+                    refr[n] = refr_steps
+                    scratch[lo + cnt] = n
+                    cnt += 1
+                else:
+                    v[n] = x
+        streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3] = a0, a1, a2, a3
+        streams[ic, 0], streams[ic, 1], streams[ic, 2], streams[ic, 3] = c0, c1, c2, c3
         blk_out[b, 0] = cnt
         blk_out[b, 1] = pend_e
         blk_out[b, 2] = pend_i
         blk_out[b, 3] = n_refr
+
+
+@numba.njit(cache=True, inline="always")
+def _window_search(win_cdf, o, u):
+    """``#{j < WINDOW : win_cdf[o, j] <= u}`` for a nondecreasing row, by four branch-free
+    binary-search steps (WINDOW = 2^4 - 1); ``o`` unsigned."""
+    k = 8 * (u >= win_cdf[o, _U(7)])
+    k += 4 * (u >= win_cdf[o, _U(k + 3)])
+    k += 2 * (u >= win_cdf[o, _U(k + 1)])
+    k += u >= win_cdf[o, _U(k)]
+    return k
+
+
+@numba.njit(cache=True, inline="always")
+def _guided_inverse(u, cdf, row, start):
+    """Smallest k >= start with cdf[row, k] > u: first GUIDE_RUN branch-free steps, then a
+    walk in the rare case that they did not get there. Rows of ``cdf`` must hold GUIDE_RUN
+    values >= 1 past their last point (see :func:`_binomial_cdf`). (The row is an index, not
+    a view: a view made in a loop costs two atomic reference counts.)"""
+    k = start
+    r = _U(row)
+    for _ in range(GUIDE_RUN):
+        k += u >= cdf[r, _U(k)]
+    while cdf[r, _U(k)] <= u:
+        k += 1
+    return k
 
 
 def _renamed(func, name):
@@ -291,54 +335,57 @@ def _renamed(func, name):
     return new
 
 
-_pass_serial = numba.njit(cache=True)(_renamed(_pass_body, "_pass_serial"))
-_pass_parallel = numba.njit(cache=True, parallel=True)(_renamed(_pass_body, "_pass_parallel"))
+# Without reference counting (_nrt=False; the body allocates nothing): numba would otherwise
+# count a reference to each of the ~30 array arguments in and out of every call, two atomic
+# operations apiece, every step.
+_pass_serial = numba.njit(cache=True, _nrt=False)(_renamed(_pass_body, "_pass_serial"))
+_pass_parallel = numba.njit(cache=True, parallel=True, _nrt=False)(
+    _renamed(_pass_body, "_pass_parallel"))
 
 
 @numba.njit(cache=True)
-def _binomial_cdf(n, p, out, guide):
-    """out[k] = P(Binomial(n, p) <= k) for k = 0..n (out[n] = 1 exactly), 0 < p < 1, and a
-    guide table (Chen & Asau): guide[j] = smallest k with out[k] > j / (n + 1), so that an
-    inverse-CDF draw starting at guide[int(u (n + 1))] needs about two comparisons."""
+def _binomial_cdf(n, p, out, guide, row):
+    """out[row, k] = P(Binomial(n, p) <= k) for k = 0..n (1 exactly from k = n on, through the
+    padding), 0 < p < 1, and a guide table (Chen & Asau): guide[row, j] = smallest k with
+    out[row, k] > j / (n + 1), so that an inverse-CDF draw starting at
+    guide[row, int(u (n + 1))] needs about two comparisons."""
     log_odds = math.log(p) - math.log1p(-p)
     log_pmf = n * math.log1p(-p)
     acc = 0.0
     for k in range(n):
         acc += math.exp(log_pmf)
-        out[k] = acc
+        out[row, k] = acc
         log_pmf += math.log((n - k) / (k + 1.0)) + log_odds
-    out[n] = 1.0
+    out[row, n:] = 1.0  # out[n] and the padding read by _guided_inverse
     k = 0
     for j in range(n + 1):
-        while out[k] <= j / (n + 1.0):
+        while out[row, k] <= j / (n + 1.0):
             k += 1
-        guide[j] = k
+        guide[row, j] = k
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)
 def _finish_records(step, n_blocks, blocks, blk_out, modes, rec_pending, rec_refr):
-    pend = np.zeros(4, np.int64)
-    n_refr = np.zeros(2, np.int64)
-    for b in range(n_blocks):
-        q = blocks[b, 2]
-        pend[2 * q] += blk_out[b, 1]
-        pend[2 * q + 1] += blk_out[b, 2]
-        n_refr[q] += blk_out[b, 3]
+    # sums straight into the record rows (no temporary arrays: this runs every step)
     if modes[_M_REC_PENDING]:
-        # pathway order ee, ie, ei, ii (post-pre)
-        rec_pending[step, 0] = pend[0]
-        rec_pending[step, 1] = pend[2]
-        rec_pending[step, 2] = pend[1]
-        rec_pending[step, 3] = pend[3]
+        # pathway order ee, ie, ei, ii (post-pre): column q from E, 2 + q from I
+        for c in range(4):
+            rec_pending[step, c] = 0
+        for b in range(n_blocks):
+            q = blocks[b, 2]
+            rec_pending[step, q] += blk_out[b, 1]
+            rec_pending[step, 2 + q] += blk_out[b, 2]
     if modes[_M_REC_REFR]:
-        rec_refr[step, 0] = n_refr[0]
-        rec_refr[step, 1] = n_refr[1]
+        rec_refr[step, 0] = 0
+        rec_refr[step, 1] = 0
+        for b in range(n_blocks):
+            rec_refr[step, blocks[b, 2]] += blk_out[b, 3]
 
 
 @numba.njit(cache=True)
 def _run_steps(parallel, first, last, n_e, blocks, streams, popc, zx, zr, tab_mode, tab_pmf,
-               tab_cdf, n_tab, win_off, win_lo, win_len, win_cdf, table, consts, modes, v, h_exc,
-               h_inh, refr, cons_exc, cons_inh, cdf, guide, n_cdf, indptr, indices, inc_exc,
+               tab_cdf, n_tab, win_rows, win_lo, win_cdf, table, consts, modes, v, pend,
+               refr, cons, cdf, guide, n_cdf, indptr, indices, inc_exc,
                inc_inh, scratch, blk_out, counts, spk_step, spk_neuron, n_spk, rec_v, rec_pending,
                rec_refr):
     """Advance steps ``first .. last-1``; returns (next step, spikes stored).
@@ -361,14 +408,14 @@ def _run_steps(parallel, first, last, n_e, blocks, streams, popc, zx, zr, tab_mo
             break
         if parallel:
             _pass_parallel(have_c, do_a, step - 1, n_e, blocks, streams, popc, zx, zr, tab_mode,
-                           tab_pmf, tab_cdf, n_tab, win_off, win_lo, win_len, win_cdf, consts,
-                           modes, v, h_exc, h_inh, refr, cons_exc, cons_inh, cdf, guide, n_cdf,
+                           tab_pmf, tab_cdf, n_tab, win_rows, win_lo, win_cdf, consts,
+                           modes, v, pend, refr, cons, cdf, guide, n_cdf,
                            indptr, indices, spk_neuron, prev_lo, prev_hi, inc_exc, inc_inh,
                            scratch, blk_out, rec_v)
         else:
             _pass_serial(have_c, do_a, step - 1, n_e, blocks, streams, popc, zx, zr, tab_mode,
-                         tab_pmf, tab_cdf, n_tab, win_off, win_lo, win_len, win_cdf, consts, modes,
-                         v, h_exc, h_inh, refr, cons_exc, cons_inh, cdf, guide, n_cdf, indptr,
+                         tab_pmf, tab_cdf, n_tab, win_rows, win_lo, win_cdf, consts, modes,
+                         v, pend, refr, cons, cdf, guide, n_cdf, indptr,
                          indices, spk_neuron, prev_lo, prev_hi, inc_exc, inc_inh, scratch, blk_out,
                          rec_v)
         if have_c:
@@ -401,7 +448,7 @@ def _run_steps(parallel, first, last, n_e, blocks, streams, popc, zx, zr, tab_mo
                     elif p >= 1.0:
                         n_cdf[row] = -m
                     else:
-                        _binomial_cdf(m, p, cdf[row], guide[row])
+                        _binomial_cdf(m, p, cdf, guide, row)
                         n_cdf[row] = m
         have_c = True
         step += 1
@@ -435,92 +482,56 @@ def _consumption_tables(params, table, binomial):
 
 #: consumption laws with mean up to this have window tables (see :func:`_window_tables`)
 WINDOW_MAX_MEAN = 30.0
-#: probability outside a window (those draws fall back to the walk from the mode)
-WINDOW_TAIL = 1e-3
+#: values per CDF window (a window row also holds the CDF below it, 16 doubles in all)
+WINDOW = 15
+#: branch-free steps after the guide-table start of a new-kick draw (see :func:`_guided_inverse`)
+GUIDE_RUN = 3
 
 
-@numba.njit(cache=True)
-def _window_walk(h, mean, odds, binomial, mode, pmf_mode, cdf_mode, tail, out):
-    """CDF values F(k) of the consumption law for k from the window's lo - 1 up, by the pmf
-    recurrence from the mode (as in the walk-from-mode inversion); returns (lo, width) and,
-    if ``out`` is long enough, writes F(lo - 1), F(lo), ..., F(lo + width - 1) to it."""
-    # down from the mode to the lower quantile
-    k = mode
-    p = pmf_mode
-    acc = cdf_mode
-    while k > 0 and acc - p >= tail:
-        acc -= p
-        p *= k / ((h - k + 1) * odds) if binomial else k / mean
-        k -= 1
-    lo = k
-    below = acc - p if k > 0 else 0.0
-    # up from lo to the upper quantile
-    width = 0
-    if out.size > 0:
-        out[0] = below
-    acc = below
-    while True:
-        acc += p
-        if out.size > width + 1:
-            out[width + 1] = acc
-        width += 1
-        if acc >= 1.0 - tail or (binomial and k >= h):
-            break
-        p *= (h - k) * odds / (k + 1) if binomial else mean / (k + 1)
-        k += 1
-    return lo, width
-
-
-@numba.njit(cache=True)
-def _window_fill(rates, binomial, max_mean, tail, tab_mode, tab_pmf, tab_cdf, win_off, win_lo,
-                 win_len):
-    cap = tab_mode.shape[1]
-    empty = np.zeros(0)
-    total = 0
-    for row in range(4):
-        rate = rates[row]
-        odds = rate / (1.0 - rate) if binomial and rate < 1.0 else np.inf
-        for h in range(1, cap):
-            if h * rate > max_mean or (binomial and rate >= 1.0):
-                break
-            lo, width = _window_walk(h, h * rate, odds, binomial, tab_mode[row, h],
-                                     tab_pmf[row, h], tab_cdf[row, h], tail, empty)
-            win_off[row, h] = total
-            win_lo[row, h] = lo
-            win_len[row, h] = width
-            total += width + 1
-    win_cdf = np.zeros(max(total, 1))
-    for row in range(4):
-        rate = rates[row]
-        odds = rate / (1.0 - rate) if binomial and rate < 1.0 else np.inf
-        for h in range(1, cap):
-            o = win_off[row, h]
-            if o < 0:
-                break
-            _window_walk(h, h * rate, odds, binomial, tab_mode[row, h], tab_pmf[row, h],
-                         tab_cdf[row, h], tail, win_cdf[o:o + win_len[row, h] + 1])
-    return win_cdf
-
-
-def _window_tables(params, table, binomial, tab_mode, tab_pmf, tab_cdf):
+def _window_tables(params, table, binomial, tab_mode):
     """CDF windows of the consumption laws for the branch-free inversion.
 
-    For pathway row r and pending count h (mean m = h dt / tau, or h p, at most
-    WINDOW_MAX_MEAN) the window is the values ``lo .. lo + width - 1`` from about the
-    ``WINDOW_TAIL`` quantile to the ``1 - WINDOW_TAIL`` one. ``win_cdf[off]`` holds
-    ``F(lo - 1)`` and ``win_cdf[off + 1 + j]`` holds ``F(lo + j)``; a uniform u with
-    ``F(lo - 1) <= u`` maps to ``lo + #{j : F(lo + j) <= u}`` when that count is below
-    ``width``, which is exact inversion. ``win_off[r, h] = -1`` where there is no window.
+    For pathway row r and pending count ``0 <= h <= hmax_r`` (mean m = h dt / tau, or h p, at
+    most WINDOW_MAX_MEAN) the window is number ``o = base_r + h`` and starts at
+    ``lo = max(0, mode - WINDOW // 2)``: ``win_cdf[o, j] = F(lo + j)`` for j < WINDOW
+    (binomial: exactly 1 from k = h on) and ``win_cdf[o, WINDOW] = F(lo - 1)``. A
+    uniform u with ``F(lo - 1) <= u`` maps to ``lo + #{j : F(lo + j) <= u}`` when that count is
+    below WINDOW, which is exact inversion; other draws walk from the tabulated mode.
+
+    Returns
+    -------
+    win_rows : ndarray of int64, shape (4, 2)
+        ``(base_r, hmax_r)`` per row; ``hmax_r = -1``: no windows (binomial with p = 1).
+    win_lo : ndarray of int64, shape (number of windows,)
+    win_cdf : ndarray of float64, shape (number of windows, WINDOW + 1)
     """
+    from scipy import stats
+
     taus = table[:, [COL_TAU_EXC, COL_TAU_INH]].ravel()
     rates = -np.expm1(-params.dt / taus) if binomial else params.dt / taus
-    shape = tab_mode.shape
-    win_off = np.full(shape, -1, np.int64)
-    win_lo = np.zeros(shape, np.int64)
-    win_len = np.zeros(shape, np.int64)
-    win_cdf = _window_fill(rates, binomial, WINDOW_MAX_MEAN, WINDOW_TAIL, tab_mode, tab_pmf,
-                           tab_cdf, win_off, win_lo, win_len)
-    return win_off, win_lo, win_len, win_cdf
+    win_rows = np.zeros((4, 2), np.int64)
+    los, values = [], []
+    total = 0
+    for row, rate in enumerate(rates):
+        win_rows[row] = total, -1
+        if binomial and rate >= 1.0:
+            continue
+        h = np.arange(min(tab_mode.shape[1], int(WINDOW_MAX_MEAN / rate) + 1))
+        lo = np.maximum(0, tab_mode[row, h] - WINDOW // 2)
+        ks = lo[:, None] + np.arange(WINDOW + 1)[None, :]
+        ks[:, WINDOW] = lo - 1
+        if binomial:
+            cdf = stats.binom.cdf(ks, h[:, None], rate)
+            cdf[ks >= h[:, None]] = 1.0
+        else:
+            cdf = stats.poisson.cdf(ks, (h * rate)[:, None])
+        win_rows[row, 1] = h[-1]
+        los.append(lo)
+        values.append(cdf)
+        total += h.size
+    if not values:
+        return win_rows, np.zeros(1, np.int64), np.ones((1, WINDOW + 1))
+    return win_rows, np.concatenate(los).astype(np.int64), np.concatenate(values)
 
 
 def _population_constants(params, table, binomial):
@@ -662,14 +673,12 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     else:
         indptr, indices = np.zeros(1, np.int64), np.zeros(0, np.int32)
     v = initial_voltages(params, rng)
-    h_exc = np.zeros(n_tot, np.int64)
-    h_inh = np.zeros(n_tot, np.int64)
+    pend = np.zeros((2, n_tot), np.int64)  # pending kicks from E (row 0) and from I (row 1)
     refr = np.zeros(n_tot, np.int64)
-    cons_exc = np.zeros(n_tot, np.int64)
-    cons_inh = np.zeros(n_tot, np.int64)
+    cons = np.zeros((2, n_tot), np.int64)  # kicks consumed in the step, same rows
     inc_exc = np.zeros(n_tot if quenched else 0, np.int64)
     inc_inh = np.zeros(n_tot if quenched else 0, np.int64)
-    cdf = np.zeros((4, 1 if quenched else max(n_e, n_i) + 1))
+    cdf = np.zeros((4, 1 if quenched else max(n_e, n_i) + 1 + GUIDE_RUN))
     guide = np.zeros(cdf.shape, np.int64)
     n_cdf = np.zeros(4, np.int64)
 
@@ -683,8 +692,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     table = population_table(params)
     binomial = consumption == "binomial"
     tab_mode, tab_pmf, tab_cdf, n_tab = _consumption_tables(params, table, binomial)
-    win_off, win_lo, win_len, win_cdf = _window_tables(params, table, binomial, tab_mode,
-                                                         tab_pmf, tab_cdf)
+    win_rows, win_lo, win_cdf = _window_tables(params, table, binomial, tab_mode)
     popc = _population_constants(params, table, binomial)
     blocks = _blocks(n_e, n_tot)
     # the dynamics' random streams: two per block, seeded from rng after the adjacency and
@@ -715,9 +723,9 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
             started = time.perf_counter()
             new_step, buf.n = _run_steps(
                 parallel, step, target, n_e, blocks, streams, popc, _rnd.ZIG_X, _rnd.ZIG_R,
-                tab_mode, tab_pmf, tab_cdf, n_tab, win_off, win_lo, win_len, win_cdf, table,
-                consts, modes, v, h_exc, h_inh, refr,
-                cons_exc, cons_inh, cdf, guide, n_cdf, indptr, indices, inc_exc, inc_inh,
+                tab_mode, tab_pmf, tab_cdf, n_tab, win_rows, win_lo, win_cdf, table,
+                consts, modes, v, pend, refr,
+                cons, cdf, guide, n_cdf, indptr, indices, inc_exc, inc_inh,
                 scratch, blk_out, counts, buf.key, buf.neuron, buf.n, rec_v, rec_pending,
                 rec_refr)
             chooser.record(parallel, (time.perf_counter() - started) / max(1, new_step - step))
