@@ -26,9 +26,10 @@ Spikes are stamped at the middle of their step, ``(i + 1/2) dt``, so they fall i
 bin ``[i dt, (i+1) dt)``; records are the state at the end of each step.
 
 Random numbers come from xoshiro256** streams inlined in the kernel (:mod:`._random`), two per
-block of at most :data:`BLOCK` neurons, seeded from the run's Generator; every sampler is exact.
+block of neurons (:func:`_blocks`), seeded from the run's Generator; every sampler is exact.
 A step is one sweep over the blocks (finishing the previous step's phases 4-5, then phases 1-3),
-run on all numba threads for networks of at least :data:`PARALLEL_MIN_N` neurons; the result
+on one thread or on worker threads that take blocks and meet every step through atomics
+(:func:`_worker`), for networks of at least :data:`PARALLEL_MIN_N` neurons; the result
 depends only on the seed, never on threads or chunking.
 """
 
@@ -42,6 +43,7 @@ import numba
 import numpy as np
 
 from ..params import ParameterError
+from . import _atomic
 from . import _random as _rnd
 from ._random import _U53
 from ._common import asked_records
@@ -68,32 +70,38 @@ _C_THRESHOLD, _C_REVERSAL, _C_DT, _C_DECAY, _C_P_EXIT = range(5)
  _P_ODDS_EXC, _P_ODDS_INH, _P_DRIVE_MODE, _P_DRIVE_PMF, _P_DRIVE_CDF) = range(13)
 _N_POPC = 13
 
-#: neurons per block: each block has its own two random streams, so the result does not
-#: depend on how blocks are shared among threads.
-BLOCK = 512
-#: networks with at least this many neurons run the neuron loop on all numba threads.
-PARALLEL_MIN_N = 2000
-#: unsigned array indices (see :func:`_pass_body`)
+#: smallest and largest block sizes (neurons; see :func:`_block_size`): each block has its own
+#: two random streams, so the result does not depend on how blocks are shared among threads.
+BLOCK_MIN = 100
+BLOCK_MAX = 1024
+#: networks with at least this many neurons may run on all numba threads (see _SweepChooser).
+PARALLEL_MIN_N = 256
+#: unsigned array indices (see :func:`_sweep_block`)
 _U = np.uint64
 
 
-def _pass_body(do_c, do_a, step_c, n_e, blocks, streams, popc, zx, zr, tab_mode, tab_pmf, tab_cdf,
-               n_tab, win_rows, win_lo, win_cdf, consts, modes, v, pend, refr,
-               cons, cdf, guide, n_cdf, indptr, indices, spk_neuron, prev_lo,
-               prev_hi, inc_exc, inc_inh, scratch, blk_out, rec_v):
-    """One sweep over all neurons, block by block (``prange``: blocks may run in parallel).
+@numba.njit(cache=True, _nrt=False)
+def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, state, net, draw,
+                 out):
+    """One block's share of a sweep: phases 4-5 of step ``step_c`` (``do_c``: new pending
+    kicks from that step's spikes, ``H <- max(0, H + new - c)``, refractory exit, voltage
+    record) and phases 1-3 of the next step (``do_a``: consumption draws, voltage update,
+    spikes written to ``scratch[block start:]``).
 
-    ``do_c``: finish step ``step_c`` (phases 4-5: new pending kicks from that step's spikes,
-    ``H <- max(0, H + new - c)``, refractory exit; voltage record). ``do_a``: phases 1-3 of
-    the next step (consumption draws, voltage update, spikes, written to
-    ``scratch[block start:]``). Per block, phase 4-5 draws come from stream ``2 b + 1`` and
-    phase 1-3 draws from stream ``2 b``, so fusing the two phases in one sweep (or not, at the
-    ends of a kernel call) never changes the numbers drawn.
-    ``blk_out[b]``: spikes, pending from E, pending from I, refractory neurons.
+    Phase 4-5 draws come from the block's stream ``2 b + 1`` and phase 1-3 draws from stream
+    ``2 b``, so fusing the two phases in one sweep (or not, at the ends of a kernel call)
+    never changes the numbers drawn. ``blk_out[b]``: spikes, pending from E, pending from I,
+    refractory neurons. ``prev_lo:prev_hi`` are step_c's spikes in ``spk_neuron``.
 
     Array indices in the neuron loops are unsigned (``_U``): numba then skips the code that
     maps negative indices, which is a third of the loops' instructions otherwise.
     """
+    popc, zx, zr, tab_mode, tab_pmf, tab_cdf, n_tab, win_rows, win_lo, win_cdf, table, \
+        consts, modes = tabs
+    v, pend, refr, cons, inc_exc, inc_inh, streams = state
+    indptr, indices, dense = net
+    cdf, guide, n_cdf = draw
+    scratch, blk_out, spk_neuron, rec_v = out[0], out[1], out[4], out[5]
     M = consts[_C_THRESHOLD]
     Mr = consts[_C_REVERSAL]
     decay = consts[_C_DECAY]
@@ -105,198 +113,203 @@ def _pass_body(do_c, do_a, step_c, n_e, blocks, streams, popc, zx, zr, tab_mode,
     fixed_refr = modes[_M_FIXED_REFR] == 1
     refr_steps = modes[_M_REFR_STEPS]
     rec_volt = modes[_M_REC_V] == 1
-    n_blocks = blocks.shape[0]
-    for b in numba.prange(n_blocks):
-        lo = blocks[b, 0]
-        hi = blocks[b, 1]
-        q = blocks[b, 2]
-        ia = 2 * b
-        ic = 2 * b + 1
-        # both streams' states live in scalars during the block (see _rnd.advance); stream
-        # ia is written back around the rare samplers that take a stream row
-        a0, a1, a2, a3 = streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3]
-        c0, c1, c2, c3 = streams[ic, 0], streams[ic, 1], streams[ic, 2], streams[ic, 3]
-        lam_dt = popc[q, _P_LAM_DT]
-        sd = popc[q, _P_SD]
-        s_exc = popc[q, _P_S_EXC]
-        s_inh = popc[q, _P_S_INH]
-        a_exc = popc[q, _P_A_EXC]
-        a_inh = popc[q, _P_A_INH]
-        d_mode = int(popc[q, _P_DRIVE_MODE])
-        d_pmf = popc[q, _P_DRIVE_PMF]
-        d_cdf = popc[q, _P_DRIVE_CDF]
-        row_e = 2 * q
-        row_i = 2 * q + 1
-        m_exc = n_cdf[row_e]
-        m_inh = n_cdf[row_i]
-        if do_c and quenched:
-            # this block's share of the fan-out of step_c's spikes (rows sorted by target)
-            for k in range(prev_lo, prev_hi):
-                j = spk_neuron[k]
-                t = indptr[j]
-                end = indptr[j + 1]
-                top = end
-                while t < top:
-                    mid = (t + top) >> 1
-                    if indices[mid] < lo:
-                        t = mid + 1
-                    else:
-                        top = mid
-                if j < n_e:
-                    while t < end and indices[t] < hi:
-                        inc_exc[indices[t]] += 1
-                        t += 1
-                else:
-                    while t < end and indices[t] < hi:
-                        inc_inh[indices[t]] += 1
-                        t += 1
-        # The block's work is split into simple loops over its neurons (phases 4-5, the two
-        # consumption draws, the voltage update): their iterations are independent, so the
-        # table loads of several neurons overlap instead of waiting behind branches.
-        pend_e = 0
-        pend_i = 0
-        n_refr = 0
-        if do_c:
+    lo = blocks[b, 0]
+    hi = blocks[b, 1]
+    q = blocks[b, 2]
+    ia = 2 * b
+    ic = 2 * b + 1
+    # both streams' states live in scalars during the block (see _rnd.advance); stream
+    # ia is written back around the rare samplers that take a stream row
+    a0, a1, a2, a3 = streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3]
+    c0, c1, c2, c3 = streams[ic, 0], streams[ic, 1], streams[ic, 2], streams[ic, 3]
+    lam_dt = popc[q, _P_LAM_DT]
+    sd = popc[q, _P_SD]
+    s_exc = popc[q, _P_S_EXC]
+    s_inh = popc[q, _P_S_INH]
+    a_exc = popc[q, _P_A_EXC]
+    a_inh = popc[q, _P_A_INH]
+    d_mode = int(popc[q, _P_DRIVE_MODE])
+    d_pmf = popc[q, _P_DRIVE_PMF]
+    d_cdf = popc[q, _P_DRIVE_CDF]
+    row_e = 2 * q
+    row_i = 2 * q + 1
+    m_exc = n_cdf[row_e]
+    m_inh = n_cdf[row_i]
+    if do_c and quenched and dense.shape[0] > 0:
+        # dense adjacency (small networks): add the spiking neurons' rows, vectorised
+        for k in range(prev_lo, prev_hi):
+            j = _U(spk_neuron[k])
+            inc = inc_exc if j < n_e else inc_inh
             for n in range(_U(lo), _U(hi)):
-                # ---- 4: new pending kicks from step_c's spikes, minus the consumed ones
-                if quenched:
-                    new_e = inc_exc[n]
-                    new_i = inc_inh[n]
-                    inc_exc[n] = 0
-                    inc_inh[n] = 0
+                inc[n] += dense[j, n]
+    elif do_c and quenched:
+        # this block's share of the fan-out of step_c's spikes (rows sorted by target)
+        for k in range(prev_lo, prev_hi):
+            j = spk_neuron[k]
+            t = indptr[j]
+            end = indptr[j + 1]
+            top = end
+            while t < top:
+                mid = (t + top) >> 1
+                if indices[mid] < lo:
+                    t = mid + 1
                 else:
-                    # exact inverse-CDF draws from the step's Binomial(spikes, P) tables
-                    # (n_cdf < 0: P = 1, always -n_cdf; 0: no kicks)
-                    new_e = -m_exc
-                    if m_exc > 0:
-                        r, c0, c1, c2, c3 = _rnd.advance(c0, c1, c2, c3)
-                        u = _rnd.to_unit(r)
-                        new_e = _guided_inverse(u, cdf, row_e, guide[row_e, _U(u * (m_exc + 1))])
-                    new_i = -m_inh
-                    if m_inh > 0:
-                        r, c0, c1, c2, c3 = _rnd.advance(c0, c1, c2, c3)
-                        u = _rnd.to_unit(r)
-                        new_i = _guided_inverse(u, cdf, row_i, guide[row_i, _U(u * (m_inh + 1))])
-                h = pend[0, n] + new_e - cons[0, n]
-                h = h if h > 0 else 0
-                pend[0, n] = h
-                pend_e += h
-                h = pend[1, n] + new_i - cons[1, n]
-                h = h if h > 0 else 0
-                pend[1, n] = h
-                pend_i += h
-                # ---- 5: refractory exit, without branches on the neuron's state (a fifth of
-                # the neurons are refractory, at random: a branch would be mispredicted often);
-                # the exponential rule draws for every neuron and uses it for refractory ones
-                rf = refr[n]
-                if fixed_refr:
-                    rf = rf - 1 if rf > 0 else 0
-                else:
+                    top = mid
+            if j < n_e:
+                while t < end and indices[t] < hi:
+                    inc_exc[indices[t]] += 1
+                    t += 1
+            else:
+                while t < end and indices[t] < hi:
+                    inc_inh[indices[t]] += 1
+                    t += 1
+    # The block's work is split into simple loops over its neurons (phases 4-5, the two
+    # consumption draws, the voltage update): their iterations are independent, so the
+    # table loads of several neurons overlap instead of waiting behind branches.
+    pend_e = 0
+    pend_i = 0
+    n_refr = 0
+    if do_c:
+        for n in range(_U(lo), _U(hi)):
+            # ---- 4: new pending kicks from step_c's spikes, minus the consumed ones
+            if quenched:
+                new_e = inc_exc[n]
+                new_i = inc_inh[n]
+                inc_exc[n] = 0
+                inc_inh[n] = 0
+            else:
+                # exact inverse-CDF draws from the step's Binomial(spikes, P) tables
+                # (n_cdf < 0: P = 1, always -n_cdf; 0: no kicks)
+                new_e = -m_exc
+                if m_exc > 0:
                     r, c0, c1, c2, c3 = _rnd.advance(c0, c1, c2, c3)
-                    rf = 0 if _rnd.to_unit(r) < p_exit else rf
-                refr[n] = rf
-                n_refr += rf > 0
-                if rec_volt:
-                    rec_v[step_c, n] = v[n]
-        cnt = 0
-        if do_a:
-            # ---- 1: consumption draws, exact: inversion of one uniform, by a branch-free
-            # search of the tabulated CDF window around the mean, else walking from the
-            # tabulated mode; rejection samplers beyond the tables
-            for kind in range(2):
-                row = row_e + kind
-                rate = popc[q, _P_RATE_EXC + kind]
-                odds = popc[q, _P_ODDS_EXC + kind]
-                n_table = n_tab[row]
-                w_base = win_rows[row, 0]
-                w_hmax = win_rows[row, 1]
-                for n in range(_U(lo), _U(hi)):
-                    h = pend[kind, n]
-                    if h <= w_hmax:
-                        r, a0, a1, a2, a3 = _rnd.advance(a0, a1, a2, a3)
-                        u = _rnd.to_unit(r)
-                        o = _U(w_base + h)
-                        k = _window_search(win_cdf, o, u)
-                        if k < WINDOW and u >= win_cdf[o, _U(WINDOW)]:
-                            cons[kind, n] = win_lo[o] + k
-                            continue
-                    elif h == 0:
-                        cons[kind, n] = 0
-                        continue
-                    else:
-                        r, a0, a1, a2, a3 = _rnd.advance(a0, a1, a2, a3)
-                        u = _rnd.to_unit(r)
-                    if h < n_table:
-                        if binomial:
-                            cons[kind, n] = _rnd.binomial_from_mode(
-                                u, h, odds, tab_mode[row, h], tab_pmf[row, h], tab_cdf[row, h])
-                        else:
-                            cons[kind, n] = _rnd.poisson_from_mode(
-                                u, h * rate, tab_mode[row, h], tab_pmf[row, h], tab_cdf[row, h])
-                    else:
-                        streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3] = a0, a1, a2, a3
-                        if binomial:
-                            cons[kind, n] = _rnd.binomial(streams[ia], h, rate)
-                        else:
-                            cons[kind, n] = _rnd.poisson(streams[ia], h * rate)
-                        a0, a1, a2, a3 = streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3]
+                    u = _rnd.to_unit(r)
+                    new_e = _guided_inverse(u, cdf, row_e, guide[row_e, _U(u * (m_exc + 1))])
+                new_i = -m_inh
+                if m_inh > 0:
+                    r, c0, c1, c2, c3 = _rnd.advance(c0, c1, c2, c3)
+                    u = _rnd.to_unit(r)
+                    new_i = _guided_inverse(u, cdf, row_i, guide[row_i, _U(u * (m_inh + 1))])
+            h = pend[0, n] + new_e - cons[0, n]
+            h = h if h > 0 else 0
+            pend[0, n] = h
+            pend_e += h
+            h = pend[1, n] + new_i - cons[1, n]
+            h = h if h > 0 else 0
+            pend[1, n] = h
+            pend_i += h
+            # ---- 5: refractory exit, without branches on the neuron's state (a fifth of
+            # the neurons are refractory, at random: a branch would be mispredicted often);
+            # the exponential rule draws for every neuron and uses it for refractory ones
+            rf = refr[n]
+            if fixed_refr:
+                rf = rf - 1 if rf > 0 else 0
+            else:
+                r, c0, c1, c2, c3 = _rnd.advance(c0, c1, c2, c3)
+                rf = 0 if _rnd.to_unit(r) < p_exit else rf
+            refr[n] = rf
+            n_refr += rf > 0
+            if rec_volt:
+                rec_v[step_c, n] = v[n]
+    cnt = 0
+    if do_a:
+        # ---- 1: consumption draws, exact: inversion of one uniform, by a branch-free
+        # search of the tabulated CDF window around the mean, else walking from the
+        # tabulated mode; rejection samplers beyond the tables
+        for kind in range(2):
+            row = row_e + kind
+            rate = popc[q, _P_RATE_EXC + kind]
+            odds = popc[q, _P_ODDS_EXC + kind]
+            n_table = n_tab[row]
+            w_base = win_rows[row, 0]
+            w_hmax = win_rows[row, 1]
             for n in range(_U(lo), _U(hi)):
-                # ---- 2: voltage update, computed for refractory neurons too and dropped
-                # (no branch on the refractory state, as above)
-                held = refr[n] > 0
-                if held:
+                h = pend[kind, n]
+                if h <= w_hmax:
+                    r, a0, a1, a2, a3 = _rnd.advance(a0, a1, a2, a3)
+                    u = _rnd.to_unit(r)
+                    o = _U(w_base + h)
+                    k = _window_search(win_cdf, o, u)
+                    if k < WINDOW and u >= win_cdf[o, _U(WINDOW)]:
+                        cons[kind, n] = win_lo[o] + k
+                        continue
+                elif h == 0:
+                    cons[kind, n] = 0
                     continue
-                x = v[n]
-                r, a0, a1, a2, a3 = _rnd.advance(a0, a1, a2, a3)
-                if poisson_drive:
-                    ext = float(_rnd.poisson_from_mode(_rnd.to_unit(r), lam_dt, d_mode, d_pmf,
-                                                       d_cdf))
                 else:
-                    # _rnd.normal written out (a call passing the tables costs more than the
-                    # draw)
-                    zi = r & np.uint64(255)
-                    zu = 2.0 * _rnd.to_unit(r) - 1.0
-                    if abs(zu) < zr[zi]:
-                        z = zu * zx[zi]
+                    r, a0, a1, a2, a3 = _rnd.advance(a0, a1, a2, a3)
+                    u = _rnd.to_unit(r)
+                if h < n_table:
+                    if binomial:
+                        cons[kind, n] = _rnd.binomial_from_mode(
+                            u, h, odds, tab_mode[row, h], tab_pmf[row, h], tab_cdf[row, h])
                     else:
-                        streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3] = a0, a1, a2, a3
-                        z = _rnd.normal_slow(streams[ia], int(zi), zu, zx, zr)
-                        a0, a1, a2, a3 = streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3]
-                    ext = lam_dt + sd * z
-                he = pend[0, n]
-                hi_ = pend[1, n]
-                if not sampled:
-                    x = x * decay + ext + a_exc * he - a_inh * (x + Mr) * hi_
+                        cons[kind, n] = _rnd.poisson_from_mode(
+                            u, h * rate, tab_mode[row, h], tab_pmf[row, h], tab_cdf[row, h])
                 else:
-                    x = x * decay + ext
-                    re = min(cons[0, n], he)
-                    ri = min(cons[1, n], hi_)
-                    while re > 0 or ri > 0:
-                        if re > 0 and ri > 0:
-                            r, a0, a1, a2, a3 = _rnd.advance(a0, a1, a2, a3)
-                            exc = _rnd.to_unit(r) * (re + ri) < re
-                        else:
-                            exc = re > 0
-                        if exc:
-                            x += s_exc
-                            re -= 1
-                        else:
-                            x -= s_inh * (x + Mr)
-                            ri -= 1
-                # ---- 3: spike
-                if x > M and not held:
-                    v[n] = 0.0
-                    refr[n] = refr_steps
-                    scratch[lo + cnt] = n
-                    cnt += 1
+                    streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3] = a0, a1, a2, a3
+                    if binomial:
+                        cons[kind, n] = _rnd.binomial(streams[ia], h, rate)
+                    else:
+                        cons[kind, n] = _rnd.poisson(streams[ia], h * rate)
+                    a0, a1, a2, a3 = streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3]
+        for n in range(_U(lo), _U(hi)):
+            # ---- 2: voltage update, computed for refractory neurons too and dropped
+            # (no branch on the refractory state, as above)
+            held = refr[n] > 0
+            if held:
+                continue
+            x = v[n]
+            r, a0, a1, a2, a3 = _rnd.advance(a0, a1, a2, a3)
+            if poisson_drive:
+                ext = float(_rnd.poisson_from_mode(_rnd.to_unit(r), lam_dt, d_mode, d_pmf,
+                                                   d_cdf))
+            else:
+                # _rnd.normal written out (a call passing the tables costs more than the
+                # draw)
+                zi = r & np.uint64(255)
+                zu = 2.0 * _rnd.to_unit(r) - 1.0
+                if abs(zu) < zr[zi]:
+                    z = zu * zx[zi]
                 else:
-                    v[n] = x
-        streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3] = a0, a1, a2, a3
-        streams[ic, 0], streams[ic, 1], streams[ic, 2], streams[ic, 3] = c0, c1, c2, c3
-        blk_out[b, 0] = cnt
-        blk_out[b, 1] = pend_e
-        blk_out[b, 2] = pend_i
-        blk_out[b, 3] = n_refr
+                    streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3] = a0, a1, a2, a3
+                    z = _rnd.normal_slow(streams[ia], int(zi), zu, zx, zr)
+                    a0, a1, a2, a3 = streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3]
+                ext = lam_dt + sd * z
+            he = pend[0, n]
+            hi_ = pend[1, n]
+            if not sampled:
+                x = x * decay + ext + a_exc * he - a_inh * (x + Mr) * hi_
+            else:
+                x = x * decay + ext
+                re = min(cons[0, n], he)
+                ri = min(cons[1, n], hi_)
+                while re > 0 or ri > 0:
+                    if re > 0 and ri > 0:
+                        r, a0, a1, a2, a3 = _rnd.advance(a0, a1, a2, a3)
+                        exc = _rnd.to_unit(r) * (re + ri) < re
+                    else:
+                        exc = re > 0
+                    if exc:
+                        x += s_exc
+                        re -= 1
+                    else:
+                        x -= s_inh * (x + Mr)
+                        ri -= 1
+            # ---- 3: spike
+            if x > M and not held:
+                v[n] = 0.0
+                refr[n] = refr_steps
+                scratch[lo + cnt] = n
+                cnt += 1
+            else:
+                v[n] = x
+    streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3] = a0, a1, a2, a3
+    streams[ic, 0], streams[ic, 1], streams[ic, 2], streams[ic, 3] = c0, c1, c2, c3
+    blk_out[b, 0] = cnt
+    blk_out[b, 1] = pend_e
+    blk_out[b, 2] = pend_i
+    blk_out[b, 3] = n_refr
 
 
 @numba.njit(cache=True, inline="always")
@@ -323,24 +336,6 @@ def _guided_inverse(u, cdf, row, start):
     while cdf[r, _U(k)] <= u:
         k += 1
     return k
-
-
-def _renamed(func, name):
-    """A copy of ``func`` under another name: numba's on-disk cache is keyed by the name, and
-    the serial and parallel compilations of one body must not share an entry."""
-    new = types.FunctionType(func.__code__, func.__globals__, name, func.__defaults__,
-                             func.__closure__)
-    new.__qualname__ = name
-    new.__doc__ = func.__doc__
-    return new
-
-
-# Without reference counting (_nrt=False; the body allocates nothing): numba would otherwise
-# count a reference to each of the ~30 array arguments in and out of every call, two atomic
-# operations apiece, every step.
-_pass_serial = numba.njit(cache=True, _nrt=False)(_renamed(_pass_body, "_pass_serial"))
-_pass_parallel = numba.njit(cache=True, parallel=True, _nrt=False)(
-    _renamed(_pass_body, "_pass_parallel"))
 
 
 @numba.njit(cache=True)
@@ -382,77 +377,175 @@ def _finish_records(step, n_blocks, blocks, blk_out, modes, rec_pending, rec_ref
             rec_refr[step, blocks[b, 2]] += blk_out[b, 3]
 
 
-@numba.njit(cache=True)
-def _run_steps(parallel, first, last, n_e, blocks, streams, popc, zx, zr, tab_mode, tab_pmf,
-               tab_cdf, n_tab, win_rows, win_lo, win_cdf, table, consts, modes, v, pend,
-               refr, cons, cdf, guide, n_cdf, indptr, indices, inc_exc,
-               inc_inh, scratch, blk_out, counts, spk_step, spk_neuron, n_spk, rec_v, rec_pending,
-               rec_refr):
-    """Advance steps ``first .. last-1``; returns (next step, spikes stored).
-
-    Stops early, before a step, when the spike buffer could overflow during it. Every call
-    ends with the state of a whole step (the last sweep only finishes the last step).
+@numba.njit(cache=True, _nrt=False)
+def _end_sweep(step, have_c, do_a, n_spk, last, n_tot, blocks, tabs, draw, out):
+    """The serial work between two sweeps, given the sweep just done (``have_c``, ``do_a``,
+    ``step``: the step whose phases 1-3 it ran): the records of step - 1; the spikes of
+    ``step`` into the spike buffer, its population counts and (annealed) the tables of its
+    new-kick binomials. Returns the next sweep's ``(step, have_c, do_a, n_spk, prev_lo,
+    prev_hi, stop)``; ``stop``: the call is over (``step`` is then the first step not begun).
     """
-    n_tot = v.size
-    cap = spk_step.size
+    table, modes = tabs[10], tabs[12]
+    cdf, guide, n_cdf = draw
+    scratch, blk_out, counts, spk_step, spk_neuron, _, rec_pending, rec_refr = out
     n_blocks = blocks.shape[0]
-    quenched = modes[_M_QUENCHED] == 1
-    nspk = np.zeros(2, dtype=np.int64)
-    have_c = False
-    prev_lo = 0
-    prev_hi = 0
-    step = first
-    while True:
-        do_a = step < last and n_spk + n_tot <= cap
-        if not do_a and not have_c:
-            break
-        if parallel:
-            _pass_parallel(have_c, do_a, step - 1, n_e, blocks, streams, popc, zx, zr, tab_mode,
-                           tab_pmf, tab_cdf, n_tab, win_rows, win_lo, win_cdf, consts,
-                           modes, v, pend, refr, cons, cdf, guide, n_cdf,
-                           indptr, indices, spk_neuron, prev_lo, prev_hi, inc_exc, inc_inh,
-                           scratch, blk_out, rec_v)
+    if have_c:
+        _finish_records(step - 1, n_blocks, blocks, blk_out, modes, rec_pending, rec_refr)
+    if not do_a:
+        return step, have_c, do_a, n_spk, 0, 0, True
+    # ---- spikes of this step, in neuron order (blocks are in neuron order)
+    prev_lo = n_spk
+    n_spk_e = 0
+    n_spk_i = 0
+    for b in range(n_blocks):
+        lo = blocks[b, 0]
+        c = blk_out[b, 0]
+        for k in range(c):
+            spk_step[n_spk] = step
+            spk_neuron[n_spk] = scratch[lo + k]
+            n_spk += 1
+        if blocks[b, 2] == 0:
+            n_spk_e += c
         else:
-            _pass_serial(have_c, do_a, step - 1, n_e, blocks, streams, popc, zx, zr, tab_mode,
-                         tab_pmf, tab_cdf, n_tab, win_rows, win_lo, win_cdf, consts, modes,
-                         v, pend, refr, cons, cdf, guide, n_cdf, indptr,
-                         indices, spk_neuron, prev_lo, prev_hi, inc_exc, inc_inh, scratch, blk_out,
-                         rec_v)
-        if have_c:
-            _finish_records(step - 1, n_blocks, blocks, blk_out, modes, rec_pending, rec_refr)
-        if not do_a:
-            break
-        # ---- spikes of this step, in neuron order (blocks are in neuron order)
-        prev_lo = n_spk
-        nspk[:] = 0
-        for b in range(n_blocks):
-            lo = blocks[b, 0]
-            c = blk_out[b, 0]
-            for k in range(c):
-                spk_step[n_spk] = step
-                spk_neuron[n_spk] = scratch[lo + k]
-                n_spk += 1
-            nspk[blocks[b, 2]] += c
-        prev_hi = n_spk
-        counts[step, 0] = nspk[0]
-        counts[step, 1] = nspk[1]
-        # ---- tables of this step's new-kick binomials (annealed), rows 2 q_post + q_pre
-        if not quenched:
-            for q in range(2):
-                for qp in range(2):
-                    row = 2 * q + qp
-                    p = table[q, COL_P_EXC] if qp == 0 else table[q, COL_P_INH]
-                    m = nspk[qp]
-                    if m == 0 or p <= 0.0:
-                        n_cdf[row] = 0
-                    elif p >= 1.0:
-                        n_cdf[row] = -m
-                    else:
-                        _binomial_cdf(m, p, cdf, guide, row)
-                        n_cdf[row] = m
-        have_c = True
-        step += 1
-    return step, n_spk
+            n_spk_i += c
+    counts[step, 0] = n_spk_e
+    counts[step, 1] = n_spk_i
+    # ---- tables of this step's new-kick binomials (annealed), rows 2 q_post + q_pre
+    if modes[_M_QUENCHED] == 0:
+        for q in range(2):
+            for qp in range(2):
+                row = 2 * q + qp
+                p = table[q, COL_P_EXC] if qp == 0 else table[q, COL_P_INH]
+                m = n_spk_e if qp == 0 else n_spk_i
+                if m == 0 or p <= 0.0:
+                    n_cdf[row] = 0
+                elif p >= 1.0:
+                    n_cdf[row] = -m
+                else:
+                    _binomial_cdf(m, p, cdf, guide, row)
+                    n_cdf[row] = m
+    step += 1
+    do_a = step < last and n_spk + n_tot <= spk_step.size
+    return step, True, do_a, n_spk, prev_lo, n_spk, False
+
+
+@numba.njit(cache=True, _nrt=False)
+def _run_serial(first, last, n_spk, n_e, blocks, tabs, state, net, draw, out):
+    """Advance steps ``first .. last-1`` on one thread; returns (next step, spikes stored).
+
+    Stops early, before a step, when the spike buffer could overflow during it (the caller
+    checked that the first step fits). Every call ends with the state of a whole step (the
+    last sweep only finishes the last step).
+    """
+    n_tot = state[0].size
+    step, have_c, do_a, prev_lo, prev_hi = first, False, True, 0, 0
+    while True:
+        for b in range(blocks.shape[0]):
+            _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, n_e, blocks, tabs, state,
+                         net, draw, out)
+        step, have_c, do_a, n_spk, prev_lo, prev_hi, stop = _end_sweep(
+            step, have_c, do_a, n_spk, last, n_tot, blocks, tabs, draw, out)
+        if stop:
+            return step, n_spk
+
+
+# Words of the array shared by the worker threads (counters on separate cache lines).
+_S_DONE = 0      # blocks finished since the call began
+_S_GEN = 8       # sweeps completed and published
+_S_STEP, _S_HAVE_C, _S_DO_A, _S_N_SPK, _S_PREV_LO, _S_PREV_HI, _S_STOP = range(16, 23)
+_S_TAKEN = 24    # block b's word, 24 + 8 b: the number of sweeps that have taken it
+
+
+#: pause instructions a waiting worker spins before it yields its core (~10-40 us)
+SPIN_PAUSES = 256
+
+
+@numba.njit(cache=True, _nrt=False)
+def _worker(w, n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync):
+    """Thread ``w`` of :func:`_run_workers`: takes blocks of the current sweep until none are
+    left, its own share first (so that a block's neurons stay in one core's cache) and then
+    any other; the thread that finishes a sweep's last block does :func:`_end_sweep` and
+    publishes the next sweep. A thread that finds nothing to take waits (spinning) for that.
+
+    Blocks are taken, not assigned: a thread that starts late, or never, only means the others
+    take more, so the call cannot deadlock, and each block draws from its own streams, so
+    the result does not depend on who took what.
+    """
+    n_tot = state[0].size
+    n_blocks = blocks.shape[0]
+    own = (w * n_blocks) // n_workers
+    sweep = 0
+    while True:
+        spins = 0
+        while _atomic.load_acquire(sync, _S_GEN) < sweep:
+            # a sweep takes microseconds; a longer wait means the thread we wait for has lost
+            # its core (a busy machine), so give ours up instead of spinning it away
+            spins += 1
+            if spins < SPIN_PAUSES:
+                _atomic.spin_pause()
+            else:
+                _atomic.yield_thread()
+        if _atomic.load_acquire(sync, _S_STOP) == 1:
+            return
+        step = sync[_S_STEP]
+        have_c = sync[_S_HAVE_C] == 1
+        do_a = sync[_S_DO_A] == 1
+        prev_lo = sync[_S_PREV_LO]
+        prev_hi = sync[_S_PREV_HI]
+        limit = (sweep + 1) * n_blocks
+        for i in range(n_blocks):
+            b = own + i
+            if b >= n_blocks:
+                b -= n_blocks
+            word = _S_TAKEN + 8 * b
+            if (_atomic.load_acquire(sync, word) != sweep
+                    or _atomic.compare_exchange(sync, word, sweep, sweep + 1) != sweep):
+                continue  # taken by another thread
+            _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, n_e, blocks, tabs, state,
+                         net, draw, out)
+            if _atomic.fetch_add(sync, _S_DONE, 1) + 1 == limit:
+                nxt, nhave, ndo, nspk, nlo, nhi, stop = _end_sweep(
+                    step, have_c, do_a, sync[_S_N_SPK], last, n_tot, blocks, tabs, draw, out)
+                sync[_S_STEP] = nxt
+                sync[_S_HAVE_C] = nhave
+                sync[_S_DO_A] = ndo
+                sync[_S_N_SPK] = nspk
+                sync[_S_PREV_LO] = nlo
+                sync[_S_PREV_HI] = nhi
+                sync[_S_STOP] = stop
+                _atomic.store_release(sync, _S_GEN, sweep + 1)
+        sweep += 1
+
+
+@numba.njit(cache=True, parallel=True, _nrt=False)
+def _run_workers(n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync):
+    """:func:`_run_serial` on ``n_workers`` threads that meet every sweep through ``sync``
+    (set up by :func:`_run_steps`), not through numba's thread pool."""
+    for w in numba.prange(n_workers):
+        _worker(w, n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync)
+
+
+def _worker_count():
+    """Worker threads of a parallel chunk: numba's thread count (a function, so tests can ask
+    for more workers than threads)."""
+    return numba.get_num_threads()
+
+
+def _run_steps(parallel, first, last, n_spk, n_e, blocks, tabs, state, net, draw, out):
+    """Advance steps ``first .. last-1`` (fewer if the spike buffer fills: see
+    :func:`_run_serial`); returns (next step, spikes stored)."""
+    n_tot = state[0].size
+    if not (first < last and n_spk + n_tot <= out[3].size):
+        return first, n_spk
+    n_workers = _worker_count() if parallel else 1
+    if n_workers < 2:
+        return _run_serial(first, last, n_spk, n_e, blocks, tabs, state, net, draw, out)
+    sync = np.zeros(_S_TAKEN + 8 * blocks.shape[0], np.int64)
+    sync[_S_STEP] = first
+    sync[_S_DO_A] = 1
+    sync[_S_N_SPK] = n_spk
+    _run_workers(n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync)
+    return int(sync[_S_STEP]), int(sync[_S_N_SPK])
 
 
 def _consumption_tables(params, table, binomial):
@@ -567,10 +660,10 @@ class _SweepChooser:
     """Picks serial or parallel sweeps for each chunk from the wall time per step measured so
     far: the faster one, with the other re-timed every ``PROBE_EVERY`` chunks.
 
-    Both give identical results, so this only moves speed: a parallel sweep waits at a barrier
-    every step and can be many times slower than a serial one when another process holds a
-    core. Timing chunks ("probes") are short, so a bad choice costs little; the first one is
-    not counted (it may include loading the compiled kernel).
+    Both give identical results, so this only moves speed: parallel workers wait for each
+    other every step and can be many times slower than one thread when another process holds
+    a core. Timing chunks ("probes") are short, so a bad choice costs little; the first chunk
+    of each mode is not counted (it may include loading the compiled kernel).
     """
 
     PROBE_EVERY = 16
@@ -578,16 +671,14 @@ class _SweepChooser:
     def __init__(self, allowed: bool):
         self.allowed = allowed
         self.cost = {True: None, False: None}
+        self.warm = {True: False, False: False}
         self.chunks = 0
-        self.timed = False
 
     def pick(self) -> tuple[bool, bool]:
         """(parallel, probe) for the next chunk."""
         self.chunks += 1
         if not self.allowed:
             return False, False
-        if not self.timed:
-            return True, True
         for mode in (True, False):
             if self.cost[mode] is None:
                 return mode, True
@@ -597,18 +688,44 @@ class _SweepChooser:
         return best, False
 
     def record(self, mode: bool, seconds_per_step: float) -> None:
-        if self.timed:
+        if self.warm[mode]:
             self.cost[mode] = seconds_per_step
-        self.timed = True
+        self.warm[mode] = True
+
+
+def _block_size(n_tot):
+    """Largest block of a network of ``n_tot`` neurons: about 32 blocks in all, at least
+    BLOCK_MIN and at most BLOCK_MAX neurons (a function of the size only, so that the random
+    streams, one pair per block, do not depend on the threads)."""
+    return min(BLOCK_MAX, max(BLOCK_MIN, n_tot // 32))
 
 
 def _blocks(n_e, n_tot):
-    """Blocks of at most BLOCK neurons inside each population: rows (start, stop, population)."""
+    """Blocks of nearly equal size inside each population, at most :func:`_block_size`
+    neurons: rows (start, stop, population)."""
+    size = _block_size(n_tot)
     rows = []
     for q, (lo, hi) in enumerate(((0, n_e), (n_e, n_tot))):
-        for start in range(lo, hi, BLOCK):
-            rows.append((start, min(hi, start + BLOCK), q))
+        count = -(-(hi - lo) // size)
+        edges = lo + (np.arange(count + 1) * (hi - lo)) // max(count, 1)
+        rows.extend((edges[k], edges[k + 1], q) for k in range(count))
     return np.array(rows, np.int64).reshape(-1, 3)
+
+
+#: dense adjacency (one byte per ordered pair) for quenched networks up to this many neurons
+DENSE_MAX_N = 8192
+
+
+def _dense_adjacency(indptr, indices, n_tot):
+    """``A[j, n] = 1`` if j projects to n, uint8 (N, N), for quenched networks of at most
+    DENSE_MAX_N neurons (a spike then adds a row, vectorised, instead of scattering over its
+    targets); an empty (0, 0) array otherwise."""
+    if indices.size == 0 or n_tot > DENSE_MAX_N:
+        return np.zeros((0, 0), np.uint8)
+    dense = np.zeros((n_tot, n_tot), np.uint8)
+    rows = np.repeat(np.arange(n_tot), np.diff(indptr))
+    dense[rows, indices] = 1
+    return dense
 
 
 def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: bool = False,
@@ -672,6 +789,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         indptr, indices = quenched_adjacency(params, rng, fixed_indegree)
     else:
         indptr, indices = np.zeros(1, np.int64), np.zeros(0, np.int32)
+    dense = _dense_adjacency(indptr, indices, n_tot)
     v = initial_voltages(params, rng)
     pend = np.zeros((2, n_tot), np.int64)  # pending kicks from E (row 0) and from I (row 1)
     refr = np.zeros(n_tot, np.int64)
@@ -700,6 +818,12 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     streams = _rnd.make_streams(rng, 2 * blocks.shape[0])
     scratch = np.zeros(n_tot, np.int64)
     blk_out = np.zeros((blocks.shape[0], 8), np.int64)  # a cache line per block
+    # the kernel's arguments, grouped (numba unpacks tuples of arrays for free)
+    tabs = (popc, _rnd.ZIG_X, _rnd.ZIG_R, tab_mode, tab_pmf, tab_cdf, n_tab, win_rows, win_lo,
+            win_cdf, table, consts, modes)
+    state = (v, pend, refr, cons, inc_exc, inc_inh, streams)
+    net = (indptr, indices, dense)
+    draw = (cdf, guide, n_cdf)
     chooser = _SweepChooser(n_tot >= PARALLEL_MIN_N and numba.get_num_threads() > 1)
 
     counts = np.zeros((n_steps, 2), np.int64)
@@ -710,7 +834,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     # a chunk is ~1e6 neuron-steps: bounded kernel calls, responsive progress bar, and
     # frequent enough timings for the choice between serial and parallel sweeps
     chunk = max(1, min(n_steps, 1_000_000 // n_tot))
-    probe_chunk = max(2, 20_000 // n_tot)  # steps timed when choosing serial or parallel
+    probe_chunk = max(2, 200_000 // n_tot)  # steps timed when choosing serial or parallel
     expected_spikes = int(n_tot * chunk * dt * 0.2) + 4 * n_tot  # 200 Hz per chunk
     buf = SpikeBuffer(expected_spikes)
     bar = progress_bar(progress, n_steps * dt, "stepped")
@@ -721,13 +845,9 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
             parallel, probe = chooser.pick()
             target = min(n_steps, step + (probe_chunk if probe else chunk))
             started = time.perf_counter()
-            new_step, buf.n = _run_steps(
-                parallel, step, target, n_e, blocks, streams, popc, _rnd.ZIG_X, _rnd.ZIG_R,
-                tab_mode, tab_pmf, tab_cdf, n_tab, win_rows, win_lo, win_cdf, table,
-                consts, modes, v, pend, refr,
-                cons, cdf, guide, n_cdf, indptr, indices, inc_exc, inc_inh,
-                scratch, blk_out, counts, buf.key, buf.neuron, buf.n, rec_v, rec_pending,
-                rec_refr)
+            out = (scratch, blk_out, counts, buf.key, buf.neuron, rec_v, rec_pending, rec_refr)
+            new_step, buf.n = _run_steps(parallel, step, target, buf.n, n_e, blocks, tabs,
+                                         state, net, draw, out)
             chooser.record(parallel, (time.perf_counter() - started) / max(1, new_step - step))
             bar.update((new_step - step) * dt)
             step = new_step
