@@ -268,6 +268,21 @@ def test_consumption_windows_hold_the_exact_cdf(consumption):
                 assert np.all(wcdf[o, :W][ks >= h] == 1.0)
 
 
+@pytest.mark.parametrize("n, p", [(1, 0.8), (2, 0.5), (7, 0.1), (300, 0.8), (2500, 0.8),
+                                  (20_000, 0.3)])
+def test_new_kick_binomial_table_is_the_binomial_cdf(n, p):
+    out = np.zeros((2, n + 1 + stepped.GUIDE_RUN))
+    guide = np.zeros(out.shape, np.int64)
+    stepped._binomial_cdf(n, p, out, guide, 1)
+    k = np.arange(n + 1)
+    assert np.allclose(out[1, :n + 1], stats.binom.cdf(k, n, p), rtol=1e-10, atol=1e-14)
+    assert np.all(out[1, n:] == 1.0) and np.all(np.diff(out[1]) >= 0)
+    # guide[j]: the smallest k with F(k) > j / (n + 1)
+    j = np.arange(n + 1)
+    expect = np.searchsorted(out[1, :n + 1], j / (n + 1.0), side="right")
+    assert np.array_equal(guide[1, :n + 1], expect)
+
+
 def test_branch_free_window_search_counts_the_cdf_values_below_u():
     # the kernel's four-step search must equal #{j < 15 : F_j <= u} for every u
     rng = np.random.default_rng(3)

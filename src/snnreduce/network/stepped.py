@@ -338,23 +338,39 @@ def _guided_inverse(u, cdf, row, start):
     return k
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)
 def _binomial_cdf(n, p, out, guide, row):
     """out[row, k] = P(Binomial(n, p) <= k) for k = 0..n (1 exactly from k = n on, through the
     padding), 0 < p < 1, and a guide table (Chen & Asau): guide[row, j] = smallest k with
     out[row, k] > j / (n + 1), so that an inverse-CDF draw starting at
-    guide[row, int(u (n + 1))] needs about two comparisons."""
-    log_odds = math.log(p) - math.log1p(-p)
-    log_pmf = n * math.log1p(-p)
+    guide[row, int(u (n + 1))] needs about two comparisons.
+
+    The pmf is evaluated once at the mode (log-gamma) and carried from there by its ratio
+    recurrence, down and up: no underflow for large n, one multiply per value (this runs
+    every step, between the threads' sweeps)."""
+    odds = p / (1.0 - p)
+    mode = min(n, int((n + 1) * p))
+    at_mode = math.exp(math.lgamma(n + 1.0) - math.lgamma(mode + 1.0)
+                       - math.lgamma(n - mode + 1.0) + mode * math.log(p)
+                       + (n - mode) * math.log1p(-p))
+    x = at_mode
+    out[row, mode] = x
+    for k in range(mode, 0, -1):
+        x *= k / ((n - k + 1) * odds)
+        out[row, k - 1] = x
+    x = at_mode
+    for k in range(mode, n):
+        x *= (n - k) * odds / (k + 1)
+        out[row, k + 1] = x
     acc = 0.0
     for k in range(n):
-        acc += math.exp(log_pmf)
-        out[row, k] = acc
-        log_pmf += math.log((n - k) / (k + 1.0)) + log_odds
+        acc += out[row, k]
+        out[row, k] = min(acc, 1.0)  # a sum that rounds above 1 must not pass F(n) = 1
     out[row, n:] = 1.0  # out[n] and the padding read by _guided_inverse
     k = 0
+    step = 1.0 / (n + 1.0)
     for j in range(n + 1):
-        while out[row, k] <= j / (n + 1.0):
+        while out[row, k] <= j * step:
             k += 1
         guide[row, j] = k
 
@@ -449,23 +465,42 @@ def _run_serial(first, last, n_spk, n_e, blocks, tabs, state, net, draw, out):
             return step, n_spk
 
 
-# Words of the array shared by the worker threads (counters on separate cache lines).
+# Words of the array shared by the worker threads (each group on its own cache line).
 _S_DONE = 0      # blocks finished since the call began
-_S_GEN = 8       # sweeps completed and published
-_S_STEP, _S_HAVE_C, _S_DO_A, _S_N_SPK, _S_PREV_LO, _S_PREV_HI, _S_STOP = range(16, 23)
-_S_TAKEN = 24    # block b's word, 24 + 8 b: the number of sweeps that have taken it
-
+_S_GEN = 8       # sweeps completed and published; the next sweep's parameters follow it
+_S_STEP, _S_HAVE_C, _S_DO_A, _S_N_SPK, _S_PREV_LO, _S_PREV_HI, _S_STOP = range(9, 16)
+_S_TAKEN = 16    # block b's word, 16 + 8 b: the number of sweeps that have taken it
 
 #: pause instructions a waiting worker spins before it yields its core (~10-40 us)
 SPIN_PAUSES = 256
+#: pause instructions a worker with no blocks of its own left waits before taking others'
+STEAL_PAUSES = 32
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _take(sync, b, sweep):
+    """Take block ``b`` for sweep ``sweep`` unless another thread has (True: ours)."""
+    word = _S_TAKEN + 8 * b
+    return (_atomic.load_acquire(sync, word) == sweep
+            and _atomic.compare_exchange(sync, word, sweep, sweep + 1) == sweep)
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _wait(sync, spins):
+    """One round of a wait: spin at first; a long wait means the thread waited for has lost
+    its core (a busy machine), so then give ours up instead of spinning it away."""
+    if spins < SPIN_PAUSES:
+        _atomic.spin_pause()
+    else:
+        _atomic.yield_thread()
 
 
 @numba.njit(cache=True, _nrt=False)
 def _worker(w, n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync):
-    """Thread ``w`` of :func:`_run_workers`: takes blocks of the current sweep until none are
-    left, its own share first (so that a block's neurons stay in one core's cache) and then
-    any other; the thread that finishes a sweep's last block does :func:`_end_sweep` and
-    publishes the next sweep. A thread that finds nothing to take waits (spinning) for that.
+    """Thread ``w`` of :func:`_run_workers`. Per sweep it runs the blocks of its own share
+    (so that a block's neurons stay in one core's cache) and then waits for the sweep's end;
+    if that takes longer than STEAL_PAUSES it takes any block nobody has taken yet. The thread
+    whose blocks complete the sweep does :func:`_end_sweep` and publishes the next sweep.
 
     Blocks are taken, not assigned: a thread that starts late, or never, only means the others
     take more, so the call cannot deadlock, and each block draws from its own streams, so
@@ -473,19 +508,15 @@ def _worker(w, n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync):
     """
     n_tot = state[0].size
     n_blocks = blocks.shape[0]
-    own = (w * n_blocks) // n_workers
+    own_lo = (w * n_blocks) // n_workers
+    own_hi = ((w + 1) * n_blocks) // n_workers
     sweep = 0
     while True:
         spins = 0
         while _atomic.load_acquire(sync, _S_GEN) < sweep:
-            # a sweep takes microseconds; a longer wait means the thread we wait for has lost
-            # its core (a busy machine), so give ours up instead of spinning it away
             spins += 1
-            if spins < SPIN_PAUSES:
-                _atomic.spin_pause()
-            else:
-                _atomic.yield_thread()
-        if _atomic.load_acquire(sync, _S_STOP) == 1:
+            _wait(sync, spins)
+        if sync[_S_STOP] == 1:
             return
         step = sync[_S_STEP]
         have_c = sync[_S_HAVE_C] == 1
@@ -493,27 +524,37 @@ def _worker(w, n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync):
         prev_lo = sync[_S_PREV_LO]
         prev_hi = sync[_S_PREV_HI]
         limit = (sweep + 1) * n_blocks
-        for i in range(n_blocks):
-            b = own + i
-            if b >= n_blocks:
-                b -= n_blocks
-            word = _S_TAKEN + 8 * b
-            if (_atomic.load_acquire(sync, word) != sweep
-                    or _atomic.compare_exchange(sync, word, sweep, sweep + 1) != sweep):
-                continue  # taken by another thread
-            _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, n_e, blocks, tabs, state,
-                         net, draw, out)
-            if _atomic.fetch_add(sync, _S_DONE, 1) + 1 == limit:
-                nxt, nhave, ndo, nspk, nlo, nhi, stop = _end_sweep(
-                    step, have_c, do_a, sync[_S_N_SPK], last, n_tot, blocks, tabs, draw, out)
-                sync[_S_STEP] = nxt
-                sync[_S_HAVE_C] = nhave
-                sync[_S_DO_A] = ndo
-                sync[_S_N_SPK] = nspk
-                sync[_S_PREV_LO] = nlo
-                sync[_S_PREV_HI] = nhi
-                sync[_S_STOP] = stop
-                _atomic.store_release(sync, _S_GEN, sweep + 1)
+        done = 0
+        for b in range(own_lo, own_hi):
+            if _take(sync, b, sweep):
+                _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, n_e, blocks, tabs,
+                             state, net, draw, out)
+                done += 1
+        # one count per thread and sweep: the thread whose count completes the sweep ends it
+        finisher = done > 0 and _atomic.fetch_add(sync, _S_DONE, done) + done == limit
+        spins = 0
+        while not finisher and _atomic.load_acquire(sync, _S_GEN) <= sweep:
+            spins += 1
+            if spins % STEAL_PAUSES == 0:
+                for b in range(n_blocks):
+                    if _take(sync, b, sweep):
+                        _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, n_e, blocks,
+                                     tabs, state, net, draw, out)
+                        if _atomic.fetch_add(sync, _S_DONE, 1) + 1 == limit:
+                            finisher = True
+                            break
+            _wait(sync, spins)
+        if finisher:
+            nxt, nhave, ndo, nspk, nlo, nhi, stop = _end_sweep(
+                step, have_c, do_a, sync[_S_N_SPK], last, n_tot, blocks, tabs, draw, out)
+            sync[_S_STEP] = nxt
+            sync[_S_HAVE_C] = nhave
+            sync[_S_DO_A] = ndo
+            sync[_S_N_SPK] = nspk
+            sync[_S_PREV_LO] = nlo
+            sync[_S_PREV_HI] = nhi
+            sync[_S_STOP] = stop
+            _atomic.store_release(sync, _S_GEN, sweep + 1)
         sweep += 1
 
 
