@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import math
 import time
-import types
 
 import numba
 import numpy as np
@@ -45,7 +44,6 @@ import numpy as np
 from ..params import ParameterError
 from . import _atomic
 from . import _random as _rnd
-from ._random import _U53
 from ._common import asked_records
 from ._common import (COL_LAMBDA, COL_P_EXC, COL_P_INH, COL_S_EXC, COL_S_INH, COL_TAU_EXC,
                       COL_TAU_INH, SpikeBuffer, check_choice, check_flag, check_no_unknown,
@@ -254,10 +252,8 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, sta
                         cons[kind, n] = _rnd.poisson(streams[ia], h * rate)
                     a0, a1, a2, a3 = streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3]
         for n in range(_U(lo), _U(hi)):
-            # ---- 2: voltage update, computed for refractory neurons too and dropped
-            # (no branch on the refractory state, as above)
-            held = refr[n] > 0
-            if held:
+            # ---- 2: voltage update (refractory neurons ignore their input)
+            if refr[n] > 0:
                 continue
             x = v[n]
             r, a0, a1, a2, a3 = _rnd.advance(a0, a1, a2, a3)
@@ -297,7 +293,7 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, sta
                         x -= s_inh * (x + Mr)
                         ri -= 1
             # ---- 3: spike
-            if x > M and not held:
+            if x > M:
                 v[n] = 0.0
                 refr[n] = refr_steps
                 scratch[lo + cnt] = n
