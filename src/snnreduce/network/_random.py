@@ -19,6 +19,8 @@ Samplers (``s`` is a stream row)
 --------------------------------
 :func:`next_u64`, :func:`uniform`
     Raw 64 bits; a double uniform on [0, 1) with 53 random bits.
+:func:`advance`, :func:`to_unit`
+    The same on a state held in four scalars, for kernel loops that keep it in registers.
 :func:`normal`
     N(0, 1) by the ziggurat method with 256 strips and Marsaglia's exact tail (Marsaglia &
     Tsang 2000, in Doornik's 2005 form that corrects the strip test); takes the tables
@@ -43,8 +45,8 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["make_streams", "next_u64", "uniform", "normal", "normal_slow", "poisson_from_mode",
-           "poisson_ptrs", "binomial_from_mode", "binomial_btrs", "poisson", "binomial",
+__all__ = ["make_streams", "advance", "to_unit", "next_u64", "uniform", "normal", "normal_slow",
+           "poisson_from_mode", "poisson_ptrs", "binomial_from_mode", "binomial_btrs", "poisson", "binomial",
            "poisson_mode_table", "binomial_mode_table", "ZIG_X", "ZIG_R", "STREAM_WORDS",
            "PTRS_MIN_LAM", "BTRS_MIN_MEAN"]
 
@@ -63,33 +65,11 @@ def _rotl(x, k):
     return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
 
 
-@numba.njit(cache=True)
-def next_u64(s):
-    """Next 64-bit output of the xoshiro256** stream ``s`` (advances ``s[0:4]``)."""
-    s0 = s[0]
-    s1 = s[1]
-    s2 = s[2]
-    s3 = s[3]
-    result = _rotl(s1 * np.uint64(5), 7) * np.uint64(9)
-    t = s1 << np.uint64(17)
-    s2 ^= s0
-    s3 ^= s1
-    s1 ^= s2
-    s0 ^= s3
-    s2 ^= t
-    s3 = _rotl(s3, 45)
-    s[0] = s0
-    s[1] = s1
-    s[2] = s2
-    s[3] = s3
-    return result
-
-
 @numba.njit(cache=True, inline="always")
 def advance(s0, s1, s2, s3):
     """xoshiro256** on a state held in four scalars (kept in registers by a kernel's loop,
     where an array row would be stored and reloaded around every other store): returns
-    ``(output, s0, s1, s2, s3)``. Same sequence as :func:`next_u64`."""
+    ``(output, s0, s1, s2, s3)``."""
     result = _rotl(s1 * np.uint64(5), 7) * np.uint64(9)
     t = s1 << np.uint64(17)
     s2 ^= s0
@@ -101,6 +81,13 @@ def advance(s0, s1, s2, s3):
     return result, s0, s1, s2, s3
 
 
+@numba.njit(cache=True)
+def next_u64(s):
+    """Next 64-bit output of the xoshiro256** stream ``s`` (advances ``s[0:4]``)."""
+    result, s[0], s[1], s[2], s[3] = advance(s[0], s[1], s[2], s[3])
+    return result
+
+
 @numba.njit(cache=True, inline="always")
 def to_unit(r):
     """The double in [0, 1) made of the top 53 bits of a 64-bit output (as :func:`uniform`)."""
@@ -110,7 +97,7 @@ def to_unit(r):
 @numba.njit(cache=True)
 def uniform(s):
     """A double uniform on [0, 1): the top 53 bits of the next output times 2^-53."""
-    return float(next_u64(s) >> np.uint64(11)) * _U53
+    return to_unit(next_u64(s))
 
 
 _JUMP = np.array([0x180EC6D33CFD0ABA, 0xD5A61266F0C9392C, 0xA9582618E03FC9AA,
