@@ -577,7 +577,7 @@ def _run_steps(parallel, first, last, n_spk, n_e, blocks, tabs, state, net, draw
     n_workers = _worker_count() if parallel else 1
     if n_workers < 2:
         return _run_serial(first, last, n_spk, n_e, blocks, tabs, state, net, draw, out)
-    sync = np.zeros(_S_TAKEN + 8 * blocks.shape[0], np.int64)
+    sync = _aligned_zeros(_S_TAKEN + 8 * blocks.shape[0], np.int64)
     sync[_S_STEP] = first
     sync[_S_DO_A] = 1
     sync[_S_N_SPK] = n_spk
@@ -739,14 +739,30 @@ def _block_size(n_tot):
 
 def _blocks(n_e, n_tot):
     """Blocks of nearly equal size inside each population, at most :func:`_block_size`
-    neurons: rows (start, stop, population)."""
+    neurons: rows (start, stop, population). Inner edges are multiples of 8, so that blocks
+    run by different threads never share a cache line of the (aligned) per-neuron arrays."""
     size = _block_size(n_tot)
     rows = []
     for q, (lo, hi) in enumerate(((0, n_e), (n_e, n_tot))):
         count = -(-(hi - lo) // size)
         edges = lo + (np.arange(count + 1) * (hi - lo)) // max(count, 1)
-        rows.extend((edges[k], edges[k + 1], q) for k in range(count))
+        edges[1:-1] = (edges[1:-1] + 4) // 8 * 8
+        rows.extend((edges[k], edges[k + 1], q) for k in range(count) if edges[k] < edges[k + 1])
     return np.array(rows, np.int64).reshape(-1, 3)
+
+
+def _aligned_zeros(shape, dtype):
+    """``np.zeros`` starting on a 64-byte boundary (a cache line); a 2-d array's rows are
+    padded to whole lines too (callers use the first ``shape[-1]`` columns)."""
+    shape = tuple(np.atleast_1d(shape))
+    itemsize = np.dtype(dtype).itemsize
+    per_line = 64 // itemsize
+    cols = -(-shape[-1] // per_line) * per_line
+    n = int(np.prod(shape[:-1], dtype=np.int64)) * cols
+    raw = np.zeros(n + per_line, dtype)
+    start = (-raw.ctypes.data % 64) // itemsize
+    out = raw[start:start + n].reshape(shape[:-1] + (cols,))
+    return out if len(shape) > 1 else out[:shape[0]]
 
 
 #: dense adjacency (one byte per ordered pair) for quenched networks up to this many neurons
@@ -828,11 +844,14 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         indptr, indices = np.zeros(1, np.int64), np.zeros(0, np.int32)
     dense = _dense_adjacency(indptr, indices, n_tot)
     v = initial_voltages(params, rng)
-    pend = np.zeros((2, n_tot), np.int64)  # pending kicks from E (row 0) and from I (row 1)
-    refr = np.zeros(n_tot, np.int64)
-    cons = np.zeros((2, n_tot), np.int64)  # kicks consumed in the step, same rows
-    inc_exc = np.zeros(n_tot if quenched else 0, np.int64)
-    inc_inh = np.zeros(n_tot if quenched else 0, np.int64)
+    v_start = v
+    v = _aligned_zeros(n_tot, np.float64)  # per-neuron state on whole cache lines: see _blocks
+    v[:] = v_start
+    pend = _aligned_zeros((2, n_tot), np.int64)  # pending kicks from E (row 0) and from I (row 1)
+    refr = _aligned_zeros(n_tot, np.int64)
+    cons = _aligned_zeros((2, n_tot), np.int64)  # kicks consumed in the step, same rows
+    inc_exc = _aligned_zeros(n_tot if quenched else 0, np.int64)
+    inc_inh = _aligned_zeros(n_tot if quenched else 0, np.int64)
     cdf = np.zeros((4, 1 if quenched else max(n_e, n_i) + 1 + GUIDE_RUN))
     guide = np.zeros(cdf.shape, np.int64)
     n_cdf = np.zeros(4, np.int64)
@@ -854,7 +873,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     # the initial voltages
     streams = _rnd.make_streams(rng, 2 * blocks.shape[0])
     scratch = np.zeros(n_tot, np.int64)
-    blk_out = np.zeros((blocks.shape[0], 8), np.int64)  # a cache line per block
+    blk_out = _aligned_zeros((blocks.shape[0], 8), np.int64)  # a cache line per block
     # the kernel's arguments, grouped (numba unpacks tuples of arrays for free)
     tabs = (popc, _rnd.ZIG_X, _rnd.ZIG_R, tab_mode, tab_pmf, tab_cdf, n_tab, win_rows, win_lo,
             win_cdf, table, consts, modes)
