@@ -88,7 +88,8 @@ def time_ours(params, t_bio_ms, seed, options, label, log):
     total, cpu = time.perf_counter() - t0, time.process_time() - c0
     rate_e, rate_i = ours_rates(res)
     sim = max(total - setup, 1e-9)
-    # CPU of the run less the setup (single-threaded: the setup's wall time is its CPU time)
+    # CPU of the run less the setup (the setup is almost all single-threaded Python: its wall
+    # time stands for its CPU time)
     out = dict(engine=label, n=params.n_e + params.n_i, setup_s=setup, total_s=total, cpu_s=cpu,
                sim_cpu_per_bio_s=max(cpu - setup, 0.0) / (t_bio_ms / 1000.0),
                sim_per_bio_s=sim / (t_bio_ms / 1000.0), rate_e_hz=rate_e, rate_i_hz=rate_i,

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from scipy import integrate
 from scipy.special import ndtr
 
-from snnreduce.dsode.transport import bin_edges, normal_cdf_pdf, reconstruct, transport
+from snnreduce.dsode.transport import (bin_edges, normal_cdf_pdf, psi_lambda, reconstruct,
+                                      transport)
 
 EDGES = bin_edges(100.0, 4.0, -40.0)  # the default 35 bins
 
@@ -30,6 +31,17 @@ def test_normal_table_matches_scipy():
     cdf, pdf = normal_cdf_pdf(u)
     assert np.max(np.abs(cdf - ndtr(u))) < 2e-15
     assert np.max(np.abs(pdf - np.exp(-0.5 * u * u) / math.sqrt(2 * math.pi))) < 2e-15
+
+
+def test_edge_integral_table_matches_closed_form():
+    # Psi(u) = u Phi + phi and Lambda(u) = ((u^2 + 1) Phi + u phi) / 2, from the finer table
+    # and its expansions; beyond |u| = 10 they fall back to the limits (0 or u, (u^2 + 1)/2)
+    u = np.linspace(-12.0, 12.0, 200_001)
+    cdf, pdf = ndtr(u), np.exp(-0.5 * u * u) / math.sqrt(2 * math.pi)
+    psi, lam = psi_lambda(u)
+    exact_psi, exact_lam = u * cdf + pdf, 0.5 * ((u * u + 1) * cdf + u * pdf)
+    assert np.max(np.abs(psi - exact_psi) / np.maximum(1.0, exact_psi)) < 2e-15
+    assert np.max(np.abs(lam - exact_lam) / np.maximum(1.0, exact_lam)) < 2e-15
 
 
 @pytest.mark.parametrize("vbar, low, expected", [

@@ -15,16 +15,19 @@ differences of one cumulative function, so destinations + fired sum to 1 by tele
 When ``w < 1e-4 s`` the uniform part is negligible and the point-mass forms
 ``F = Φ(z)``, ``K = s Ψ(z)``, ``z = (c - v̄ - μ)/s`` are used (they avoid dividing by ``w``).
 
-Φ and φ come from their values at nodes ``1/512`` apart and a 5th-order Taylor expansion
-whose coefficients are Hermite polynomials of the node (absolute error < 4e-16);
-``|u| >= 10`` gives the limits (Φ(-10) ≈ 8e-24).
+Ψ and Λ at the edges come from Φ and φ at nodes ``1/2048`` apart and 3rd-order Taylor
+expansions of Ψ and Λ about the node (truncation error < 1e-16; :func:`_psi_2lambda`);
+the point-mass forms use Φ and φ at nodes ``1/512`` apart and a 5th-order expansion whose
+coefficients are Hermite polynomials of the node (absolute error < 4e-16). ``|u| >= 10``
+gives the limits (Φ(-10) ≈ 8e-24).
 
 Speed: the kernel does this for all source bins of a population at once, in passes (see
 ``kernel._advance``): per-source constants (:func:`_source_setup`, vectorised over sources),
 the standardised arguments of every evaluated edge (:func:`_source_fill`), the normal
 integrals of all edges in one branch-free loop that LLVM vectorises with gathers
 (:func:`_edge_integrals`), and the fractions assembled and accumulated source by source
-(:func:`_source_assemble`). :func:`transport_source` is the same for one source.
+(:func:`_source_assemble`; the kernel has a branch-free copy of its loop for sources that
+are not points, ``kernel._flush``). :func:`transport_source` is the same for one source.
 Fused multiply-adds are explicit (``_fma``) and no function allows LLVM to contract or
 reorder floating-point operations, so results do not depend on how a function was
 compiled or inlined (fresh and cached runs are bit-identical).
@@ -81,11 +84,10 @@ def _u(i):
 # Φ and φ at nodes 1/512 apart on [-10, 10]; between nodes a 5th-order Taylor expansion
 # whose coefficients come from the node values, Φ^{(j)} = (-1)^{j-1} He_{j-1}(u) φ(u)
 # (probabilists' Hermite polynomials). Two table loads per evaluation instead of a row of
-# Taylor coefficients: the vectorised loop is bound by its table gathers, so computing
-# the Hermite polynomials is cheaper than loading them. (Measured on the reference
-# preset: 7 coefficients at 1/128 cost ~2 ms more per biological second; 1/2048 with a
-# 4th-order expansion saves ~1.3 ms but makes the table 655 kB, embedded in every cached
-# kernel.)
+# Taylor coefficients: computing the Hermite polynomials is cheaper than gathering them.
+# (Measured on the reference preset: 7 coefficients at 1/128 cost ~2 ms more per
+# biological second.) Used for point sources and by normal_cdf_pdf; the edge integrals,
+# most of the work, use the finer tables and direct expansions of Ψ and Λ below.
 _TABLE_STEP = 1.0 / 512.0
 _TABLE_RANGE = 10.0
 _TABLE_INV_STEP = 512.0
@@ -155,6 +157,78 @@ def _norm_many(u, out):
         out[0, i], out[1, i] = _norm(u[i])
 
 
+# ---------------------------------------------------------------- edge table
+# The edge integrals need Ψ(u) = u Φ + φ and Λ(u) = ((u² + 1) Φ + u φ)/2 (Ψ' = Φ, Λ' = Ψ),
+# not Φ and φ themselves. They come from a finer table (nodes 1/2048 apart) and short
+# Taylor expansions of Ψ and Λ about the node u0, d = u - u0, |d| <= 1/4096:
+#
+#     Ψ(u)  = Ψ0 + d (Φ0 + φ0 d (1/2 - u0 d/6))            error <= max|He2 φ| d⁴/24 < 6e-17
+#     2Λ(u) = (u0 + 2d) Ψ0 + Φ0 + d² (Φ0 + φ0 d/3)          error <= max|u φ| d⁴/12 < 8e-17
+#
+# (Ψ''' = -u φ, Ψ'''' = He2 φ and Λ'''' = Ψ''' = -u φ; 2Λ0 = u0 Ψ0 + Φ0.) That is ~19
+# floating-point operations per argument, against ~33 for the 5th-order Φ, φ of _norm
+# followed by Ψ and Λ, and the vectorised edge loop is bound by them (measured: -2 ms per
+# biological second on the reference preset). Φ and φ are separate arrays so that the
+# gathers take the node index as it is. The tables (2 x 328 kB) are globals, which numba
+# embeds in every cached function that uses them (~1.3 MB each: object code and bitcode);
+# passed as arguments they might alias the outputs, and LLVM would not vectorise the loop.
+_EDGE_STEP = 1.0 / 2048.0
+_EDGE_INV_STEP = 2048.0
+
+
+def _build_edge_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Φ and φ at the nodes ``-10, -10 + 1/2048, ..., 10`` (the limits at the ends)."""
+    u = np.arange(-_TABLE_RANGE, _TABLE_RANGE + _EDGE_STEP / 2, _EDGE_STEP)
+    cdf = ndtr(u)
+    pdf = np.exp(-0.5 * u * u) / _SQRT_2PI
+    cdf[0], pdf[0] = 0.0, 0.0
+    cdf[-1], pdf[-1] = 1.0, 0.0
+    return cdf, pdf
+
+
+_EDGE_CDF, _EDGE_PDF = _build_edge_tables()
+_EDGE_LAST = float(_EDGE_CDF.size - 1)
+
+
+@numba.njit(cache=True, inline="always")
+def _psi_2lambda(u):
+    """(Ψ(u), 2 Λ(u)), absolute error < 2e-16 plus round-off.
+
+    Branch-free, so that loops over many ``u`` vectorise. The node is that of ``u`` clamped
+    to [-10, 10], but ``d`` is taken from ``u`` itself: at the end nodes (Φ, φ) = (0, 0) or
+    (1, 0), where the expansions are exact, so ``|u| > 10`` gives Ψ = Λ = 0 or Ψ = u,
+    Λ = (u² + 1)/2. NaN gives NaN (its node is the first one).
+    """
+    # max(0, NaN) is 0 (numba's max keeps its first argument unless the second is greater)
+    x = min(_EDGE_LAST, max(0.0, _fma(u, _EDGE_INV_STEP, _TABLE_RANGE * _EDGE_INV_STEP)))
+    i = round(x)  # the nearest node, in [0, _EDGE_LAST]
+    u0 = _fma(float(i), _EDGE_STEP, -_TABLE_RANGE)  # exact
+    d = u - u0  # exact for |u| <= 10
+    cdf0 = _EDGE_CDF[_u(i)]
+    pdf0 = _EDGE_PDF[_u(i)]
+    psi0 = _fma(u0, cdf0, pdf0)
+    pd = pdf0 * d
+    psi = _fma(d, _fma(pd, _fma(u0 * (-1.0 / 6.0), d, 0.5), cdf0), psi0)
+    lam2 = _fma(_fma(d, 2.0, u0), psi0, _fma(d * d, _fma(pd, 1.0 / 3.0, cdf0), cdf0))
+    return psi, lam2
+
+
+def psi_lambda(u):
+    """Vectorised access to the tabulated (Ψ, Λ) of the edge integrals, for tests."""
+    u = np.atleast_1d(np.asarray(u, dtype=np.float64))
+    out = np.empty((2, u.size))
+    _psi_lambda_many(u, out)
+    return out[0], out[1]
+
+
+@numba.njit(cache=True)
+def _psi_lambda_many(u, out):
+    for i in range(u.size):
+        psi, lam2 = _psi_2lambda(u[i])
+        out[0, i] = psi
+        out[1, i] = 0.5 * lam2
+
+
 # ---------------------------------------------------------------- reconstruction
 @numba.njit(cache=True, inline="always")
 def reconstruct(vbar, low, width):
@@ -199,10 +273,14 @@ def _source_setup(a, w, mu, s, e0, dv, n_bins, trunc):
     sd and the mean of ``X``.
     """
     s = max(s, MIN_SD)
-    inv_s = 1.0 / s
+    point = w < POINT_WIDTH * s
+    # 1/s and s/w from one division (the divider bounds the kernel's vectorised loop over
+    # sources); a point gets a stand-in width, and r = 0
+    ws = s if point else w
+    q = 1.0 / (s * ws)
+    inv_s = ws * q
     off = w * inv_s
-    point = off < POINT_WIDTH
-    r = 0.0 if point else 1.0 / off
+    r = 0.0 if point else s * s * q
     rs = r * s
     du = dv * inv_s
     top = n_bins - 1
@@ -236,20 +314,14 @@ def _source_fill(lo, n_edges, ua, du, off, ua_buf, ub_buf, t):
 
 @numba.njit(cache=True)
 def _edge_integrals(ua, ub, n, dpsi, dlam):
-    """``Ψ(u_a) - Ψ(u_b)`` and ``Λ(u_a) - Λ(u_b)`` for ``n`` edges: a branch-free loop that
-    LLVM vectorises (gathers from the table), which is most of the dsODE's work.
-
-    Ψ(u) = ∫Φ = u Φ + φ and Λ(u) = ∫Ψ = ((u² + 1) Φ + u φ) / 2; beyond the table
-    (Φ = 0 or 1, φ = 0) these are 0 or u and 0 or (u² + 1)/2, as they should be to the
-    precision of float64.
-    """
+    """``Ψ(u_a) - Ψ(u_b)`` and ``Λ(u_a) - Λ(u_b)`` for ``n`` edges (:func:`_psi_2lambda`): a
+    branch-free loop that LLVM vectorises (gathers from the tables), which is most of the
+    dsODE's work."""
     for t in range(n):
-        x = ua[t]
-        y = ub[t]
-        cx, px = _norm(x)
-        cy, py = _norm(y)
-        dpsi[t] = _fma(x, cx, px) - _fma(y, cy, py)
-        dlam[t] = 0.5 * _fma(_fma(x, x, 1.0), cx, x * px) - 0.5 * _fma(_fma(y, y, 1.0), cy, y * py)
+        psi_a, lam2_a = _psi_2lambda(ua[t])
+        psi_b, lam2_b = _psi_2lambda(ub[t])
+        dpsi[t] = psi_a - psi_b
+        dlam[t] = 0.5 * (lam2_a - lam2_b)
 
 
 @numba.njit(cache=True)
