@@ -378,10 +378,25 @@ def test_sweep_chooser_prefers_the_faster_mode_and_reprobes():
     for _ in range(40):
         mode, probe = chooser.pick()
         picks.append((mode, probe))
-        chooser.record(mode, 1.0 if mode else 5.0)  # parallel 5x faster
+        chooser.record(mode, 1.0 if mode else 5.0, 1)  # parallel 5x faster
     # each mode is timed twice (the first may include loading its code), then the faster
     # one runs, and the other is re-timed now and then
     assert picks[:4] == [(True, True), (True, True), (False, True), (False, True)]
     steady = [m for m, p in picks[4:] if not p]
     assert all(steady) and any(not m for m, p in picks[4:] if p)
     assert stepped._SweepChooser(False).pick() == (False, False)
+
+
+def test_sweep_chooser_is_not_swayed_by_one_busy_chunk():
+    # a burst of spikes makes one chunk of the faster mode slow: the running average keeps
+    # the choice, while a lasting slow-down (another process on a core) changes it
+    chooser = stepped._SweepChooser(True)
+    for mode, seconds in [(True, 1.0), (True, 1.0), (False, 2.0), (False, 2.0)] + \
+            [(True, 1.0)] * 5:
+        chooser.record(mode, seconds * 100, 100)
+    chooser.record(True, 3.0 * 100, 100)
+    assert chooser.pick()[0] is True
+    for _ in range(6):
+        chooser.record(True, 4.0 * 100, 100)
+    assert chooser.cost(True) > chooser.PARALLEL_BIAS * chooser.cost(False)
+    assert chooser.pick() == (False, False)

@@ -468,7 +468,7 @@ _S_STEP, _S_HAVE_C, _S_DO_A, _S_N_SPK, _S_PREV_LO, _S_PREV_HI, _S_STOP = range(9
 _S_TAKEN = 16    # block b's word, 16 + 8 b: the number of sweeps that have taken it
 
 #: pause instructions a waiting worker spins before it yields its core (~10-40 us)
-SPIN_PAUSES = 256
+SPIN_PAUSES = 64
 #: pause instructions a worker with no blocks of its own left waits before taking others'
 STEAL_PAUSES = 32
 
@@ -699,17 +699,32 @@ class _SweepChooser:
 
     Both give identical results, so this only moves speed: parallel workers wait for each
     other every step and can be many times slower than one thread when another process holds
-    a core. Timing chunks ("probes") are short, so a bad choice costs little; the first chunk
-    of each mode is not counted (it may include loading the compiled kernel).
+    a core. A chunk's cost per step also follows the network's activity (a burst of spikes
+    costs more), so each mode's cost is a running average over its chunks, recent ones
+    weighted most (``DECAY``), not the last chunk alone. The first chunk of each mode is not
+    counted (it may include loading the compiled kernel).
+
+    Parallel sweeps are kept unless they cost more than ``PARALLEL_BIAS`` times serial ones:
+    the second core runs slowly for the first ~20 ms after it was idle (measured on a 2-core
+    virtual machine), which makes parallel probes right after serial chunks look worse than
+    parallel sweeps are once running, while the case this chooser is for (another process
+    holding a core) makes them several times slower.
     """
 
     PROBE_EVERY = 16
+    DECAY = 0.7
+    PARALLEL_BIAS = 1.25
 
     def __init__(self, allowed: bool):
         self.allowed = allowed
-        self.cost = {True: None, False: None}
+        self.seconds = {True: 0.0, False: 0.0}
+        self.steps = {True: 0.0, False: 0.0}
         self.warm = {True: False, False: False}
         self.chunks = 0
+
+    def cost(self, mode: bool) -> float | None:
+        """Average wall time per step of a mode, None before it is timed."""
+        return self.seconds[mode] / self.steps[mode] if self.steps[mode] > 0 else None
 
     def pick(self) -> tuple[bool, bool]:
         """(parallel, probe) for the next chunk."""
@@ -717,16 +732,17 @@ class _SweepChooser:
         if not self.allowed:
             return False, False
         for mode in (True, False):
-            if self.cost[mode] is None:
+            if self.cost(mode) is None:
                 return mode, True
-        best = self.cost[True] <= self.cost[False]
+        best = self.cost(True) <= self.PARALLEL_BIAS * self.cost(False)
         if self.chunks % self.PROBE_EVERY == 0:
             return not best, True
         return best, False
 
-    def record(self, mode: bool, seconds_per_step: float) -> None:
-        if self.warm[mode]:
-            self.cost[mode] = seconds_per_step
+    def record(self, mode: bool, seconds: float, steps: int) -> None:
+        if self.warm[mode] and steps > 0:
+            self.seconds[mode] = self.DECAY * self.seconds[mode] + seconds
+            self.steps[mode] = self.DECAY * self.steps[mode] + steps
         self.warm[mode] = True
 
 
@@ -904,7 +920,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
             out = (scratch, blk_out, counts, buf.key, buf.neuron, rec_v, rec_pending, rec_refr)
             new_step, buf.n = _run_steps(parallel, step, target, buf.n, n_e, blocks, tabs,
                                          state, net, draw, out)
-            chooser.record(parallel, (time.perf_counter() - started) / max(1, new_step - step))
+            chooser.record(parallel, time.perf_counter() - started, new_step - step)
             bar.update((new_step - step) * dt)
             step = new_step
     finally:
