@@ -67,6 +67,8 @@ _C_THRESHOLD, _C_REVERSAL, _C_DT, _C_DECAY, _C_P_EXIT = range(5)
 (_P_LAM_DT, _P_SD, _P_S_EXC, _P_S_INH, _P_RATE_EXC, _P_RATE_INH, _P_A_EXC, _P_A_INH,
  _P_ODDS_EXC, _P_ODDS_INH, _P_DRIVE_MODE, _P_DRIVE_PMF, _P_DRIVE_CDF) = range(13)
 _N_POPC = 13
+# the kernel finds a pathway kind's column as the E column + kind (0: from E, 1: from I)
+assert _P_RATE_INH == _P_RATE_EXC + 1 and _P_ODDS_INH == _P_ODDS_EXC + 1
 
 #: smallest and largest block sizes (neurons; see :func:`_block_size`): each block has its own
 #: two random streams, so the result does not depend on how blocks are shared among threads.
