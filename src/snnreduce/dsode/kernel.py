@@ -15,8 +15,8 @@ from numba import prange
 
 from .moments import (POP_N, POP_TAU_M, TAB_P, TAB_TAU, advance_pathway,
                       advance_pathway_exact, input_coefficients)
-from .transport import (_edge_integrals, _fma, _reconstruct_select, _source_assemble,
-                        _source_fill, _source_setup, _u)
+from .transport import (_edge_integrals, _edge_integrals_wide, _fma, _reconstruct_select,
+                        _source_assemble, _source_fill, _source_setup, _u)
 
 # Float constants of one parameter set (``fc``).
 FC_DT = 0
@@ -62,6 +62,9 @@ SI_EDGES = 2   # edges to evaluate in the vectorised pass (0 for a point)
 N_SI = 3
 # Edges evaluated per vectorised pass (more are flushed in several passes).
 _BATCH_EDGES = 2048
+# The edge loop is evaluated for a whole number of vectors of this many edges (8 doubles:
+# AVX-512, see transport._prefer_512).
+_PAD = 8
 
 
 @numba.njit(cache=True, inline="always")
@@ -270,29 +273,34 @@ def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, r
     xbuf = np.zeros(n_bins)
     # pass buffers: per-source constants, and the arguments and normal integrals of the
     # evaluated edges (one source always fits: it has at most n_bins + 1 edges)
-    kf = np.zeros(n_bins)
+    # (source columns padded to a multiple of 4, edges to a multiple of _PAD)
+    kf = np.zeros(n_bins + 4)
     wts = np.zeros(n_bins)
-    vbs = np.zeros(n_bins)
-    sf = np.zeros((N_SF, n_bins))
-    si = np.zeros((N_SI, n_bins), dtype=np.int64)
+    vbs = np.zeros(n_bins + 4)
+    sf = np.zeros((N_SF, n_bins + 4))
+    si = np.zeros((N_SI, n_bins + 4), dtype=np.int64)
     cap = max(_BATCH_EDGES, n_bins + 1)
-    uaa = np.zeros(cap)
-    uab = np.zeros(cap)
-    dpsi = np.zeros(cap)
-    dlam = np.zeros(cap)
+    uaa = np.zeros(cap + _PAD)
+    uab = np.zeros(cap + _PAD)
+    dpsi = np.zeros(cap + _PAD)
+    dlam = np.zeros(cap + _PAD)
     fired = np.zeros(2)
     rates = np.zeros(2)
     h_before = np.zeros(4)
     decay = np.empty(4)
     for j in range(4):
         decay[j] = math.exp(-dt / pw[j, TAB_TAU])
+    shrinks = np.ones(2)  # leak factor exp(-dt/τ_m) per population (1: no leak)
+    for q in range(2):
+        tau_m = pop[q, POP_TAU_M]
+        if tau_m > 0.0:
+            shrinks[q] = math.exp(-dt / tau_m)
 
     for i in range(n_steps):
         step = step0 + i
         row = rec0 + i  # of counts and records
         for q in range(2):
-            tau_m = pop[q, POP_TAU_M]
-            shrink = math.exp(-dt / tau_m) if tau_m > 0.0 else 1.0
+            shrink = shrinks[q]
             for k in range(n_bins):
                 new_n[k] = 0.0
                 new_m1[k] = 0.0
@@ -319,8 +327,10 @@ def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, r
                 elif nk > 0.0:  # dust: carried without transport
                     new_n[k] += nk
                     new_m1[k] += nk * vm[q, k]
-            _setup_sources(m, kf, vbs, e0, dv, n_bins, trunc, in_a, in_b, in_c, in_d, g1, g0,
-                           shrink, sf, si)
+            # a whole number of vectors of 4 sources (no scalar remainder loop; the columns
+            # past m are stale and unused): ~0.5 ms less per biological second
+            _setup_sources((m + 3) & ~3, kf, vbs, e0, dv, n_bins, trunc, in_a, in_b, in_c,
+                           in_d, g1, g0, shrink, sf, si)
             j1 = 0
             while True:
                 j0 = j1
@@ -333,11 +343,15 @@ def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, r
                     n_edge = _source_fill(si[SI_LO, ju], n_edges, sf[SF_UA0, ju],
                                           sf[SF_DU, ju], sf[SF_OFF, ju], uaa, uab, n_edge)
                     j1 += 1
-                _edge_integrals(uaa, uab, n_edge, dpsi, dlam)
+                # a whole number of vectors (no scalar remainder; the entries past n_edge
+                # are stale or zero, their results unused)
+                n_pad = (n_edge + _PAD - 1) & ~(_PAD - 1)
                 if noise:
+                    _edge_integrals(uaa, uab, n_pad, dpsi, dlam)
                     f_q = _flush_sampled(wts, j0, j1, sf, si, dpsi, dlam, new_n, new_m1, pbuf,
                                          mbuf, xbuf, dv, n_bins, rng, f_q)
                 else:
+                    _edge_integrals_wide(uaa, uab, n_pad, dpsi, dlam)
                     f_q = _flush(wts, j0, j1, sf, si, dpsi, dlam, new_n, new_m1, dv, n_bins,
                                  f_q)
                 if j1 >= m:
