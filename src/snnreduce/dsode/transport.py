@@ -178,12 +178,18 @@ def _norm(u):
     return _fma(pdf0, q * d, cdf0), pdf0 * dq
 
 
-def normal_cdf_pdf(u):
-    """Vectorised access to the tabulated (Φ, φ), for tests."""
+def _on_array(many, u):
+    """Apply a ``many(u, out)`` kernel that writes two values per element to array-like ``u``;
+    returns the two arrays."""
     u = np.atleast_1d(np.asarray(u, dtype=np.float64))
     out = np.empty((2, u.size))
-    _norm_many(u, out)
+    many(u, out)
     return out[0], out[1]
+
+
+def normal_cdf_pdf(u):
+    """Vectorised access to the tabulated (Φ, φ), for tests."""
+    return _on_array(_norm_many, u)
 
 
 @numba.njit(cache=True)
@@ -255,10 +261,7 @@ def _psi_2lambda(u):
 
 def psi_lambda(u):
     """Vectorised access to the tabulated (Ψ, Λ) of the edge integrals, for tests."""
-    u = np.atleast_1d(np.asarray(u, dtype=np.float64))
-    out = np.empty((2, u.size))
-    _psi_lambda_many(u, out)
-    return out[0], out[1]
+    return _on_array(_psi_lambda_many, u)
 
 
 @numba.njit(cache=True)
