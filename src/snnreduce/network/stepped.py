@@ -120,8 +120,8 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, sta
     ic = 2 * b + 1
     # both streams' states live in scalars during the block (see _rnd.advance); stream
     # ia is written back around the rare samplers that take a stream row
-    a0, a1, a2, a3 = streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3]
-    c0, c1, c2, c3 = streams[ic, 0], streams[ic, 1], streams[ic, 2], streams[ic, 3]
+    a0, a1, a2, a3 = _load_state(streams, ia)
+    c0, c1, c2, c3 = _load_state(streams, ic)
     lam_dt = popc[q, _P_LAM_DT]
     sd = popc[q, _P_SD]
     s_exc = popc[q, _P_S_EXC]
@@ -247,12 +247,12 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, sta
                         cons[kind, n] = _rnd.poisson_from_mode(
                             u, h * rate, tab_mode[row, h], tab_pmf[row, h], tab_cdf[row, h])
                 else:
-                    streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3] = a0, a1, a2, a3
+                    _store_state(streams, ia, a0, a1, a2, a3)
                     if binomial:
                         cons[kind, n] = _rnd.binomial(streams[ia], h, rate)
                     else:
                         cons[kind, n] = _rnd.poisson(streams[ia], h * rate)
-                    a0, a1, a2, a3 = streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3]
+                    a0, a1, a2, a3 = _load_state(streams, ia)
         for n in range(_U(lo), _U(hi)):
             # ---- 2: voltage update (refractory neurons ignore their input)
             if refr[n] > 0:
@@ -270,9 +270,9 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, sta
                 if abs(zu) < zr[zi]:
                     z = zu * zx[zi]
                 else:
-                    streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3] = a0, a1, a2, a3
+                    _store_state(streams, ia, a0, a1, a2, a3)
                     z = _rnd.normal_slow(streams[ia], int(zi), zu, zx, zr)
-                    a0, a1, a2, a3 = streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3]
+                    a0, a1, a2, a3 = _load_state(streams, ia)
                 ext = lam_dt + sd * z
             he = pend[0, n]
             hi_ = pend[1, n]
@@ -302,12 +302,27 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, sta
                 cnt += 1
             else:
                 v[n] = x
-    streams[ia, 0], streams[ia, 1], streams[ia, 2], streams[ia, 3] = a0, a1, a2, a3
-    streams[ic, 0], streams[ic, 1], streams[ic, 2], streams[ic, 3] = c0, c1, c2, c3
+    _store_state(streams, ia, a0, a1, a2, a3)
+    _store_state(streams, ic, c0, c1, c2, c3)
     blk_out[b, 0] = cnt
     blk_out[b, 1] = pend_e
     blk_out[b, 2] = pend_i
     blk_out[b, 3] = n_refr
+
+
+@numba.njit(cache=True, inline="always")
+def _load_state(streams, i):
+    """Stream ``i``'s xoshiro state as four scalars (see _rnd.advance)."""
+    return streams[i, 0], streams[i, 1], streams[i, 2], streams[i, 3]
+
+
+@numba.njit(cache=True, inline="always")
+def _store_state(streams, i, s0, s1, s2, s3):
+    """Write a state held in scalars back to stream ``i``."""
+    streams[i, 0] = s0
+    streams[i, 1] = s1
+    streams[i, 2] = s2
+    streams[i, 3] = s3
 
 
 @numba.njit(cache=True, inline="always")
@@ -484,7 +499,7 @@ def _take(sync, b, sweep):
 
 
 @numba.njit(cache=True, _nrt=False, inline="always")
-def _wait(sync, spins):
+def _wait(spins):
     """One round of a wait: spin at first; a long wait means the thread waited for has lost
     its core (a busy machine), so then give ours up instead of spinning it away."""
     if spins < SPIN_PAUSES:
@@ -513,7 +528,7 @@ def _worker(w, n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync):
         spins = 0
         while _atomic.load_acquire(sync, _S_GEN) < sweep:
             spins += 1
-            _wait(sync, spins)
+            _wait(spins)
         if sync[_S_STOP] == 1:
             return
         step = sync[_S_STEP]
@@ -541,7 +556,7 @@ def _worker(w, n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync):
                         if _atomic.fetch_add(sync, _S_DONE, 1) + 1 == limit:
                             finisher = True
                             break
-            _wait(sync, spins)
+            _wait(spins)
         if finisher:
             nxt, nhave, ndo, nspk, nlo, nhi, stop = _end_sweep(
                 step, have_c, do_a, sync[_S_N_SPK], last, n_tot, blocks, tabs, draw, out)
