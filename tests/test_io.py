@@ -54,12 +54,145 @@ def test_dataset_is_labelled_with_provenance():
     assert list(ds["pathway"].values) == ["ee", "ie", "ei", "ii"]
     for key in ("params", "engine", "seed", "version", "wall_time"):
         assert key in ds.attrs
+    assert ds.attrs["Conventions"].startswith("CF-")
+
+
+@pytest.mark.parametrize("spikes, density", [(True, False), (False, True)])
+def test_every_variable_and_coordinate_has_cf_attributes(spikes, density):
+    ds = make_result(spikes, density).to_xarray()
+    for name, var in ds.variables.items():
+        assert var.attrs.get("long_name"), name
+        if var.dtype.kind in "biuf":
+            assert "units" in var.attrs, name
+    assert ds["time"].attrs["units"] == "ms"
+
+
+def test_bins_have_a_centre_coordinate_with_cf_bounds():
+    result = make_result(False, True)
+    ds = result.to_xarray()
+    edges = result.records["bin_edges"]
+    assert ds["bin"].attrs["bounds"] == "bin_edges"
+    assert ds["bin_edges"].dims == ("bin", "bounds")
+    np.testing.assert_allclose(ds["bin"].values, (edges[1:] + edges[:-1]) / 2)
+    np.testing.assert_array_equal(ds["bin_edges"].values[:, 0], edges[:-1])
+    np.testing.assert_array_equal(ds["bin_edges"].values[:, 1], edges[1:])
+    assert ds["bin_count"].dims == ("time", "population", "bin")
+
+
+def test_spikes_and_neurons_carry_their_population():
+    result = make_result()
+    ds = result.to_xarray()
+    n_e = result.params.n_e
+    np.testing.assert_array_equal(ds["spike_population"].values, result.spike_neurons >= n_e)
+    assert ds["spike_population"].attrs["flag_meanings"] == "E I"
+    assert list(ds["spike_population"].attrs["flag_values"]) == [0, 1]
+    assert int((ds["neuron_population"] == 1).sum()) == result.params.n_i
+    e_times = ds["spike_times"].where(ds["spike_population"] == 0, drop=True).values
+    np.testing.assert_array_equal(e_times, result.spikes_of("E")[0])
+
+
+def test_each_parameter_is_also_its_own_attribute():
+    result = make_result()
+    ds = result.to_xarray()
+    for name, value in result.params.to_dict().items():
+        assert ds.attrs[f"param_{name}"] == value, name
+    assert ds.attrs["param_connectivity"] == "quenched"
 
 
 def test_deterministic_result_has_no_seed(tmp_path):
     result = make_result(False, True).replace(seed=None)
+    assert "seed" not in result.to_xarray().attrs  # absent, not a sentinel value
     result.save(tmp_path / "d.nc")
     assert snnreduce.load(tmp_path / "d.nc").seed is None
+
+
+def test_compression_is_on_by_default_and_lossless(tmp_path):
+    import xarray as xr
+
+    result = snnreduce.reduce(NetworkParams(), t_end=100.0)  # a real density: compressible
+    result.save(tmp_path / "z.nc")
+    result.save(tmp_path / "raw.nc", compression=None)
+    with xr.open_dataset(tmp_path / "z.nc", engine="h5netcdf") as ds:
+        assert ds["bin_count"].encoding.get("zlib") is True
+    assert (tmp_path / "z.nc").stat().st_size < 0.8 * (tmp_path / "raw.nc").stat().st_size
+    back = snnreduce.load(tmp_path / "z.nc")
+    for name, values in result.records.items():
+        np.testing.assert_array_equal(back.records[name], values)
+    with pytest.raises(snnreduce.ParameterError, match="compression"):
+        result.save(tmp_path / "bad.nc", compression=12)
+
+
+def write_v1(result, path):
+    """The run-file layout of snnreduce-result/1 (before the CF attributes), as main wrote it."""
+    import json
+
+    import xarray as xr
+
+    data_vars = {"population_counts": (("time", "population"), result.population_counts)}
+    if result.spike_times is not None:
+        data_vars["spike_times"] = (("spike",), result.spike_times)
+        data_vars["spike_neurons"] = (("spike",), result.spike_neurons)
+    dims = {"voltage": ("time", "neuron"), "pending": ("time", "pathway"),
+            "refractory": ("time", "population"), "bin_count": ("time", "population", "bin"),
+            "bin_mean": ("time", "population", "bin"), "bin_edges": ("bin_edge",)}
+    for name, values in result.records.items():
+        data_vars[name] = (dims[name], values)
+    coords = {"time": result.time, "population": ["E", "I"], "pathway": ["ee", "ie", "ei", "ii"]}
+    attrs = {"format": "snnreduce-result/1", "engine": result.engine,
+             "seed": -1 if result.seed is None else result.seed, "t_end": result.t_end,
+             "dt": result.dt, "status": result.status, "wall_time": result.wall_time,
+             "version": result.version, "params": result.params.to_json(),
+             "options": json.dumps(result.options, sort_keys=True)}
+    xr.Dataset(data_vars, coords=coords, attrs=attrs).to_netcdf(path, engine="h5netcdf")
+
+
+@pytest.mark.parametrize("spikes, density, seed", [(True, False, 12), (False, True, None)])
+def test_files_of_the_old_layout_still_load(tmp_path, spikes, density, seed):
+    result = make_result(spikes, density).replace(seed=seed)
+    write_v1(result, tmp_path / "old.nc")
+    back = snnreduce.load(tmp_path / "old.nc")
+    assert back.seed == seed and back.params == result.params
+    np.testing.assert_array_equal(back.population_counts, result.population_counts)
+    for name, values in result.records.items():
+        np.testing.assert_array_equal(back.records[name], values)
+
+
+def test_run_files_combine_along_a_parameter(tmp_path):
+    """The recipe of docs/files.md: expand a dimension from the per-parameter attribute."""
+    import xarray as xr
+
+    values = [0.9, 0.7, 0.8]
+    runs = []
+    for p in values:
+        result = make_result(False, True)
+        result = result.replace(params=result.params.replace(p_ei=p),
+                                population_counts=result.population_counts * p)
+        result.save(tmp_path / f"run_{p}.nc")
+        runs.append(result)
+
+    # -- as in docs/files.md
+    datasets = [xr.open_dataset(path, engine="h5netcdf") for path in sorted(tmp_path.glob("run_*.nc"))]
+    combined = xr.combine_by_coords(
+        [ds.expand_dims(p_ei=[ds.attrs["param_p_ei"]]) for ds in datasets],
+        data_vars="minimal", combine_attrs="drop_conflicts")
+    # --
+    assert list(combined["p_ei"].values) == sorted(values)
+    assert combined["population_counts"].dims == ("p_ei", "time", "population")
+    for p, result in zip(values, runs):
+        np.testing.assert_array_equal(combined["population_counts"].sel(p_ei=p).values,
+                                      result.population_counts)
+    assert combined["bin_edges"].dims == ("bin", "bounds")  # shared, not stacked
+    assert combined.attrs["param_p_ee"] == runs[0].params.p_ee  # shared attributes stay
+    assert "param_p_ei" not in combined.attrs and "params" not in combined.attrs
+    for ds in datasets:
+        ds.close()
+
+    # The same from Results in memory, with the coordinate's own units and long_name.
+    combined = xr.combine_by_coords([r.to_xarray(expand=("p_ei",)) for r in runs],
+                                    data_vars="minimal", combine_attrs="drop_conflicts")
+    assert list(combined["p_ei"].values) == sorted(values)
+    assert "post-pre" in combined["p_ei"].attrs["long_name"]
+    assert combined["p_ei"].attrs["units"] == "1"
 
 
 def test_corrupt_and_missing_files_give_one_clear_error(tmp_path):

@@ -9,13 +9,19 @@ from pathlib import Path
 
 import numpy as np
 
+from .metadata import (CONVENTIONS, COORDINATE_ATTRS, PARAMETER_ATTR_PREFIX, RECORD_ATTRS,
+                       parameter_attrs)
 from .params import PATHWAYS, POPULATIONS, NetworkParams, ParameterError
 from .result import RECORD_DIMS, Result
 
 __all__ = ["load", "save_result", "result_to_dataset", "dataset_to_result", "atomic_write_text",
-           "atomic_write", "open_netcdf", "ResultFileError"]
+           "atomic_write", "open_netcdf", "compression_encoding", "ResultFileError", "COMPRESSION_LEVEL"]
 
-FORMAT = "snnreduce-result/1"
+FORMAT = "snnreduce-result/2"
+#: Files written before the CF layout (seed -1 for "none", bin_edges as a 1-D variable).
+_FORMAT_V1 = "snnreduce-result/1"
+#: zlib level of :func:`save_result`, chosen by benchmarks/bench_io.py (docs/performance.md).
+COMPRESSION_LEVEL = 1
 
 
 class ResultFileError(ValueError):
@@ -44,25 +50,69 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
-def result_to_dataset(result: Result):
+def result_to_dataset(result: Result, *, expand: tuple[str, ...] | list[str] = ()):
+    """``result`` as a CF-style labelled :class:`xarray.Dataset`.
+
+    Every variable and coordinate carries ``units`` and ``long_name``; the voltage bins have a
+    centre coordinate ``bin`` whose CF bounds are ``bin_edges`` (shape ``(bin, 2)``); spikes
+    carry the population of their neuron. Provenance is in the global attributes: ``params``
+    (JSON, exact), each parameter again as ``param_<name>``, and ``seed`` (absent when the run
+    had none).
+
+    Parameters
+    ----------
+    result : Result
+    expand : sequence of str, optional
+        Parameter names (e.g. ``("p_ei",)``) to add as length-1 dimensions with a coordinate,
+        so that runs differing in them combine with :func:`xarray.combine_by_coords`.
+        Spike variables are left out then: their lengths differ between runs.
+    """
     import xarray as xr
 
     data_vars = {"population_counts": (("time", "population"), result.population_counts)}
-    if result.spike_times is not None:
+    coords = {"time": result.time, "population": list(POPULATIONS)}
+    if result.spike_times is not None and not expand:
+        neurons = np.asarray(result.spike_neurons, dtype=np.int32)
         data_vars["spike_times"] = (("spike",), np.asarray(result.spike_times, dtype=np.float64))
-        data_vars["spike_neurons"] = (("spike",), np.asarray(result.spike_neurons, dtype=np.int32))
+        data_vars["spike_neurons"] = (("spike",), neurons)
+        coords["spike_population"] = (("spike",), (neurons >= result.params.n_e).astype(np.int8))
     for name, values in result.records.items():
         dims = RECORD_DIMS.get(name)
         if dims is None or np.ndim(values) != len(dims):
             raise ValueError(f"record {name!r} has no known dimensions of rank {np.ndim(values)}")
-        data_vars[name] = (dims, values)
-    coords = {"time": result.time, "population": list(POPULATIONS)}
+        if name == "bin_edges":
+            coords["bin"] = (("bin",), (values[1:] + values[:-1]) / 2)
+            # a coordinate, so that expanding a parameter dimension leaves the bounds alone
+            coords[name] = (("bin", "bounds"), np.stack([values[:-1], values[1:]], axis=1))
+        else:
+            data_vars[name] = (dims, values)
     if any("pathway" in RECORD_DIMS[n] for n in result.records):
         coords["pathway"] = list(PATHWAYS)
+    if "voltage" in result.records or result.spike_times is not None:
+        n_total = sum(result.params.n)
+        coords["neuron"] = np.arange(n_total, dtype=np.int32)
+        coords["neuron_population"] = (("neuron",),
+                                       (np.arange(n_total) >= result.params.n_e).astype(np.int8))
+    ds = xr.Dataset(data_vars, coords=coords, attrs=_provenance(result))
+    for name in ds.variables:
+        attrs = RECORD_ATTRS.get(name) or COORDINATE_ATTRS.get(name)
+        if attrs:
+            ds[name].attrs.update(attrs)
+    for name in ("spike_population", "neuron_population"):
+        if name in ds:
+            ds[name].attrs["flag_values"] = np.array([0, 1], dtype=np.int8)
+    if expand:
+        ds = _expand_parameters(ds, result.params, expand)
+    return ds
+
+
+def _provenance(result: Result) -> dict:
     attrs = {
+        "Conventions": CONVENTIONS,
+        "title": f"snnreduce {result.engine} run",
+        "source": f"snnreduce {result.version}",
         "format": FORMAT,
         "engine": result.engine,
-        "seed": -1 if result.seed is None else int(result.seed),
         "t_end": float(result.t_end),
         "dt": float(result.dt),
         "status": result.status,
@@ -71,8 +121,19 @@ def result_to_dataset(result: Result):
         "params": result.params.to_json(),
         "options": json.dumps(result.options, sort_keys=True, default=_jsonable),
     }
-    ds = xr.Dataset(data_vars, coords=coords, attrs=attrs)
-    ds["time"].attrs["units"] = "ms"
+    if result.seed is not None:  # no sentinel: a run without a seed has no seed attribute
+        attrs["seed"] = int(result.seed)
+    attrs.update({PARAMETER_ATTR_PREFIX + k: v for k, v in result.params.to_dict().items()})
+    return attrs
+
+
+def _expand_parameters(ds, params: NetworkParams, names):
+    known = params.to_dict()
+    for name in names:
+        if name not in known:
+            raise ParameterError(f"expand must name parameters ({', '.join(known)}), got {name!r}")
+        ds = ds.expand_dims({name: [known[name]]})
+        ds[name].attrs.update(parameter_attrs(name))
     return ds
 
 
@@ -85,18 +146,27 @@ def _jsonable(value):
 
 
 def dataset_to_result(ds) -> Result:
+    """Inverse of :func:`result_to_dataset`; also reads files of the pre-CF layout."""
     attrs = ds.attrs
-    if attrs.get("format") != FORMAT:
-        raise ResultFileError(f"not an snnreduce result (format attribute {attrs.get('format')!r})")
+    layout = attrs.get("format")
+    if layout not in (FORMAT, _FORMAT_V1):
+        raise ResultFileError(f"not an snnreduce result (format attribute {layout!r})")
     try:
         params = NetworkParams.from_json(attrs["params"])
         records = {name: ds[name].values for name in RECORD_DIMS if name in ds}
+        if "bin_edges" in records and layout == FORMAT:  # CF bounds (bin, 2) -> n_bins + 1 edges
+            bounds = records["bin_edges"]
+            records["bin_edges"] = np.append(bounds[:, 0], bounds[-1, 1])
+        if layout == _FORMAT_V1:
+            seed = int(attrs["seed"])
+            seed = None if seed < 0 else seed
+        else:
+            seed = int(attrs["seed"]) if "seed" in attrs else None
         has_spikes = "spike_times" in ds
-        seed = int(attrs["seed"])
         return Result(
             params=params,
             engine=str(attrs["engine"]),
-            seed=None if seed < 0 else seed,
+            seed=seed,
             t_end=float(attrs["t_end"]),
             dt=float(attrs["dt"]),
             population_counts=ds["population_counts"].values,
@@ -108,13 +178,32 @@ def dataset_to_result(ds) -> Result:
             wall_time=float(attrs["wall_time"]),
             version=str(attrs["version"]),
         )
-    except (KeyError, ValueError, ParameterError) as exc:
+    except (KeyError, ValueError, IndexError, ParameterError) as exc:
         raise ResultFileError(f"corrupt snnreduce result: {exc}") from None
 
 
-def save_result(result: Result, path: str | Path) -> None:
+def save_result(result: Result, path: str | Path, *, compression: int | None = COMPRESSION_LEVEL) -> None:
+    """Write ``result`` to NetCDF (HDF5) atomically.
+
+    Parameters
+    ----------
+    compression : int in 1..9 or None
+        zlib level (with byte shuffling) of every numeric variable; None or 0 writes
+        uncompressed. Lossless either way.
+    """
     ds = result_to_dataset(result)
-    atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
+    encoding = compression_encoding(ds, compression)
+    atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding))
+
+
+def compression_encoding(ds, level: int | None) -> dict:
+    """xarray ``encoding`` that zlib-compresses every numeric variable of ``ds`` at ``level``."""
+    if level is None or level == 0:
+        return {}
+    if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not 1 <= level <= 9:
+        raise ParameterError(f"compression must be None or an integer in 1..9, got {level!r}")
+    return {name: {"zlib": True, "complevel": int(level), "shuffle": True}
+            for name, var in ds.variables.items() if var.dtype.kind in "biuf" and var.ndim > 0}
 
 
 def load(path: str | Path) -> Result:

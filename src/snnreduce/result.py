@@ -104,14 +104,21 @@ class Result:
         return dataclasses.replace(self, **changes)
 
     # I/O lives in io.py; these are the documented entry points.
-    def to_xarray(self):
-        """This result as a labelled :class:`xarray.Dataset` (provenance in attrs)."""
+    def to_xarray(self, *, expand=()):
+        """This result as a CF-style labelled :class:`xarray.Dataset` (provenance in attrs).
+
+        ``expand`` names parameters to add as length-1 dimensions, so that runs combine with
+        :func:`xarray.combine_by_coords` (see :func:`snnreduce.io.result_to_dataset`).
+        """
         from .io import result_to_dataset
 
-        return result_to_dataset(self)
+        return result_to_dataset(self, expand=expand)
 
-    def save(self, path) -> None:
-        """Write to NetCDF atomically (a half-written file never replaces a good one)."""
+    def save(self, path, **options) -> None:
+        """Write to NetCDF atomically (a half-written file never replaces a good one).
+
+        ``compression`` (zlib level 1..9, None for none) as in :func:`snnreduce.io.save_result`.
+        """
         from .io import save_result
 
-        save_result(self, path)
+        save_result(self, path, **options)
