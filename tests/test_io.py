@@ -226,3 +226,19 @@ def test_failed_write_leaves_the_old_file_and_no_debris(tmp_path, monkeypatch):
         make_result(False, True).save(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["r.nc"]
+
+
+def test_sweep_coordinates_carry_units_and_post_pre_long_names(tmp_path):
+    import importlib
+
+    sweep = importlib.import_module("snnreduce.sweep")
+    ds = sweep.sweep(NetworkParams(n_e=30, n_i=10), {"p_ei": [0.7, 0.8], "tau_ee": [1.4]},
+                     models=("dsode",), t_end=150.0, backend="serial", progress=False,
+                     out=tmp_path / "s.nc")
+    ds = sweep.load_sweep(tmp_path / "s.nc")
+    assert ds.attrs["Conventions"].startswith("CF-")
+    assert ds["p_ei"].attrs["units"] == "1"
+    assert "post-pre" in ds["p_ei"].attrs["long_name"] and "I -> E" in ds["p_ei"].attrs["long_name"]
+    assert ds["tau_ee"].attrs["units"] == "ms"
+    for name in ("model", "seed", "population", "peak"):
+        assert ds[name].attrs.get("long_name"), name

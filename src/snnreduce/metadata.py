@@ -9,7 +9,7 @@ quantity is described the same way in both. Units follow UDUNITS as CF asks: ``"
 from __future__ import annotations
 
 __all__ = ["CONVENTIONS", "PARAMETER_ATTRS", "RECORD_ATTRS", "COORDINATE_ATTRS",
-           "parameter_attrs", "PARAMETER_ATTR_PREFIX"]
+           "parameter_attrs", "PARAMETER_ATTR_PREFIX", "label_sweep_coordinates"]
 
 CONVENTIONS = "CF-1.10"
 
@@ -93,3 +93,18 @@ def parameter_attrs(name: str) -> dict[str, str]:
     """``units`` (numbers only) and ``long_name`` of parameter ``name``, for a coordinate."""
     units, long_name = PARAMETER_ATTRS[name]
     return {"long_name": long_name} if units is None else {"units": units, "long_name": long_name}
+
+
+def label_sweep_coordinates(ds, parameters):
+    """Give a sweep Dataset's coordinates their CF attributes and the ``Conventions`` attribute.
+
+    ``parameters`` are the swept parameter names (each a dimension coordinate of ``ds``);
+    their ``long_name`` spells out the post-pre pathway (``p_ei``: I -> E). Returns ``ds``.
+    """
+    for name in parameters:
+        ds[name].attrs.update(parameter_attrs(name))
+    for name in ("model", "seed", "population", "peak"):
+        if name in ds.coords:
+            ds[name].attrs.update(COORDINATE_ATTRS[name])
+    ds.attrs["Conventions"] = CONVENTIONS
+    return ds

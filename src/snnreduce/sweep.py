@@ -29,6 +29,7 @@ import numpy as np
 
 from .api import DETERMINISTIC, MODELS, __version__, _check_common, run_model
 from .io import ResultFileError, atomic_write, open_netcdf
+from .metadata import label_sweep_coordinates
 from .params import POPULATIONS, NetworkParams, ParameterError, parse_value
 
 __all__ = ["sweep", "parse_grid", "load_sweep", "evaluate_point", "run_model", "point_statistics",
@@ -891,7 +892,7 @@ def _assemble(spec: _Spec, tasks: list[_Task], records: dict, backend: str):
         "backend": backend,
         "spec": json.dumps(manifest, sort_keys=True),
     }
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    return label_sweep_coordinates(xr.Dataset(data, coords=coords, attrs=attrs), names)
 
 
 def load_sweep(path):
