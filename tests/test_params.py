@@ -2,11 +2,13 @@
 
 import math
 
+import numpy as np
+
 import pytest
 from hypothesis import given, strategies as st
 
 from snnreduce import NetworkParams, ParameterError, PRESETS
-from snnreduce.params import PATHWAYS
+from snnreduce.params import PATHWAYS, read_parameter_file
 
 
 def test_defaults_are_the_reference_set():
@@ -130,3 +132,40 @@ def test_toml_network_table_and_corrupt_file(tmp_path):
 def test_every_preset_is_valid():
     for name in PRESETS:
         assert isinstance(NetworkParams.preset(name), NetworkParams)
+
+
+def test_arrays_where_a_number_is_expected_name_the_field():
+    for value in (np.array([0.5, 0.6]), np.array([[0.5]])):
+        with pytest.raises(ParameterError, match="p_ei must be a single number"):
+            NetworkParams(p_ei=value)
+    with pytest.raises(ParameterError, match="n_e must be"):
+        NetworkParams(n_e=np.array([300, 100]))
+    assert NetworkParams(p_ei=np.array(0.5)).p_ei == 0.5  # a 0-d array is a number
+
+
+@pytest.mark.parametrize("suffix, text", [
+    (".toml", "[network]\np_ei = 0.9\nn_e = 200\n"),
+    (".json", '{"p_ei": 0.9, "n_e": 200}'),
+    (".JSON", '{"network": {"p_ei": 0.9, "n_e": 200}}'),
+])
+def test_parameter_files_in_toml_and_json(tmp_path, suffix, text):
+    path = tmp_path / f"p{suffix}"
+    path.write_text(text)
+    assert read_parameter_file(path) == {"p_ei": 0.9, "n_e": 200}
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("p.yaml", "p_ei: 0.9", "must end in .toml or .json"),
+    ("p.json", "[0.9]", "must hold a table"),
+    ("p.json", "{p_ei: 0.9}", "cannot read parameter file"),
+    ("p.toml", "p_ei = [0.8, 0.9]\n", None),
+])
+def test_bad_parameter_files(tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_text(text)
+    if message is None:  # readable, but the array fails validation naming the field
+        with pytest.raises(ParameterError, match="p_ei must be a number"):
+            NetworkParams.from_dict(read_parameter_file(path))
+    else:
+        with pytest.raises(ParameterError, match=message):
+            read_parameter_file(path)

@@ -12,7 +12,7 @@ import sys
 import click
 
 from .io import ResultFileError
-from .params import PRESETS, NetworkParams, ParameterError, parse_value
+from .params import PRESETS, NetworkParams, ParameterError, parse_value, read_parameter_file
 
 
 
@@ -34,13 +34,12 @@ def parse_assignments(items, what="--set") -> dict:
 
 
 def build_params(preset: str, assignments, params_file=None, k: float = 1.0) -> NetworkParams:
-    """Parameters from a preset (or TOML file), the size knob k and ``--set`` changes."""
+    """The preset, then the ``--params`` file's values over it, then the size knob k, then ``--set``."""
+    params = NetworkParams.preset(preset)
     if params_file:
-        params = NetworkParams.load_toml(params_file)
-        if k != 1.0:
-            params = params.scaled(k)
-    else:
-        params = NetworkParams.preset(preset, k=k)
+        params = params.replace(**read_parameter_file(params_file))
+    if k != 1.0:
+        params = params.scaled(k)
     changes = parse_assignments(assignments)
     return params.replace(**changes) if changes else params
 
@@ -51,7 +50,9 @@ set_option = click.option("--set", "assignments", multiple=True, metavar="KEY=VA
                           help="Change one parameter (repeatable), e.g. --set p_ei=0.9. "
                                "Pathways are post-pre: p_ei is I -> E.")
 params_option = click.option("--params", "params_file", type=click.Path(dir_okay=False),
-                             help="TOML parameter file (instead of --preset).")
+                             help="TOML or JSON parameter file (by suffix; flat or under a "
+                                  "[network] table). Its values are applied over --preset; "
+                                  "then --k scales, then --set changes.")
 k_option = click.option("--k", "k", type=float, default=1.0, show_default=True,
                         help="Size scaling: N <- N/k, S <- S*k (keeps N P S).")
 t_end_option = click.option("--t-end", type=float, default=2000.0, show_default=True,

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NetworkParams", "PRESETS", "ParameterError", "POPULATIONS", "PATHWAYS", "parse_value"]
+__all__ = ["NetworkParams", "PRESETS", "ParameterError", "POPULATIONS", "PATHWAYS", "parse_value",
+           "read_parameter_file"]
 
 POPULATIONS = ("E", "I")
 #: Pathways in post-pre order: "ei" is I -> E.
@@ -244,6 +245,34 @@ class NetworkParams:
         return cls.from_dict(data)
 
 
+def read_parameter_file(path: str | Path) -> dict[str, Any]:
+    """The parameter values in a TOML or JSON file (chosen by suffix), not yet validated.
+
+    The values may be flat or under a ``network`` table/object, as :meth:`NetworkParams.to_toml`
+    and :meth:`NetworkParams.to_json` write them; a file may name only some parameters.
+
+    Raises
+    ------
+    ParameterError
+        For another suffix, an unreadable or malformed file, or content that is not a table.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise ParameterError(f"parameter file must end in .toml or .json, got {str(path)!r}")
+    try:
+        text = path.read_text()
+        data = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ParameterError(f"cannot read parameter file {path}: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("network"), dict):
+        data = data["network"]
+    if not isinstance(data, dict):
+        raise ParameterError(f"parameter file {path} must hold a table of name = value, "
+                             f"got a {type(data).__name__}")
+    return data
+
+
 def parse_value(text: str):
     """Read a command-line value: int, float, ``none``/``null`` -> None, else the string."""
     for convert in (int, float):
@@ -262,6 +291,9 @@ def _coerce(name, value, kind, check, allowed):
         if not isinstance(value, str) or value not in kind:
             raise ParameterError(f"{name} must be {allowed}, got {value!r}")
         return value
+    if getattr(value, "ndim", 0) != 0:  # numpy arrays have __float__ but only 0-d ones convert
+        raise ParameterError(f"{name} must be a single number {allowed}, got an array of shape "
+                             f"{getattr(value, 'shape', '?')}")
     if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
         raise ParameterError(f"{name} must be a number {allowed}, got {value!r}")
     if kind == "int":
