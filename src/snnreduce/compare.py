@@ -18,6 +18,7 @@ import numpy as np
 
 from .api import DETERMINISTIC, MODELS, run_model
 from .params import NetworkParams, ParameterError
+from .parallel import run_tasks
 from .result import Result
 
 __all__ = ["compare", "Comparison", "write_report", "flatten_summary", "MODEL_LABELS", "BASELINES"]
@@ -113,8 +114,6 @@ def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float =
         finite-size noise); appended to ``models``. Each runs once per seed with its default
         mapping from ``params`` (docs/baselines.md).
     """
-    from joblib import Parallel, delayed
-
     if not isinstance(params, NetworkParams):
         raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
     seeds = _seed_list(seeds)
@@ -140,13 +139,9 @@ def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float =
         for seed in ([None] if model in DETERMINISTIC else seeds):
             jobs.append((model, seed))
     start = time.perf_counter()
-    runner = Parallel(n_jobs=-1 if n_jobs is None else n_jobs, return_as="generator")
-    outputs = runner(delayed(_run_one)(params, model, seed, t_end, discard, dsode_options)
-                     for model, seed in jobs)
-    if progress:
-        from tqdm.auto import tqdm
-
-        outputs = tqdm(outputs, total=len(jobs), desc="compare", unit="run")
+    outputs = run_tasks(_run_one, [(params, model, seed, t_end, discard, dsode_options)
+                                   for model, seed in jobs],
+                        n_jobs=n_jobs, progress=progress, desc="compare")
     results, summaries, attractors = {}, {}, {}
     for (model, _), (result, summary, attractor) in zip(jobs, outputs):
         results.setdefault(model, []).append(result)

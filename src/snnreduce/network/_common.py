@@ -316,7 +316,7 @@ def progress_bar(show: bool, total: float, desc: str):
         return _NoBar()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="ms", leave=False)
+    return tqdm(total=total, desc=desc, unit="ms", leave=True)
 
 
 def asked_records(record, **filled) -> dict:
