@@ -293,6 +293,31 @@ def plot(path, out, window):
     click.echo(f"wrote {out}", err=True)
 
 
+@cli.command(name="export")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--to", "to", required=True, type=click.Choice(["neo", "csv"]),
+              help="neo: a neo.Block pickle (.pkl; rates as AnalogSignal in Hz, the dsODE "
+                   "density, network spike trains). csv: rates.csv and spikes.csv in a directory.")
+@click.option("--out", required=True, type=click.Path(),
+              help="Output: a .pkl file (neo) or a directory (csv).")
+@click.option("--smooth", type=float, default=1.0, show_default=True,
+              help="Moving-average width of the rates, ms (0: per-step rate).")
+def export_command(path, to, out, smooth):
+    """Export a saved result to Neo or CSV, for Elephant, spreadsheets and other tools."""
+    from . import load
+    from .export import export_csv, export_neo
+
+    if smooth < 0:
+        raise InputError(f"--smooth must be >= 0 ms, got {smooth:g}")
+    result = load(path)
+    try:
+        written = [export_neo(result, out, smooth=smooth)] if to == "neo" else \
+            export_csv(result, out, smooth=smooth)
+    except ImportError as exc:  # neo missing
+        raise InputError(str(exc)) from None
+    click.echo("wrote " + ", ".join(str(p) for p in written), err=True)
+
+
 @cli.command()
 def presets():
     """List the named parameter sets."""

@@ -8,7 +8,7 @@ Pathway names are post-pre: ``"ei"`` is I -> E.
 
 from .attractor import AttractorCoordinates, attractor_coordinates, count_above
 from .events import MFE, mfe
-from .neo_export import to_neo
+from .neo_export import density_to_neo, rates_to_neo, to_neo, to_neo_block
 from .peaks import PeakSequence, peak_differences, peak_sequence
 from .rates import firing_rate, firing_rates, population_rate
 from .spectral import GAMMA_BAND, Spectrum, spectrum
@@ -18,5 +18,6 @@ from .summary import summarize
 __all__ = [
     "firing_rate", "firing_rates", "population_rate", "ssi", "mfe", "MFE", "spectrum", "Spectrum", "GAMMA_BAND",
     "peak_sequence", "peak_differences", "PeakSequence", "attractor_coordinates",
-    "AttractorCoordinates", "count_above", "to_neo", "summarize",
+    "AttractorCoordinates", "count_above", "to_neo", "rates_to_neo", "density_to_neo", "to_neo_block",
+    "summarize",
 ]
