@@ -242,3 +242,22 @@ def test_sweep_coordinates_carry_units_and_post_pre_long_names(tmp_path):
     assert ds["tau_ee"].attrs["units"] == "ms"
     for name in ("model", "seed", "population", "peak"):
         assert ds[name].attrs.get("long_name"), name
+
+
+def test_network_run_files_combine_once_their_spikes_are_dropped(tmp_path):
+    """docs/files.md: runs of a spiking network differ in spike count; drop that dimension."""
+    import xarray as xr
+
+    for p, n_spikes in ((0.7, 40), (0.8, 25)):
+        result = make_result()
+        result.replace(params=result.params.replace(p_ei=p), spike_times=result.spike_times[:n_spikes],
+                       spike_neurons=result.spike_neurons[:n_spikes]).save(tmp_path / f"net_{p}.nc")
+    datasets = [xr.open_dataset(path, engine="h5netcdf").drop_dims("spike")
+                for path in sorted(tmp_path.glob("net_*.nc"))]
+    combined = xr.combine_by_coords(
+        [ds.expand_dims(p_ei=[ds.attrs["param_p_ei"]]) for ds in datasets],
+        data_vars="minimal", combine_attrs="drop_conflicts")
+    assert combined["voltage"].dims == ("p_ei", "time", "neuron")
+    assert list(combined["p_ei"].values) == [0.7, 0.8]
+    for ds in datasets:
+        ds.close()
