@@ -261,3 +261,13 @@ def test_network_run_files_combine_once_their_spikes_are_dropped(tmp_path):
     assert list(combined["p_ei"].values) == [0.7, 0.8]
     for ds in datasets:
         ds.close()
+
+
+def test_coordinates_are_written_without_fill_values(tmp_path):
+    import h5py
+
+    make_result(False, True).save(tmp_path / "d.nc")
+    with h5py.File(tmp_path / "d.nc") as f:
+        for name in ("time", "bin", "bin_edges"):
+            assert "_FillValue" not in f[name].attrs, name
+        assert "_FillValue" in f["bin_count"].attrs  # data variables keep the NaN fill of xarray

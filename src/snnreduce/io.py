@@ -15,7 +15,7 @@ from .params import PATHWAYS, POPULATIONS, NetworkParams, ParameterError
 from .result import RECORD_DIMS, Result
 
 __all__ = ["load", "save_result", "result_to_dataset", "dataset_to_result", "atomic_write_text",
-           "atomic_write", "open_netcdf", "compression_encoding", "ResultFileError", "COMPRESSION_LEVEL"]
+           "atomic_write", "open_netcdf", "netcdf_encoding", "ResultFileError", "COMPRESSION_LEVEL"]
 
 FORMAT = "snnreduce-result/2"
 #: Files written before the CF layout (seed -1 for "none", bin_edges as a 1-D variable).
@@ -187,23 +187,33 @@ def save_result(result: Result, path: str | Path, *, compression: int | None = C
 
     Parameters
     ----------
-    compression : int in 1..9 or None
+    compression : int in 0..9 or None
         zlib level (with byte shuffling) of every numeric variable; None or 0 writes
-        uncompressed. Lossless either way.
+        uncompressed. Lossless either way. The default, level 1, was chosen by
+        ``benchmarks/bench_io.py`` (docs/performance.md).
     """
     ds = result_to_dataset(result)
-    encoding = compression_encoding(ds, compression)
+    encoding = netcdf_encoding(ds, compression)
     atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding))
 
 
-def compression_encoding(ds, level: int | None) -> dict:
-    """xarray ``encoding`` that zlib-compresses every numeric variable of ``ds`` at ``level``."""
-    if level is None or level == 0:
-        return {}
-    if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not 1 <= level <= 9:
-        raise ParameterError(f"compression must be None or an integer in 1..9, got {level!r}")
-    return {name: {"zlib": True, "complevel": int(level), "shuffle": True}
-            for name, var in ds.variables.items() if var.dtype.kind in "biuf" and var.ndim > 0}
+def netcdf_encoding(ds, compression: int | None) -> dict:
+    """xarray ``encoding`` for ``ds``: zlib at level ``compression`` (None or 0: none) on every
+    numeric variable, and no ``_FillValue`` on coordinates (CF allows no missing values there)."""
+    if compression is not None and (isinstance(compression, bool)
+                                    or not isinstance(compression, (int, np.integer))
+                                    or not 0 <= compression <= 9):
+        raise ParameterError(f"compression must be None or an integer in 0..9, got {compression!r}")
+    encoding = {}
+    for name, var in ds.variables.items():
+        if var.dtype.kind not in "biuf" or var.ndim == 0:
+            continue
+        enc = encoding.setdefault(name, {})
+        if compression:
+            enc.update(zlib=True, complevel=int(compression), shuffle=True)
+        if name in ds.coords and var.dtype.kind == "f":
+            enc["_FillValue"] = None
+    return encoding
 
 
 def load(path: str | Path) -> Result:
