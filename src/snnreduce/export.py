@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .io import atomic_write
-from .params import POPULATIONS, ParameterError
+from .params import ParameterError
 from .result import Result
 
 __all__ = ["export_neo", "export_csv", "FORMATS"]
@@ -52,19 +52,15 @@ def export_csv(result: Result, out_dir: str | Path, *, smooth: float | None = 1.
     ``spikes.csv``: ``time_ms``, ``neuron`` (global index: E first, then I), ``population``.
     Each file is written atomically. Returns the paths written.
     """
-    from .analysis import population_rate
+    from .analysis.neo_export import rate_table
 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ParameterError(f"a CSV export goes into a directory: --out {str(out_dir)!r} is a file")
     counts = np.asarray(result.population_counts, dtype=np.float64)
-    if smooth:
-        rates = [population_rate(result, pop, smooth=smooth)[1] for pop in POPULATIONS]
-    else:
-        rates = [1000.0 * counts[:, q] / (n * result.dt) for q, n in enumerate(result.params.n)]
     integer_counts = np.issubdtype(np.asarray(result.population_counts).dtype, np.integer)
     count_format = "%d" if integer_counts else "%.17g"
-    table = np.column_stack([result.time, counts, *rates])
+    table = np.column_stack([result.time, counts, rate_table(result, smooth)])
     written = [out_dir / "rates.csv"]
     _write_table(written[0], "time_ms,count_E,count_I,rate_E_hz,rate_I_hz", table,
                  ["%.10g", count_format, count_format, "%.17g", "%.17g"])

@@ -25,6 +25,7 @@ RECORD_DIMS: dict[str, tuple[str, ...]] = {
     # reduced system: neurons per voltage bin and their mean voltage
     "bin_count": ("time", "population", "bin"),
     "bin_mean": ("time", "population", "bin"),
+    # n_bins + 1 edges in memory; files hold them as the CF bounds (bin, 2) of a "bin" coordinate
     "bin_edges": ("bin_edge",),
 }
 

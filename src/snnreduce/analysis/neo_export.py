@@ -109,16 +109,20 @@ def rates_to_neo(result: Result, smooth: float | None = 1.0):
     """
     neo, pq = _import_neo()
     _check_result(result)
-    if smooth:
-        rates = np.stack([population_rate(result, pop, smooth=smooth)[1] for pop in POPULATIONS],
-                         axis=1)
-    else:
-        counts = np.asarray(result.population_counts, dtype=np.float64)
-        rates = 1000.0 * counts / (np.asarray(result.params.n, dtype=np.float64) * result.dt)
-    return neo.AnalogSignal(rates, units=pq.Hz, sampling_period=result.dt * pq.ms,
+    return neo.AnalogSignal(rate_table(result, smooth), units=pq.Hz, sampling_period=result.dt * pq.ms,
                             t_start=0.0 * pq.ms, name="population rate per neuron",
                             array_annotations={"population": np.array(POPULATIONS)},
                             smooth_ms=float(smooth or 0.0))
+
+
+def rate_table(result: Result, smooth: float | None = 1.0) -> np.ndarray:
+    """Rates per neuron (Hz) of E and I, shape (n_steps, 2): per step, or smoothed over
+    ``smooth`` ms as in :func:`~snnreduce.analysis.population_rate` (None or 0: per step)."""
+    if smooth:
+        return np.stack([population_rate(result, pop, smooth=smooth)[1] for pop in POPULATIONS],
+                        axis=1)
+    counts = np.asarray(result.population_counts, dtype=np.float64)
+    return 1000.0 * counts / (np.asarray(result.params.n, dtype=np.float64) * result.dt)
 
 
 def density_to_neo(result: Result) -> list:
