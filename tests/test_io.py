@@ -242,6 +242,10 @@ def test_sweep_coordinates_carry_units_and_post_pre_long_names(tmp_path):
     assert ds["tau_ee"].attrs["units"] == "ms"
     for name in ("model", "seed", "population", "peak"):
         assert ds[name].attrs.get("long_name"), name
+    import h5py
+
+    with h5py.File(tmp_path / "s.nc") as f:
+        assert "_FillValue" not in f["p_ei"].attrs and "_FillValue" not in f["tau_ee"].attrs
 
 
 def test_network_run_files_combine_once_their_spikes_are_dropped(tmp_path):

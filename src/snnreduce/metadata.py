@@ -103,6 +103,8 @@ def label_sweep_coordinates(ds, parameters):
     """
     for name in parameters:
         ds[name].attrs.update(parameter_attrs(name))
+        if ds[name].dtype.kind == "f":
+            ds[name].encoding["_FillValue"] = None  # CF: no missing values in a coordinate
     for name in ("model", "seed", "population", "peak"):
         if name in ds.coords:
             ds[name].attrs.update(COORDINATE_ATTRS[name])
