@@ -16,10 +16,8 @@ from .io import atomic_write
 from .params import ParameterError
 from .result import Result
 
-__all__ = ["export_neo", "export_csv", "FORMATS"]
+__all__ = ["export_neo", "export_csv"]
 
-#: Formats of `snnreduce export --to`.
-FORMATS = ("neo", "csv")
 _NEO_SUFFIXES = (".pkl", ".pickle")
 
 

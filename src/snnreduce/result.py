@@ -118,7 +118,8 @@ class Result:
     def save(self, path, **options) -> None:
         """Write to NetCDF atomically (a half-written file never replaces a good one).
 
-        ``compression`` (zlib level 1..9, None for none) as in :func:`snnreduce.io.save_result`.
+        ``compression`` (zlib level 0..9, None or 0 for none; default 1) as in
+        :func:`snnreduce.io.save_result`.
         """
         from .io import save_result
 
