@@ -282,6 +282,26 @@ def _values(params, t_end, record, **more) -> dict[str, Any]:
     return values
 
 
+def _stepped_tables(params) -> float:
+    """Bytes the stepped engine's consumption-law tables keep during the run.
+
+    ``stepped._consumption_tables``: mode, pmf and CDF (3 x 8 bytes) of 4 pathway rows for
+    every pending count below ``cap`` (4 times the pending kicks of a 100 Hz network, within
+    [4096, 65536]); ``stepped._window_tables``: a CDF window (16 doubles and its start, 17 x 8
+    bytes) per count whose consumption mean stays below WINDOW_MAX_MEAN. The temporaries of
+    building them (about as much again) are gone before the counts, records and spikes are
+    allocated, and are not counted.
+    """
+    from .network.stepped import WINDOW, WINDOW_MAX_MEAN
+
+    taus = [params.tau(pw) for pw in ("ee", "ei", "ie", "ii")]
+    pending = [params.p(pw) * n * tau * 0.1 for pw, n, tau in
+               zip(("ee", "ei", "ie", "ii"), (params.n_e, params.n_i) * 2, taus)]
+    cap = int(min(1 << 16, max(4096, 4 * max(pending))))
+    windows = sum(min(cap, int(WINDOW_MAX_MEAN * tau / params.dt) + 1) for tau in taus)
+    return 4 * 24 * cap + 8 * (WINDOW + 2) * windows
+
+
 def _stepped(params, t_end, record, options):
     from .network.stepped import DENSE_MAX_N, GUIDE_RUN
 
@@ -292,6 +312,7 @@ def _stepped(params, t_end, record, options):
     # (2 x 8), annealed: the binomial CDF and guide tables (4 rows of int64 + float64 each)
     state = 64 * n + (16 * n if params.connectivity == "quenched" else 64 * (big + 1 + GUIDE_RUN))
     return [Part("network state", state, _populations(params)),
+            Part("lookup tables", _stepped_tables(params), _populations(params)),
             Part("population counts", 16 * n_steps, ("t_end",)),
             Part("spike storage (bound)", _SPIKE_PEAK_BYTES * spike_bound(params, t_end),
                  (*_populations(params), "t_end")),
@@ -605,21 +626,26 @@ def estimate_raster_files(points: Sequence[NetworkParams], models: Sequence[str]
 
 def check_sweep(points: Sequence[NetworkParams], models: Sequence[str], *, seeds: int,
                 t_end: float, model_options: dict | None, backend: str, n_jobs, scheduler,
-                store_raster: bool, out, check_memory: bool = True) -> None:
-    """The hook of :func:`snnreduce.sweep`, before any run: refuse an empty grid, a
-    ``t_end`` that leaves no data after the discarded transient (at any point's ``dt``), and,
-    unless ``check_memory`` is False, a sweep above the available memory or ``store_raster``
-    files above the free disk space."""
+                store_raster: bool, out, default_evaluator: bool = True,
+                check_memory: bool = True) -> None:
+    """The hook of :func:`snnreduce.sweep`, before any run: refuse an empty grid, and
+    unless ``check_memory`` is False a sweep above the available memory or ``store_raster``
+    files above the free disk space. With the default evaluator (``sweep.evaluate_point``:
+    model runs summarised after a 100 ms transient) also a ``t_end`` that leaves no data
+    after the transient at some point's ``dt``; a custom evaluator's runs and statistics are
+    its own, and only what the sweep stores is estimated for it."""
     require_runs(len(points))
-    for dt in sorted({p.dt for p in points}):
-        require_statistics_window(t_end, dt, STATISTICS_DISCARD_MS)
+    if default_evaluator:
+        for dt in sorted({p.dt for p in points}):
+            require_statistics_window(t_end, dt, STATISTICS_DISCARD_MS)
     if not _flag(check_memory):
         return
     remote = backend == "dask" and scheduler is not None
-    workers = None if remote else 1 if backend == "serial" else _local_workers(n_jobs)
+    workers = None if remote or not default_evaluator else 1 if backend == "serial" \
+        else _local_workers(n_jobs)
     require_memory(estimate_sweep(points, models, seeds=seeds, t_end=t_end,
                                   model_options=model_options, workers=workers))
-    if store_raster and out is not None:
+    if store_raster and out is not None and default_evaluator:
         require_disk(estimate_raster_files(points, models, seeds=seeds, t_end=t_end,
                                            model_options=model_options), Path(out).parent)
 

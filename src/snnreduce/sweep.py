@@ -767,7 +767,7 @@ def sweep(params: NetworkParams, grid: dict, models=("dsode",), seeds=1, t_end: 
     check_sweep([p for _, p in spec.points], spec.models, seeds=len(spec.seeds), t_end=spec.t_end,
                 model_options=spec.model_options, backend=backend, n_jobs=n_jobs,
                 scheduler=scheduler, store_raster=spec.store_raster, out=spec.out,
-                check_memory=check_memory)
+                default_evaluator=spec.evaluate is evaluate_point, check_memory=check_memory)
     executor = _executor(backend, n_jobs, scheduler)
     try:
         return _sweep(spec, executor, backend, resume, progress)
