@@ -30,8 +30,8 @@ from .result import RECORD_DIMS
 __all__ = ["Part", "Estimate", "available_memory", "estimate_run", "spike_bound",
            "estimate_sweep", "estimate_compare", "require_memory", "require_disk",
            "require_statistics_window", "require_below_nyquist", "require_runs",
-           "check_run", "check_sweep", "check_compare", "RECORD_ITEMSIZE", "STATISTICS_DISCARD_MS",
-           "PEAK_DISTANCE_MS"]
+           "estimate_raster_files", "check_run", "check_sweep", "check_compare",
+           "RECORD_ITEMSIZE", "STATISTICS_DISCARD_MS", "PEAK_DISTANCE_MS"]
 
 _GIB = 2.0**30
 
@@ -544,6 +544,14 @@ def _run_estimate(params, model, t_end, options) -> Estimate:
     return estimate_run(params, engine, t_end=t_end, record=record, options=options)
 
 
+def _result_bytes(estimate: Estimate, drop=()) -> float:
+    """What the Result of an estimated run keeps: its counts, its records but those in
+    ``drop``, and 12 bytes a spike at the bound."""
+    kept = sum(p.nbytes for p in estimate.parts if p.label == "population counts"
+               or (p.label.endswith(" record") and p.label[:-len(" record")] not in drop))
+    return kept + estimate.part("spike storage (bound)") / _SPIKE_PEAK_BYTES * _SPIKE_RESULT_BYTES
+
+
 def _largest(points: Sequence[NetworkParams], model, t_end, options) -> Estimate:
     return max((_run_estimate(p, model, t_end, options) for p in points), key=lambda e: e.nbytes)
 
@@ -592,7 +600,9 @@ def estimate_sweep(points: Sequence[NetworkParams], models: Sequence[str], *, se
             else:
                 n = n_points * (1 if model in DETERMINISTIC else seeds)
                 other = max(other or 0, min(workers, n) * largest.nbytes)
-        drivers = ("jobs", "t_end") + tuple(d for d in ("n_e", "n_i") if d in values)
+        size = values.get("n_e", 0) + values.get("n_i", 0)
+        drivers = ("jobs", "t_end") + tuple(d for d in ("n_e", "n_i")
+                                            if d in values and values[d] >= 0.1 * size)
         # the dsODE batches run before the worker pool starts: the larger phase counts
         parts.append(Part("runs at once", max(batch or 0, other or 0), drivers))
     n_peak = math.floor(max(0.0, t_end - discard) / PEAK_DISTANCE_MS) + 1
@@ -615,10 +625,7 @@ def estimate_raster_files(points: Sequence[NetworkParams], models: Sequence[str]
         copies = 1 if model in DETERMINISTIC else seeds
         for params in points:
             est = _run_estimate(params, model, t_end, model_options.get(model, {}))
-            kept = sum(p.nbytes for p in est.parts if p.label.endswith("record")
-                       or p.label == "population counts")
-            spikes = est.part("spike storage (bound)") / _SPIKE_PEAK_BYTES * _SPIKE_RESULT_BYTES
-            total += copies * (kept + spikes)
+            total += copies * _result_bytes(est)
     values = {"grid": f"{len(points)} points", "seeds": seeds, "t_end": float(t_end)}
     return Estimate("store_raster files", (Part("stored results", total,
                                                 ("grid", "seeds", "t_end")),), values)
@@ -667,11 +674,7 @@ def estimate_compare(params: NetworkParams, runs: Sequence[tuple[str, Any]], *, 
         return Estimate("the comparison")
     largest = max(estimates, key=lambda e: e.nbytes)
     at_once = min(workers, len(runs))
-    kept = 0.0
-    for est in estimates:
-        kept += sum(p.nbytes for p in est.parts if p.label == "population counts"
-                    or (p.label.endswith("record") and p.label != "voltage record"))
-        kept += est.part("spike storage (bound)") / _SPIKE_PEAK_BYTES * _SPIKE_RESULT_BYTES
+    kept = sum(_result_bytes(est, drop=("voltage",)) for est in estimates)
     values = {**largest.values, "seeds": len({s for _, s in runs if s is not None}) or 1,
               "jobs": at_once}
     neurons = _populations(params)
