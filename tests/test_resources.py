@@ -320,6 +320,13 @@ def test_compare_refusals_come_before_any_run(available, monkeypatch):
     assert one_line(message) and "for the comparison" in message and "jobs=2" in message
 
 
+def test_compare_without_the_memory_check_runs_its_models_unchecked(available):
+    available(0)  # a run that checked itself would be refused
+    comparison = cmp.compare(SMALL, seeds=1, t_end=150.0, models=("dsode", "snn"), n_jobs=1,
+                             progress=False, check_memory=False)
+    assert set(comparison.results) == {"dsode", "snn"}
+
+
 def test_frequency_above_nyquist_and_empty_grids_are_refused():
     assert R.require_below_nyquist(4999.0, 0.1) == 4999.0
     for bad in (5000.0, 0.0, -3.0, float("nan"), "40"):
