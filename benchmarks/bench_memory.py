@@ -26,6 +26,8 @@ CASES = [
     ("surrogate", NetworkParams(n_e=15000, n_i=5000), 2.0, (), {}),
     ("dsode", NetworkParams(), 200.0, ("bin_count", "bin_mean", "pending"), {"dv": 0.5}),
     ("fokker-planck", NetworkParams(), 100.0, ("bin_count", "bin_mean"), {}),
+    ("dsode", NetworkParams(n_e=1_500_000, n_i=500_000, initial_state="uniform"), 5.0, (),
+     {"noise": "finite-size", "seed": 1}),
     ("stepped", NetworkParams(), 2000.0, (), {}),
     ("markov", NetworkParams(), 2000.0, (), {}),
 ]
@@ -53,8 +55,11 @@ def main():
             def run():
                 return sr.simulate(params, engine, t_end=t_end, seed=1, record=record, **options)
         peak = traced_peak(run)
-        est = R.estimate_run(params, engine, t_end=t_end, record=record, options=options).nbytes
-        label = engine + (", quenched" if params.connectivity == "quenched" else "")
+        engine_options = {k: v for k, v in options.items() if k != "seed"}
+        est = R.estimate_run(params, engine, t_end=t_end, record=record,
+                             options=engine_options).nbytes
+        label = engine + "".join(f", {k}={v}" for k, v in engine_options.items()) \
+            + (", quenched" if params.connectivity == "quenched" else "")
         print(f"| {label} | {params.n_e + params.n_i} | {t_end:g} | {', '.join(record) or '–'} | "
               f"{peak / 2**20:.2f} MiB | {est / 2**20:.2f} MiB | {est / peak:.2f} |", flush=True)
 

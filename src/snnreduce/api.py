@@ -177,8 +177,8 @@ def reduce(params: NetworkParams, *, t_end: float = 2000.0, noise: str | None = 
         raise ParameterError(f"noise must be None or 'finite-size', got {noise!r}")
     seed = normalise_seed(seed) if noise is not None else None
     record = _check_record(record)
-    check_run(params, "dsode", t_end=t_end, record=record, options=options,
-              check_memory=check_memory)
+    check_run(params, "dsode", t_end=t_end, record=record,
+              options={**options, "noise": noise}, check_memory=check_memory)
     from .dsode import run
 
     start = time.perf_counter()

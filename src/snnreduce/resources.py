@@ -362,9 +362,16 @@ def _dsode(params, t_end, record, options):
     n_steps = _n_steps(params, t_end)
     # both populations' counts and mean voltages (4 per bin) and the transport kernel's
     # workspace (23 float64 or int64 per bin): 27 x 8 bytes per bin
-    return [Part("dsODE bins and workspace", 27 * 8 * n_bins, ("dv",)),
-            Part("population counts", 16 * n_steps, ("t_end",)),
-            *_record_parts("dsode", record, params, n_steps, n_bins)]
+    parts = [Part("dsODE bins and workspace", 27 * 8 * n_bins, ("dv",)),
+             Part("population counts", 16 * n_steps, ("t_end",)),
+             *_record_parts("dsode", record, params, n_steps, n_bins)]
+    if options.get("noise") == "finite-size" and params.initial_state == "uniform":
+        # the initial state bins N_Q sampled voltages, one population at a time: the float64
+        # voltages and two float64/int64 temporaries of the bin index, before the run starts
+        sample = 24 * max(params.n_e, params.n_i)
+        parts.append(Part("sampling the initial state", sample, _populations(params),
+                          transient=True))
+    return parts
 
 
 def _fokker_planck(params, t_end, record, options):
@@ -414,7 +421,8 @@ def estimate_run(params: NetworkParams, engine: str, *, t_end: float, record=(),
         Recordings (names of ``result.RECORD_DIMS``).
     options : dict, optional
         Engine options (``dv``/``v_low`` of the dsODE and the Fokker-Planck solver,
-        ``voltage`` of markov, ``level`` of rdm, ...).
+        ``voltage`` of markov, ``level`` of rdm, ...); for the dsODE also ``noise``, the
+        argument of :func:`snnreduce.reduce`.
 
     Returns
     -------
@@ -533,7 +541,9 @@ def _engine_and_options(model: str, options: dict) -> tuple[str, dict]:
 
     entry, variant = MODELS[model]
     merged = {**MODEL_OPTIONS.get(model, {}), **options}
-    return ("dsode" if entry == "reduce" else variant), merged
+    if entry == "reduce":
+        return "dsode", {**merged, "noise": variant}
+    return variant, merged
 
 
 def _run_estimate(params, model, t_end, options) -> Estimate:
