@@ -188,6 +188,20 @@ def test_estimates_scale_with_neurons_time_records_and_bins():
     assert fp_fine.part("bin_count record") == 2 * fp.part("bin_count record")
 
 
+def test_nest_estimates_are_rough_but_grow_with_the_network():
+    leaky = SMALL.replace(tau_m=20.0)
+    meso = R.estimate_run(leaky, "rdm", t_end=1000.0)
+    micro = R.estimate_run(leaky, "rdm", t_end=1000.0, record=("voltage",),
+                           options={"level": "micro"})
+    assert meso.part("NEST spike events (rough)") == 64 * R.spike_bound(leaky, 1000.0,
+                                                                        continuous_time=True)
+    assert meso.part("NEST GIF network (rough)") == 0 < micro.part("NEST GIF network (rough)")
+    assert micro.part("voltage record") == 10_000 * 200 * 32
+    bigger = R.estimate_run(leaky.replace(n_e=300, n_i=100), "rdm", t_end=1000.0,
+                            options={"level": "micro"})
+    assert bigger.part("NEST GIF network (rough)") > 3 * micro.part("NEST GIF network (rough)")
+
+
 def test_quenched_adjacency_grows_with_the_synapses():
     quenched = SMALL.replace(connectivity="quenched")
     dense = R.estimate_run(quenched, "stepped", t_end=10.0).part("quenched adjacency")
