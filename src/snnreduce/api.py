@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version as _pkg_version
 import numpy as np
 
 from .params import NetworkParams, ParameterError
+from .resources import check_run
 from .result import Result
 
 __all__ = ["simulate", "reduce", "run_model", "MODELS", "MODEL_OPTIONS", "ENGINES", "normalise_seed",
@@ -93,7 +94,8 @@ def _load_engine(spec: str):
 
 
 def simulate(params: NetworkParams, engine: str = "stepped", *, t_end: float = 2000.0,
-             seed: int | None = None, record=(), progress: bool = False, **options) -> Result:
+             seed: int | None = None, record=(), progress: bool = False,
+             check_memory: bool = True, **options) -> Result:
     """Simulate the spiking network.
 
     Parameters
@@ -115,6 +117,9 @@ def simulate(params: NetworkParams, engine: str = "stepped", *, t_end: float = 2
         Optional recordings, e.g. ``("voltage", "pending")``; see ``RECORD_DIMS``.
     progress : bool
         Show a progress bar.
+    check_memory : bool
+        Refuse (ParameterError) a run whose memory estimate exceeds the available memory
+        (docs/resources.md); False skips the check.
     **options
         Engine options; each engine documents its own (e.g. ``drive="poisson"``).
 
@@ -127,6 +132,8 @@ def simulate(params: NetworkParams, engine: str = "stepped", *, t_end: float = 2
         raise ParameterError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     seed = normalise_seed(seed)
     record = _check_record(record)
+    check_run(params, engine, t_end=t_end, record=record, options=options,
+              check_memory=check_memory)
     run = _load_engine(ENGINES[engine])
     start = time.perf_counter()
     out = run(params, t_end=t_end, rng=np.random.default_rng(seed), record=record,
@@ -137,7 +144,7 @@ def simulate(params: NetworkParams, engine: str = "stepped", *, t_end: float = 2
 
 def reduce(params: NetworkParams, *, t_end: float = 2000.0, noise: str | None = None,
            seed: int | None = None, record=("bin_count", "bin_mean", "pending", "refractory"),
-           progress: bool = False, **options) -> Result:
+           progress: bool = False, check_memory: bool = True, **options) -> Result:
     """Run the reduced system (dsODE) of ``params``.
 
     Parameters
@@ -153,6 +160,9 @@ def reduce(params: NetworkParams, *, t_end: float = 2000.0, noise: str | None = 
         Seed of the finite-size noise (ignored, and recorded as None, when ``noise`` is None).
     record : iterable of str
         Recordings (voltage density by default, so it can be plotted).
+    check_memory : bool
+        Refuse (ParameterError) a run whose memory estimate exceeds the available memory
+        (docs/resources.md); False skips the check.
     **options
         Reduction options (bin width ``dv``, ``v_low``, ``refractory_rule``, ...);
         see :func:`snnreduce.dsode.run`.
@@ -167,6 +177,8 @@ def reduce(params: NetworkParams, *, t_end: float = 2000.0, noise: str | None = 
         raise ParameterError(f"noise must be None or 'finite-size', got {noise!r}")
     seed = normalise_seed(seed) if noise is not None else None
     record = _check_record(record)
+    check_run(params, "dsode", t_end=t_end, record=record,
+              options={**options, "noise": noise}, check_memory=check_memory)
     from .dsode import run
 
     start = time.perf_counter()

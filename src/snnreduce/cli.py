@@ -57,6 +57,8 @@ k_option = click.option("--k", "k", type=float, default=1.0, show_default=True,
                         help="Size scaling: N <- N/k, S <- S*k (keeps N P S).")
 t_end_option = click.option("--t-end", type=float, default=2000.0, show_default=True,
                             help="Simulated time, ms.")
+force_option = click.option("--force", is_flag=True,
+                            help="Run even if the memory estimate exceeds the available memory.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,8 +87,9 @@ def cli():
                    "records its voltage density by default.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output NetCDF file.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@force_option
 def run(model, preset, assignments, params_file, k, t_end, seed, engine_options, noise, record,
-        out, quiet):
+        out, quiet, force):
     """Run one model and save its Result to NetCDF."""
     from .api import MODELS, run_model
 
@@ -98,7 +101,8 @@ def run(model, preset, assignments, params_file, k, t_end, seed, engine_options,
             raise InputError("--noise applies to --model dsode only")
         model = "dsode-fs"
     params = build_params(preset, assignments, params_file, k)
-    options = {**parse_assignments(engine_options, "--option"), "progress": not quiet}
+    options = {**parse_assignments(engine_options, "--option"), "progress": not quiet,
+               "check_memory": not force}
     records = tuple(r.strip() for r in record.split(",") if r.strip())
     if records:
         options["record"] = records
@@ -168,8 +172,9 @@ def _fmt(value) -> str:
 @click.option("--jobs", type=click.IntRange(1, 512), default=None, help="Parallel processes (default: all cores).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@force_option
 def compare(preset, assignments, params_file, k, t_end, seeds, models, baselines, dsode_options,
-            jobs, out, quiet):
+            jobs, out, quiet, force):
     """Network vs Markov surrogate vs dsODE (and baselines): report.md, report.json, compare.png in OUT."""
     from .compare import compare as run_compare, write_report
 
@@ -179,7 +184,8 @@ def compare(preset, assignments, params_file, k, t_end, seeds, models, baselines
     try:
         comparison = run_compare(params, seeds=seeds, t_end=t_end, models=model_list, n_jobs=jobs,
                                  progress=not quiet, baselines=baseline_list,
-                                 dsode_options=parse_assignments(dsode_options, "--dsode-option"))
+                                 dsode_options=parse_assignments(dsode_options, "--dsode-option"),
+                                 check_memory=not force)
     except ImportError as exc:  # e.g. --baselines rdm without NEST
         raise InputError(str(exc)) from None
     payload = write_report(comparison, out)
@@ -226,8 +232,9 @@ def _comparison_table(payload) -> str:
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output NetCDF file.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted sweep into the same --out.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@force_option
 def sweep_command(preset, assignments, params_file, k, t_end, models, seeds, jobs, backend,
-                  scheduler, model_options, store_raster, out, resume, quiet):
+                  scheduler, model_options, store_raster, out, resume, quiet, force):
     """Run models over a parameter grid; statistics per point into one NetCDF file."""
     from .sweep import parse_grid, sweep
 
@@ -239,7 +246,7 @@ def sweep_command(preset, assignments, params_file, k, t_end, models, seeds, job
     try:
         ds = sweep(params, grid, models=models, seeds=seeds, t_end=t_end, backend=backend,
                    n_jobs=jobs, scheduler=scheduler, out=out, resume=resume, progress=not quiet,
-                   store_raster=store_raster,
+                   store_raster=store_raster, check_memory=not force,
                    model_options=parse_assignments(model_options, "--option") or None)
     except ImportError as exc:
         raise InputError(str(exc)) from None

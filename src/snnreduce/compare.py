@@ -19,6 +19,7 @@ import numpy as np
 from .api import DETERMINISTIC, MODELS, run_model
 from .params import NetworkParams, ParameterError
 from .parallel import run_tasks
+from .resources import check_compare
 from .result import Result
 
 __all__ = ["compare", "Comparison", "write_report", "flatten_summary", "MODEL_LABELS", "BASELINES"]
@@ -89,7 +90,8 @@ class Comparison:
 
 def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float = 2000.0,
             models=("snn", "surrogate", "dsode"), n_jobs: int | None = None, discard: float = 100.0,
-            progress: bool = True, dsode_options: dict | None = None, baselines=()) -> Comparison:
+            progress: bool = True, dsode_options: dict | None = None, baselines=(),
+            check_memory: bool = True) -> Comparison:
     """Run the network, the surrogate and the dsODE on ``params`` and summarise each.
 
     Parameters
@@ -113,6 +115,15 @@ def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float =
         ``tau_m > 0``), "fp" (Fokker-Planck, deterministic), "fp-fs" (Fokker-Planck with
         finite-size noise); appended to ``models``. Each runs once per seed with its default
         mapping from ``params`` (docs/baselines.md).
+    check_memory : bool
+        Refuse (ParameterError) a comparison whose memory estimate (the runs executing at once
+        and the results it keeps; docs/resources.md) exceeds the available memory.
+
+    Raises
+    ------
+    ParameterError
+        Bad arguments, ``t_end`` not longer than ``discard``, or not enough memory (nothing
+        is run).
     """
     if not isinstance(params, NetworkParams):
         raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
@@ -138,6 +149,10 @@ def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float =
     for model in models:
         for seed in ([None] if model in DETERMINISTIC else seeds):
             jobs.append((model, seed))
+    check_compare(params, jobs, t_end=t_end, discard=discard,
+                  records={m: _record_of(m) for m in models},
+                  options={m: dsode_options for m in models if MODELS[m][0] == "reduce"},
+                  n_jobs=n_jobs, check_memory=check_memory)
     start = time.perf_counter()
     outputs = run_tasks(_run_one, [(params, model, seed, t_end, discard, dsode_options)
                                    for model, seed in jobs],
@@ -156,10 +171,8 @@ def _run_one(params, model, seed, t_end, discard, dsode_options):
     # Module-level so loky can pickle it; each worker imports the package (and numba's cache).
     from .analysis import attractor_coordinates, summarize
 
-    if MODELS[model][0] == "reduce":
-        options = {**dsode_options, "record": ("bin_count", "bin_mean", "pending", "refractory")}
-    else:
-        options = {"record": _BASELINE_RECORD.get(model, _NETWORK_RECORD)}
+    options = {**(dsode_options if MODELS[model][0] == "reduce" else {}),
+               "record": _record_of(model), "check_memory": False}  # compare checked them all
     result = run_model(params, model, seed=seed, t_end=t_end, options=options)
     try:
         attractor = attractor_coordinates(result, discard=discard)
@@ -172,6 +185,14 @@ def _run_one(params, model, seed, t_end, discard, dsode_options):
     records = {k: v for k, v in result.records.items() if k != "voltage"}
     result = result.replace(records=records)
     return result, summarize(result, discard=discard), attractor
+
+
+def _record_of(model: str) -> tuple[str, ...]:
+    """What a comparison records of ``model``: the density (dsODE), what the attractor
+    projection needs (networks), or the baseline's own choice."""
+    if MODELS[model][0] == "reduce":
+        return ("bin_count", "bin_mean", "pending", "refractory")
+    return _BASELINE_RECORD.get(model, _NETWORK_RECORD)
 
 
 def write_report(comparison: Comparison, out_dir: str | Path, *, figure: bool = True) -> dict:

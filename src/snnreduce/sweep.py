@@ -31,6 +31,7 @@ from .api import DETERMINISTIC, MODELS, __version__, _check_common, run_model
 from .io import ResultFileError, atomic_write, open_netcdf
 from .metadata import label_sweep_coordinates
 from .params import POPULATIONS, NetworkParams, ParameterError, parse_value
+from .resources import check_sweep
 
 __all__ = ["sweep", "parse_grid", "load_sweep", "evaluate_point", "run_model", "point_statistics",
            "run_seed", "SweepError", "MODELS", "STATISTICS"]
@@ -207,8 +208,10 @@ def evaluate_point(params: NetworkParams, model: str, seed: int | None, t_end: f
 
     This is the per-run function of :func:`sweep`; pass ``evaluate=`` to substitute another
     with the same signature and return keys. ``save_to``: if given, also save the full
-    :class:`~snnreduce.Result` (spikes included) to that NetCDF path.
+    :class:`~snnreduce.Result` (spikes included) to that NetCDF path. The run's own memory
+    check is off unless ``options`` turn it on: :func:`sweep` checks all its runs at once.
     """
+    options = {"check_memory": False, **(options or {})}
     result = run_model(params, model, seed=seed, t_end=t_end, options=options)
     if save_to is not None:
         result.save(save_to)
@@ -692,7 +695,8 @@ def _executor(backend, n_jobs, scheduler):
 def sweep(params: NetworkParams, grid: dict, models=("dsode",), seeds=1, t_end: float = 2000.0,
           backend: str = "loky", n_jobs: int | None = None, scheduler=None, out=None,
           resume: bool = False, progress: bool = True, store_raster: bool = False,
-          model_options: dict | None = None, *, evaluate: Callable | None = None):
+          model_options: dict | None = None, *, evaluate: Callable | None = None,
+          check_memory: bool = True):
     """Run models over a grid of parameter values and collect their statistics.
 
     Parameters
@@ -736,6 +740,10 @@ def sweep(params: NetworkParams, grid: dict, models=("dsode",), seeds=1, t_end: 
         e.g. ``{"snn": {"drive": "poisson"}}``.
     evaluate : callable, optional
         Substitute for :func:`evaluate_point` (same signature and return keys).
+    check_memory : bool
+        Refuse (ParameterError) a sweep whose memory estimate (the runs executing at once and
+        the statistics it keeps; docs/resources.md) exceeds the available memory, or whose
+        ``store_raster`` files exceed the free disk space. False skips both checks.
 
     Returns
     -------
@@ -748,7 +756,8 @@ def sweep(params: NetworkParams, grid: dict, models=("dsode",), seeds=1, t_end: 
     Raises
     ------
     ParameterError
-        Invalid arguments or grid values (nothing is run).
+        Invalid arguments or grid values, an empty grid, ``t_end`` not longer than the
+        discarded transient, or not enough memory (nothing is run).
     SweepError
         ``out`` holds a different or unfinished sweep and ``resume`` does not apply.
     """
@@ -756,6 +765,10 @@ def sweep(params: NetworkParams, grid: dict, models=("dsode",), seeds=1, t_end: 
         raise ParameterError("resume=True needs out= (the file of the sweep to resume)")
     spec = _build_spec(params, grid, models, seeds, t_end, model_options, evaluate,
                        store_raster, out)
+    check_sweep([p for _, p in spec.points], spec.models, seeds=len(spec.seeds), t_end=spec.t_end,
+                model_options=spec.model_options, backend=backend, n_jobs=n_jobs,
+                scheduler=scheduler, store_raster=spec.store_raster, out=spec.out,
+                default_evaluator=spec.evaluate is evaluate_point, check_memory=check_memory)
     executor = _executor(backend, n_jobs, scheduler)
     try:
         return _sweep(spec, executor, backend, resume, progress)
