@@ -544,18 +544,16 @@ class Sampled(Shape):
         """End of the last sample, ms."""
         return self.start + len(self.values) * self.width
 
-    def _position(self, t):
-        """``(t - start) / width`` clipped to [0, n], snapped onto sample edges."""
-        n = len(self.values)
+    def _position(self, t, clip=True):
+        """``(t - start) / width`` snapped onto sample edges, clipped to [0, n]."""
         u = (np.asarray(t, dtype=np.float64) - self.start) / self.width
         r = np.round(u)
         u = np.where(np.abs(u - r) <= _SNAP * np.maximum(1.0, np.abs(u)), r, u)
-        return np.clip(u, 0.0, n)
+        return np.clip(u, 0.0, len(self.values)) if clip else u
 
     def _rate(self, t):
         values = self._table[0]
-        u = (np.asarray(t, dtype=np.float64) - self.start) / self.width
-        k = np.floor(u).astype(np.int64)
+        k = np.floor(self._position(t, clip=False)).astype(np.int64)
         ok = (k >= 0) & (k < values.size)
         return np.where(ok, values[np.clip(k, 0, values.size - 1)], 0.0)
 
@@ -574,7 +572,7 @@ class Sampled(Shape):
         ia = np.minimum(np.floor(ua).astype(np.int64), n - 1)
         ib = np.clip(np.ceil(ub).astype(np.int64) - 1, 0, n - 1)
         ib = np.maximum(ia, ib)
-        beyond = (np.asarray(a) < self.start) | (np.asarray(b) > self.stop)
+        beyond = (self._position(a, clip=False) < 0) | (self._position(b, clip=False) > n)
         return ia, ib, beyond
 
     def _mean(self, a, b):
@@ -760,6 +758,8 @@ class _Parser:
         name = self.word()
         if not name:
             self.error("expected a shape name (" + ", ".join(sorted(SHAPES)) + ")")
+        if name not in SHAPES:
+            _make(name, {}, [], f" in {self.text.strip()!r}")   # the unknown-shape error
         positional, kwargs = [], {}
         if name == "lambda" and self.peek() != "(":
             return Baseline()
@@ -949,7 +949,7 @@ class Stimulus:
                 t, lowest = first
                 raise ParameterError(
                     f"stimulus {pop}: the rate must stay >= 0 kicks/ms over the run, but "
-                    f"{shape} falls below 0 at t = {t:.6g} ms (first time; down to about "
+                    f"{shape} falls below 0 at t = {t:.9g} ms (first time; down to about "
                     f"{lowest:.4g} kicks/ms)")
 
     def step_rates(self, params, t_end: float) -> np.ndarray:
