@@ -11,6 +11,8 @@ from .events import MFE, mfe
 from .neo_export import to_neo
 from .peaks import PeakSequence, peak_differences, peak_sequence
 from .rates import firing_rate, firing_rates, population_rate
+from .response import (LinearResponse, StepResponse, across_seeds, combine_linear_responses,
+                       linear_response, step_response)
 from .spectral import GAMMA_BAND, Spectrum, spectrum
 from .synchrony import ssi
 from .summary import summarize
@@ -18,5 +20,7 @@ from .summary import summarize
 __all__ = [
     "firing_rate", "firing_rates", "population_rate", "ssi", "mfe", "MFE", "spectrum", "Spectrum", "GAMMA_BAND",
     "peak_sequence", "peak_differences", "PeakSequence", "attractor_coordinates",
-    "AttractorCoordinates", "count_above", "to_neo", "summarize",
+    "AttractorCoordinates", "count_above", "to_neo", "summarize", "step_response",
+    "StepResponse", "linear_response", "LinearResponse", "combine_linear_responses",
+    "across_seeds",
 ]
