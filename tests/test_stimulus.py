@@ -325,3 +325,63 @@ def test_values_and_with_value():
         stim.with_value("stimulus.E.cosine.hz", 5)
     with pytest.raises(ParameterError, match=r"stimulus.I.hz: population I has no stimulus"):
         Stimulus(E=Sine(amp=1, hz=2)).with_value("stimulus.I.hz", 5)
+
+
+# ---------------------------------------------------------------------------------------------
+# the numba form for event-driven engines
+# ---------------------------------------------------------------------------------------------
+
+def test_kernel_table_evaluates_like_the_shapes():
+    from snnreduce._stimulus_kernel import kernel_table, rate_at
+
+    stim = parse_stimulus("E:lambda+sine(amp=2,hz=40,phase=30)+step(at=3,amp=1,duration=0.7,"
+                          "period=2)+ramp(start=1,stop=4,amp=-0.5); "
+                          "I:sampled(width=0.3,values=[1,2,3,4,5,6,7,8,9,10,11,12,13,14])")
+    table, samples = kernel_table(stim, PARAMS)
+    shapes = stim.resolved(PARAMS)
+    t = np.linspace(0, 4.19, 997)
+    for q, pop in enumerate("EI"):
+        got = np.array([rate_at(table, samples, q, x) for x in t])
+        np.testing.assert_allclose(got, shapes[pop].rate_at(t), rtol=0, atol=1e-12)
+    # an unset population is its constant
+    table, samples = kernel_table(Stimulus(E=Sine(amp=1, hz=5, mean=3)), PARAMS)
+    assert rate_at(table, samples, 1, 12.3) == 7.0
+
+
+def test_step_bounds_dominate_the_rate():
+    stim = parse_stimulus("E:const(3)+sine(amp=2,hz=40); I:lambda+step(at=0.55,amp=1)")
+    bounds = stim.step_bounds(PARAMS, 50.0)
+    rates = stim.step_rates(PARAMS, 50.0)
+    assert bounds.shape == rates.shape == (500, 2)
+    assert np.all(bounds >= rates)
+    t = np.arange(0, 50, 0.001)
+    for q, pop in enumerate("EI"):
+        lam = stim.resolved(PARAMS)[pop].rate_at(t)
+        assert np.all(lam <= bounds[np.minimum((t / 0.1).astype(int), 499), q] + 1e-12)
+    assert bounds[5, 1] == 8.0 and bounds[4, 1] == 7.0   # the step at 0.55 ms lies in step 5
+
+
+def test_thinned_kicks_follow_the_rate():
+    """Counts per phase bin of a sinusoidal drive match ∫λ dt within Poisson errors."""
+    from snnreduce._stimulus_kernel import kernel_table, thinned_kicks
+
+    hz, t_end = 25.0, 20000.0
+    stim = Stimulus(E=Sine(mean=3.0, amp=2.5, hz=hz, phase=40.0))
+    table, samples = kernel_table(stim, PARAMS)
+    bounds = stim.step_bounds(PARAMS, t_end)[:, 0].copy()
+    out = np.empty(200_000)
+    n = thinned_kicks(table, samples, 0, bounds, PARAMS.dt, t_end, np.random.default_rng(2), out)
+    assert n < out.size
+    times = out[:n]
+    assert np.all(np.diff(times) > 0) and times[0] >= 0 and times[-1] < t_end
+    # 8 bins of phase over the 500 whole periods
+    period = 1000.0 / hz
+    edges = np.linspace(0, period, 9)
+    counts = np.histogram(times % period, edges)[0]
+    shape = stim["E"]
+    expected = np.array([shape.integral(a, b) for a, b in zip(edges[:-1], edges[1:])]) \
+        * (t_end / period)
+    z = (counts - expected) / np.sqrt(expected)
+    assert np.all(np.abs(z) < 4.5), z
+    # and the total over the run
+    assert abs(n - shape.integral(0.0, t_end)) < 4.5 * math.sqrt(shape.integral(0.0, t_end))

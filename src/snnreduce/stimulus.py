@@ -974,6 +974,24 @@ class Stimulus:
         shapes = self.resolved(params)
         return np.stack([shapes[p].step_means(params.dt, n_steps) for p in POPULATIONS], axis=1)
 
+    def step_bounds(self, params, t_end: float) -> np.ndarray:
+        """Upper bound of the rate over each step ``[i dt, (i+1) dt]``, validated: the rate
+        of the proposals when an event-driven engine thins (``>=`` :meth:`step_rates`).
+
+        Returns
+        -------
+        ndarray of float64, shape (n_steps, 2)
+            kicks/ms, columns E, I.
+        """
+        from .network._common import n_steps_of
+
+        self.check(params, t_end)
+        n_steps = n_steps_of(t_end, params.dt)
+        i = np.arange(n_steps, dtype=np.float64)
+        shapes = self.resolved(params)
+        return np.stack([np.maximum(shapes[p].bounds(i * params.dt, (i + 1.0) * params.dt)[1],
+                                    0.0) for p in POPULATIONS], axis=1)
+
     # ---- text, dicts, JSON -----------------------------------------------------------------
     def __str__(self) -> str:
         return "; ".join(f"{p}:{shape}" for p, shape in self.shapes)
