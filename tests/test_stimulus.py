@@ -149,8 +149,8 @@ shapes = st.lists(terms, min_size=1, max_size=4).map(lambda ts: sum(ts[1:], ts[0
 @given(shape=shapes, t0=st.floats(-60, 60), span=st.floats(0, 30))
 def test_bounds_contain_the_rate(shape, t0, span):
     shape = shape.resolved(7.0)
-    lo, hi = shape.bounds(t0, t0 + span)
-    t = np.linspace(t0, t0 + span, 257)
+    lo, hi = shape.bounds(t0, t0 + span)        # over [t0, t0 + span)
+    t = np.linspace(t0, t0 + span, 257, endpoint=False)
     r = shape.rate_at(t)
     tol = 1e-9 * (1.0 + shape._scale())
     assert lo <= r.min() + tol and r.max() <= hi + tol

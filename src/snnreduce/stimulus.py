@@ -90,7 +90,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
@@ -168,9 +168,10 @@ class Shape:
         return _out(self._mean(a, b), scalar and s2)
 
     def bounds(self, t0, t1):
-        """``(lower, upper)``: bounds of λ(t) over ``t0 <= t <= t1``, kicks/ms (the upper bound
-        is what thinning proposes from). Exact for a single term; the sum of the terms' bounds
-        for a :class:`Sum`."""
+        """``(lower, upper)``: bounds of λ(t) over ``t0 <= t < t1`` (the point t0 if
+        ``t1 == t0``), kicks/ms; the upper bound is what thinning proposes from. Exact for a
+        single term (up to round-off of the continuous ones); the sum of the terms' bounds for
+        a :class:`Sum`."""
         a, scalar = _as_array(t0)
         b, s2 = _as_array(t1)
         a, b = np.broadcast_arrays(a, b)
@@ -365,12 +366,12 @@ class Step(Shape):
         return np.where(self._on(t), self.amp, 0.0)
 
     def _inside_outside(self, a, b):
-        """(whole ``[a, b]`` on, whole ``[a, b]`` off) per interval."""
-        k, r = self._phase(np.maximum(a, self.at))
-        inside = self._on(a) & (b < self.at + k * self.period + self.duration) if \
-            not math.isinf(self.period) else self._on(a) & (b < self.at + self.duration)
+        """(whole ``[a, b)`` on, whole ``[a, b)`` off, time on in it) per interval."""
+        k, _ = self._phase(np.maximum(a, self.at))
+        start = self.at if math.isinf(self.period) else self.at + k * self.period
+        inside = self._on(a) & (b <= start + self.duration)
         on_time = self._on_time(b) - self._on_time(a)
-        outside = (on_time <= 0.0) & ~self._on(a) & ~self._on(b)
+        outside = (on_time <= 0.0) & ~self._on(a)
         return inside, outside, on_time
 
     def _mean(self, a, b):
@@ -905,7 +906,7 @@ class Stimulus:
         return {pop: (self.get(pop) or Baseline()).resolved(params.lam(pop))
                 for pop in POPULATIONS}
 
-    def is_constant(self, params=None) -> bool:
+    def is_constant(self) -> bool:
         """True if no stimulated population's rate depends on time (engines may then keep
         their constant-drive code; :meth:`constant_rates` gives the values)."""
         return all(shape.is_constant for _, shape in self.shapes)
@@ -975,7 +976,7 @@ class Stimulus:
         return np.stack([shapes[p].step_means(params.dt, n_steps) for p in POPULATIONS], axis=1)
 
     def step_bounds(self, params, t_end: float) -> np.ndarray:
-        """Upper bound of the rate over each step ``[i dt, (i+1) dt]``, validated: the rate
+        """Upper bound of the rate over each step ``[i dt, (i+1) dt)``, validated: the rate
         of the proposals when an event-driven engine thins (``>=`` :meth:`step_rates`).
 
         Returns
@@ -1116,6 +1117,8 @@ def _first_negative(shape: Shape, t0: float, t1: float, dt: float,
     of the terms' exact bounds) is cleared after a few halvings except where it truly dips.
     """
     tol = _NEG_TOL * max(1.0, shape._scale())
+    if shape.bounds(t0, t1)[0] >= -tol:       # the usual case: cleared by one interval
+        return None
     width = dt
     if shape.max_hz > 0:
         width = min(width, 1000.0 / shape.max_hz / 16.0)
