@@ -20,7 +20,7 @@ from .summary import summarize
 __all__ = [
     "firing_rate", "firing_rates", "population_rate", "ssi", "mfe", "MFE", "spectrum", "Spectrum", "GAMMA_BAND",
     "peak_sequence", "peak_differences", "PeakSequence", "attractor_coordinates",
-    "AttractorCoordinates", "count_above", "to_neo", "summarize", "step_response",
-    "StepResponse", "linear_response", "LinearResponse", "combine_linear_responses",
-    "across_seeds",
+    "AttractorCoordinates", "count_above", "to_neo", "summarize",
 ]
+__all__ += ["step_response", "StepResponse", "linear_response", "LinearResponse",
+            "combine_linear_responses", "across_seeds"]
