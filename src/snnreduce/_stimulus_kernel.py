@@ -1,7 +1,7 @@
 """λ_Q(t) inside numba kernels: a flat table of a stimulus's terms and its evaluation.
 
 The event-driven engine needs the rate at arbitrary times (thinning accepts a proposed
-external kick at time t with probability ``λ_Q(t) / λ̄_Q``, ``λ̄_Q`` the upper bound of the
+external kick at time t with probability ``λ_Q(t) / λ̂_Q``, ``λ̂_Q`` the upper bound of the
 current step from :meth:`snnreduce.stimulus.Stimulus.step_bounds`). :func:`kernel_table`
 writes the resolved shapes of both populations into one float array that
 :func:`rate_at` evaluates with the formulas of :mod:`snnreduce.stimulus` (the tests compare
@@ -11,15 +11,17 @@ will run per population, with ``act_Q`` neurons multiplying both rates.
 
 Table rows: ``[population, kind, p0, p1, p2, p3]`` with
 
-==========  ==========  ========  ===========  =========
-kind        p0          p1        p2           p3
-==========  ==========  ========  ===========  =========
-CONST       rate
-STEP        at          amp       duration     period
-SINE        amp         ω (rad/ms)  mean       phase (rad)
-RAMP        start       stop      amp
-SAMPLED     start       width     first index  count     (values in ``samples``)
-==========  ==========  ========  ===========  =========
+=======  ======  ==========  ===========  ===========
+kind     p0      p1          p2           p3
+=======  ======  ==========  ===========  ===========
+CONST    rate
+STEP     at      amp         duration     period
+SINE     amp     ω (rad/ms)  mean         phase (rad)
+RAMP     start   stop        amp
+SAMPLED  start   width       first index  count
+=======  ======  ==========  ===========  ===========
+
+(a SAMPLED term's values are ``samples[first index : first index + count]``).
 """
 
 from __future__ import annotations
