@@ -385,3 +385,23 @@ def test_thinned_kicks_follow_the_rate():
     assert np.all(np.abs(z) < 4.5), z
     # and the total over the run
     assert abs(n - shape.integral(0.0, t_end)) < 4.5 * math.sqrt(shape.integral(0.0, t_end))
+
+
+@settings(max_examples=150, deadline=None)
+@given(shape=shapes)
+def test_first_negative_time_agrees_with_a_dense_scan(shape):
+    """The exact check against an oracle: the rate on a 0.001 ms grid."""
+    from snnreduce.stimulus import _first_negative
+
+    shape = shape.resolved(2.0)
+    t_end = 20.0
+    grid = np.arange(0.0, t_end, 1e-3)
+    dense = shape.rate_at(grid)
+    tol = 1e-9 * (1.0 + shape._scale())
+    found = _first_negative(shape, 0.0, t_end, 0.1)
+    if found is None:
+        assert dense.min() >= -tol
+        return
+    t, lowest = found
+    assert 0.0 <= t < t_end and shape.rate_at(t) < 0 and lowest <= shape.rate_at(t)
+    assert np.all(dense[grid < t - 1e-6] >= -tol)      # nothing negative before it
