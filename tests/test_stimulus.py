@@ -405,3 +405,13 @@ def test_first_negative_time_agrees_with_a_dense_scan(shape):
     t, lowest = found
     assert 0.0 <= t < t_end and shape.rate_at(t) < 0 and lowest <= shape.rate_at(t)
     assert np.all(dense[grid < t - 1e-6] >= -tol)      # nothing negative before it
+
+
+def test_the_checked_run_is_whole_steps():
+    # t_end = 10.05 ms runs 101 steps of 0.1 ms, up to 10.1 ms
+    stim = Stimulus(E=Sampled(values=(7.0,) * 101, width=0.1))
+    assert stim.step_rates(PARAMS, 10.05).shape == (101, 2)
+    with pytest.raises(ParameterError, match=r"cover \[0, 10\) ms but the run covers \[0, 10.1\)"):
+        Stimulus(E=Sampled(values=(7.0,) * 100, width=0.1)).check(PARAMS, 10.05)
+    with pytest.raises(ParameterError, match=r"falls below 0 at t = 10.06 ms"):
+        parse_stimulus("E:const(1)+step(at=10.06,amp=-2)").check(PARAMS, 10.05)

@@ -77,9 +77,9 @@ Validation
 ----------
 Fields are checked when a shape is made (finite numbers, ``hz > 0``, ``stop > start``, …);
 :meth:`Stimulus.check` checks a stimulus against a run: frequencies at most the Nyquist limit
-``1 / (2 dt)``, sampled values covering the run, and λ_Q(t) ≥ 0 at every time of
-``[0, t_end)`` (found exactly, by interval bounds; the error names the population and the
-first time it fails). Every problem is one :class:`~snnreduce.params.ParameterError` line.
+``1 / (2 dt)``, sampled values covering the run, and λ_Q(t) ≥ 0 at every time of the run's
+whole steps ``[0, ceil(t_end / dt) dt)`` (found exactly, by interval bounds; the error names
+the population and the first time it fails). Every problem is one :class:`~snnreduce.params.ParameterError` line.
 """
 
 from __future__ import annotations
@@ -923,15 +923,21 @@ class Stimulus:
     def check(self, params, t_end: float) -> None:
         """Check the stimulus against a run of ``t_end`` ms at ``params.dt``.
 
+        The run covers ``n_steps = ceil(t_end / dt)`` whole steps, ``[0, n_steps dt)``, as every
+        stepped engine simulates them; that is the interval checked.
+
         Raises
         ------
         ParameterError
-            A frequency above the Nyquist limit ``500 / dt`` Hz, samples that do not cover
-            ``[0, t_end)``, or a rate that is negative somewhere in ``[0, t_end)`` (the
-            message names the population and the first such time).
+            A frequency above the Nyquist limit ``500 / dt`` Hz, samples that do not cover the
+            run, or a rate that is negative somewhere in it (the message names the population
+            and the first such time).
         """
+        from .network._common import n_steps_of
+
         t_end = _number("t_end", t_end, "a finite number of ms > 0", lambda x: x > 0)
         dt = params.dt
+        t_run = n_steps_of(t_end, dt) * dt
         nyquist = 500.0 / dt
         for pop, shape in self.shapes:
             for term in shape.terms:
@@ -939,14 +945,16 @@ class Stimulus:
                     raise ParameterError(
                         f"stimulus {pop}: sine.hz = {term.hz:g} Hz is above the Nyquist limit "
                         f"{nyquist:g} Hz of dt = {dt:g} ms")
-                if isinstance(term, Sampled) and (term.start > 0 or term.stop < t_end - 1e-9 * t_end):
+                if isinstance(term, Sampled) and (term._position(0.0, clip=False) < 0
+                                                  or term._position(t_run, clip=False)
+                                                  > len(term.values)):
                     raise ParameterError(
                         f"stimulus {pop}: sampled values cover [{term.start:g}, {term.stop:g}) ms "
-                        f"but the run covers [0, {t_end:g}) ms")
+                        f"but the run covers [0, {t_run:g}) ms")
         for pop, shape in self.resolved(params).items():
             if pop not in self.populations:
                 continue
-            first = _first_negative(shape, 0.0, t_end, dt)
+            first = _first_negative(shape, 0.0, t_run, dt)
             if first is not None:
                 t, lowest = first
                 raise ParameterError(
