@@ -261,6 +261,13 @@ def test_sampled_values_must_cover_the_run():
     (lambda: Stimulus.from_dict({"E": [{"rate": 1}]}), r"every term needs a 'shape' key"),
     (lambda: Stimulus.from_dict({"E": [{"shape": "cosine"}]}), r"unknown stimulus shape 'cosine'"),
     (lambda: Stimulus.from_json("{"), r"stimulus JSON cannot be read"),
+    (lambda: Stimulus.from_dict({"E": [{"shape": "step", "at": 1, "to": "x"}]}),
+     r"step takes amp= .* not to='x'"),
+    (lambda: Stimulus.from_dict({"E": {"shape": "sampled", "values": ["a"], "width": 1}}),
+     r"sampled.values must be numbers"),
+    (lambda: Stimulus.from_dict({"E": {"shape": "sine", "amp": "1", "hz": 2}}),
+     r"sine.amp must be a number"),
+    (lambda: Stimulus.from_dict({"E": []}), r"expected a shape string, a term dict"),
 ])
 def test_bad_values_give_one_clear_line(make, message):
     with pytest.raises(ParameterError, match=message) as info:

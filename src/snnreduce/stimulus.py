@@ -519,7 +519,10 @@ class Sampled(Shape):
         if isinstance(raw, (str, bytes)) or not hasattr(raw, "__len__"):
             raise ParameterError(f"sampled.values must be a sequence of rates (kicks/ms), "
                                  f"got {raw!r}")
-        values = np.asarray(raw, dtype=np.float64) if len(raw) else np.zeros(0)
+        try:
+            values = np.asarray(raw, dtype=np.float64) if len(raw) else np.zeros(0)
+        except (TypeError, ValueError):
+            raise ParameterError(f"sampled.values must be numbers (kicks/ms), got {raw!r}") from None
         if values.ndim != 1 or values.size == 0:
             raise ParameterError(f"sampled.values must be a non-empty 1-D sequence of rates, "
                                  f"got shape {values.shape}")
@@ -666,7 +669,7 @@ def _make(name: str, kwargs: dict[str, Any], positional: list[Any], where: str) 
         if key not in names:
             if name == "step" and key in ("to", "from"):
                 raise ParameterError(
-                    f"step takes amp= (the change, kicks/ms), not {key}={_format_value(value)}"
+                    f"step takes amp= (the change, kicks/ms), not {key}={_shown(value)}"
                     f"{where}: terms add, so write e.g. E:lambda+step(at=500,amp=2) or "
                     f"E:const(7)+step(at=500,amp=2) for 7 -> 9 kicks/ms")
             raise ParameterError(f"{name} has no parameter {key!r}{where}; parameters: "
@@ -682,6 +685,14 @@ def _make(name: str, kwargs: dict[str, Any], positional: list[Any], where: str) 
         return cls(**args)
     except ParameterError as exc:
         raise ParameterError(f"{exc}{where}") from None
+
+
+def _shown(v) -> str:
+    """A parsed or file value as the grammar would write it (repr if it is not a number)."""
+    try:
+        return _format_value(v)
+    except (TypeError, ValueError):
+        return repr(v)
 
 
 def _format_value(v) -> str:
