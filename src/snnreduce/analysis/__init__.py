@@ -11,6 +11,8 @@ from .events import MFE, mfe
 from .neo_export import density_to_neo, rates_to_neo, to_neo, to_neo_block
 from .peaks import PeakSequence, peak_differences, peak_sequence
 from .rates import firing_rate, firing_rates, population_rate
+from .response import (LinearResponse, StepResponse, across_seeds, combine_linear_responses,
+                       linear_response, step_response)
 from .spectral import GAMMA_BAND, Spectrum, spectrum
 from .synchrony import ssi
 from .summary import summarize
@@ -21,3 +23,5 @@ __all__ = [
     "AttractorCoordinates", "count_above", "to_neo", "rates_to_neo", "density_to_neo", "to_neo_block",
     "summarize",
 ]
+__all__ += ["step_response", "StepResponse", "linear_response", "LinearResponse",
+            "combine_linear_responses", "across_seeds"]
