@@ -430,8 +430,6 @@ def test_real_dsode_sweep(tmp_path):
 
 @real
 def test_batched_dsode_matches_single_runs(monkeypatch):
-    if not sw._has_run_batch():
-        pytest.skip("snnreduce.dsode.run_batch not available")
     import snnreduce.dsode as dsode
 
     sizes = []
@@ -451,7 +449,7 @@ def test_batched_dsode_matches_single_runs(monkeypatch):
     regrouped = sw.sweep(TINY, grid, t_end=200.0, backend="serial", progress=False)
     assert sizes == [4, 3, 1]
     xr.testing.assert_identical(comparable(regrouped), comparable(batched))
-    monkeypatch.setattr(sw, "_has_run_batch", lambda: False)
+    monkeypatch.setattr(sw, "BATCH_DSODE", False)
     single = sw.sweep(TINY, grid, t_end=200.0, backend="serial", progress=False)
     assert sizes == [4, 3, 1]
     assert (single["status"] == "ok").all()

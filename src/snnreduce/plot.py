@@ -10,14 +10,25 @@ from pathlib import Path
 
 import numpy as np
 
+from . import models as registry
+from ._files import atomic_write
 from .analysis import population_rate, spectrum
 
 __all__ = ["result_figure", "compare_figure", "bifurcation_figure", "save_figure", "plot_raster",
            "plot_rates", "plot_psd", "plot_density", "plot_attractor"]
 
-_COLOURS = {"snn": "black", "markov": "dimgray", "surrogate": "tab:blue", "dsode": "tab:red",
-            "dsode-fs": "tab:orange", "fp": "tab:green", "fp-fs": "tab:olive", "rdm": "tab:purple"}
 _POP_COLOURS = {"E": "tab:red", "I": "tab:blue"}
+
+
+def _colour(model: str):
+    """The registry's colour of ``model`` (None: matplotlib's cycle, for labels of no model)."""
+    entry = registry.MODELS.get(model)
+    return None if entry is None else entry.colour
+
+
+def _label(model: str) -> str:
+    entry = registry.MODELS.get(model)
+    return model if entry is None else entry.label
 
 
 def _pyplot():
@@ -68,7 +79,7 @@ def plot_rates(ax, results: dict, population="E", window=None, smooth=1.0):
     for label, result in results.items():
         t, rate = population_rate(result, population, smooth)
         keep = (t >= start) & (t < stop)
-        ax.plot(t[keep], rate[keep], lw=0.9, color=_COLOURS.get(label), label=label)
+        ax.plot(t[keep], rate[keep], lw=0.9, color=_colour(label), label=label)
     ax.set(xlim=(start, stop), xlabel="time (ms)",
            ylabel=f"{population} rate (Hz/neuron, {smooth:g} ms smoothing)",
            title=f"{population} population rate")
@@ -81,7 +92,7 @@ def plot_psd(ax, results: dict, population="E", discard=100.0):
         s = spectrum(result, population, discard=discard)
         keep = s.frequencies > 0
         ax.semilogy(s.frequencies[keep], np.maximum(s.psd[keep], 1e-12), lw=1.0,
-                    color=_COLOURS.get(label),
+                    color=_colour(label),
                     label=f"{label} (peak {s.peak_hz:.0f} Hz)" if np.isfinite(s.peak_hz) else label)
         band = s.band
     ax.axvspan(*band, color="0.9", zorder=0)
@@ -116,7 +127,7 @@ def plot_attractor(ax, coordinates: dict):
     """Trajectories on (pending E kicks, pending I kicks), coloured by model."""
     for label, c in coordinates.items():
         ax.plot(c.pending_excitatory, c.pending_inhibitory, lw=0.4, alpha=0.8,
-                color=_COLOURS.get(label), label=label)
+                color=_colour(label), label=label)
     ax.set(xlabel="total pending E kicks", ylabel="total pending I kicks",
            title="attractor projection")
     ax.legend(loc="upper left", fontsize=8)
@@ -127,7 +138,9 @@ def compare_figure(comparison):
     plt = _pyplot()
     runs = {m: rs[0] for m, rs in comparison.results.items()}
     fig, axes = plt.subplots(2, 3, figsize=(16, 9), constrained_layout=True)
-    network = next((runs[m] for m in ("snn", "markov") if m in runs), None)
+    # the raster shows the first spiking network of the comparison (registry order)
+    network = next((runs[m] for m in registry.MODELS
+                    if m in runs and registry.MODELS[m].kind == "network"), None)
     if network is not None:
         plot_raster(axes[0, 0], network)
     else:
@@ -197,7 +210,9 @@ def bifurcation_figure(ds, param: str, network: str | None = None, reduction: st
     plt = _pyplot()
     models = list(ds["model"].values)
     if network is None:
-        network = next((m for m in ("snn", "markov", "surrogate", "dsode-fs") if m in models), None)
+        # the first stochastic network or reduction of the sweep, in registry order
+        network = next((m for m, e in registry.MODELS.items() if m in models
+                        and not e.deterministic and e.kind in ("network", "reduction")), None)
     rows = [m for m in (network, reduction) if m is not None and m in models]
     if not rows:
         raise ValueError(f"the sweep holds none of the models to draw; it has {models}")
@@ -217,7 +232,7 @@ def bifurcation_figure(ds, param: str, network: str | None = None, reduction: st
                              norm=LogNorm(vmin=1, vmax=max(np.nanmax(hist), 1.0) if np.isfinite(hist).any() else 10))
         fig.colorbar(mesh, ax=ax, label="successive peaks (count, log)")
         ax.set(ylim=(-span, span), xlim=(x_edges[0], x_edges[-1]), xlabel=param,
-               ylabel="Δ E peak height (spikes/ms)", title=f"{MODEL_NAMES.get(model, model)}")
+               ylabel="Δ E peak height (spikes/ms)", title=f"{_label(model)}")
     for row in range(len(rows), 2):
         axes[row, 0].set_axis_off()
     for ax, stat, label in ((axes[0, 1], "rate_hz", "rate (Hz/neuron)"), (axes[1, 1], "ssi", "SSI (1 ms)")):
@@ -228,8 +243,8 @@ def bifurcation_figure(ds, param: str, network: str | None = None, reduction: st
             for pop, style in (("E", "-"), ("I", "--")):
                 v = values.sel(population=pop).transpose(param, "seed").values
                 mean = np.nanmean(v, axis=1)
-                colour = _COLOURS.get(model)
-                ax.plot(x, mean, style, color=colour, label=f"{MODEL_NAMES.get(model, model)} {pop}")
+                colour = _colour(model)
+                ax.plot(x, mean, style, color=colour, label=f"{_label(model)} {pop}")
                 if v.shape[1] > 1:
                     sd = np.nanstd(v, axis=1, ddof=1)
                     ax.fill_between(x, mean - sd, mean + sd, color=colour, alpha=0.2, lw=0)
@@ -241,12 +256,6 @@ def bifurcation_figure(ds, param: str, network: str | None = None, reduction: st
     return fig
 
 
-MODEL_NAMES = {"snn": "network (stepped)", "markov": "network (event-driven)",
-               "surrogate": "Markov surrogate", "dsode": "dsODE", "dsode-fs": "dsODE finite-size",
-               "fp": "Fokker-Planck", "fp-fs": "Fokker-Planck finite-size",
-               "rdm": "refractory density (NEST)"}
-
-
 def _centres_to_edges(x):
     if x.size == 1:
         return np.array([x[0] - 0.5, x[0] + 0.5])
@@ -256,8 +265,6 @@ def _centres_to_edges(x):
 
 def save_figure(fig, path) -> None:
     """Save atomically as PNG (dpi 120) and close the figure."""
-    from .io import atomic_write
-
     path = Path(path)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format=path.suffix.lstrip(".") or "png"))
     import matplotlib.pyplot as plt

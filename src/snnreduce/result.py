@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ._version import __version__
 from .params import NetworkParams
 
 __all__ = ["Result", "RECORD_DIMS"]
@@ -77,6 +78,19 @@ class Result:
     status: str = "ok"
     wall_time: float = 0.0
     version: str = ""
+
+    @classmethod
+    def from_run(cls, out: dict, *, params: NetworkParams, engine: str, seed: int | None,
+                 t_end: float, wall_time: float) -> "Result":
+        """The Result of one engine run: the engine's dict plus the run's provenance.
+
+        The one place a run becomes a Result (:func:`snnreduce.simulate`,
+        :func:`snnreduce.reduce`, the sweep's batched dsODE and the baselines' own entry
+        points call it). ``out`` is what an engine returns (see :mod:`snnreduce.models`);
+        ``params`` are the parameters as the caller gave them; ``dt`` is ``params.dt``.
+        """
+        return cls(params=params, engine=engine, seed=seed, t_end=float(t_end), dt=params.dt,
+                   wall_time=wall_time, version=__version__, **out)
 
     @property
     def n_steps(self) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import math
 import os
 import sys
@@ -27,34 +28,34 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .api import DETERMINISTIC, MODELS, __version__, _check_common, run_model
-from .io import ResultFileError, atomic_write, open_netcdf
+from . import models as registry
+from ._files import atomic_write
+from ._version import __version__
+from .analysis.statistics import SEQUENCES as _SEQUENCES
+from .analysis.statistics import STATISTICS as _SUMMARY_STATISTICS
+from .api import check_run_arguments, run_model
+from .io import ResultFileError, open_netcdf
 from .params import POPULATIONS, NetworkParams, ParameterError, parse_value
+from .validation import seed_labels
 
 __all__ = ["sweep", "parse_grid", "load_sweep", "evaluate_point", "run_model", "point_statistics",
-           "run_seed", "SweepError", "MODELS", "STATISTICS"]
+           "run_seed", "SweepError", "STATISTICS"]
+
+_log = logging.getLogger(__name__)
 
 FORMAT = "snnreduce-sweep/1"
 JOURNAL_FORMAT = "snnreduce-sweep-journal/1"
 
 
-#: Per-population statistics stored for every run: name -> (units, description).
+#: Per-population statistics stored for every run: variable -> (units, description); generated
+#: from the statistics registry (:mod:`snnreduce.analysis.statistics`).
 STATISTICS: dict[str, tuple[str, str]] = {
-    "rate_hz": ("Hz", "firing rate, spikes per neuron per second"),
-    "ssi": ("1", "spike synchrony index (1 ms window)"),
-    "gamma_peak_hz": ("Hz", "frequency of the population-count PSD peak in 30-90 Hz"),
-    "gamma_power": ("Hz^2", "power of the per-neuron rate in 30-90 Hz (Welch PSD)"),
-    "mfe_count": ("1", "number of multiple firing events"),
-    "mfe_mean_size": ("1", "mean size of multiple firing events, fraction of the population"),
-    "mfe_mean_interval_ms": ("ms", "mean onset-to-onset interval of multiple firing events"),
-}
+    stat.variable: (stat.units, stat.description) for stat in _SUMMARY_STATISTICS.values()}
 #: Ragged per-run sequences, padded with NaN along the "peak" dimension.
-PEAK_VARIABLES = {
-    "peak_time_ms": ("ms", "times of the peaks of the 1 ms-smoothed E population count"),
-    "peak_height": ("spikes/ms",
-                    "heights of the peaks of the 1 ms-smoothed E population count, whole "
-                    "population (bifurcation diagram; successive differences: its signature)"),
-}
+PEAK_VARIABLES = {name: (seq.units, seq.description) for name, seq in _SEQUENCES.items()}
+#: Advance deterministic dsODE points in batches (:func:`snnreduce.dsode.run_batch`); False runs
+#: them one by one (same numbers, slower: for checking the batches).
+BATCH_DSODE = True
 #: Most deterministic dsODE points advanced together in one batched job.
 DSODE_CHUNK_MAX = 64
 #: Points per thread in a batch advanced in the sweep's own process (small: a kill loses a batch).
@@ -183,19 +184,15 @@ def point_statistics(result) -> dict:
         ``{stat: {"E": x, "I": y}}`` for every name in :data:`STATISTICS`, plus
         ``peak_time_ms`` and ``peak_height`` (1-D sequences, E population) and ``status``.
     """
-    from .analysis import peak_sequence, summarize
+    from .analysis import summarize
+    from .analysis.statistics import flatten_summary
 
-    summary = summarize(result)
-    stats = {name: {q: summary[name][q] for q in POPULATIONS}
-             for name in ("rate_hz", "ssi", "gamma_peak_hz", "gamma_power")}
-    for name, key in (("mfe_count", "count"), ("mfe_mean_size", "mean_size"),
-                      ("mfe_mean_interval_ms", "mean_interval_ms")):
-        stats[name] = {q: summary["mfe"][q][key] for q in POPULATIONS}
-    if result.status == "ok":
-        peaks = peak_sequence(result, population="E")
-        stats["peak_time_ms"], stats["peak_height"] = peaks.times, peaks.heights
-    else:  # a run that stopped early may leave nothing after the discarded transient
-        stats["peak_time_ms"] = stats["peak_height"] = np.empty(0)
+    flat = flatten_summary(summarize(result))
+    stats = {stat.variable: {q: flat[f"{key}.{q}"] for q in POPULATIONS}
+             for key, stat in _SUMMARY_STATISTICS.items()}
+    for name, sequence in _SEQUENCES.items():
+        # a run that stopped early may leave nothing after the discarded transient
+        stats[name] = sequence.compute(result) if result.status == "ok" else np.empty(0)
     stats["status"] = result.status
     return stats
 
@@ -222,6 +219,12 @@ def _clean(raw: dict, wall_time: float) -> dict:
     record["status"] = str(raw.get("status", "ok"))
     record["wall_time"] = float(wall_time)
     return record
+
+
+def _fallback_note(exc: BaseException) -> str:
+    message = str(exc).strip().splitlines()
+    return (f"batched dsODE failed ({type(exc).__name__}: {message[0] if message else ''}); "
+            "its points ran one by one")
 
 
 def _as_float(x) -> float:
@@ -264,11 +267,13 @@ class _Chunk:
 
 def _run_chunk(chunk: _Chunk) -> list[tuple[tuple, dict]]:
     """Worker side: run every task of the chunk; a failing run records its error."""
+    note = None
     if chunk.batched:
         try:
             return _run_dsode_batch(chunk)
-        except Exception:  # e.g. an option run_batch lacks: each run then records its own error
-            pass
+        except Exception as exc:  # e.g. an option run_batch lacks: each run records its own error
+            note = _fallback_note(exc)
+            _log.warning("sweep: %s", note)
     done = []
     for task in chunk.tasks:
         start = time.perf_counter()
@@ -279,6 +284,8 @@ def _run_chunk(chunk: _Chunk) -> list[tuple[tuple, dict]]:
             record = _clean(raw, time.perf_counter() - start)
         except Exception as exc:
             record = _failed(exc, time.perf_counter() - start)
+        if note is not None:
+            record["fallback"] = note
         done.append((task.key, record))
     return done
 
@@ -313,9 +320,8 @@ def _run_dsode_batch(chunk: _Chunk) -> list[tuple[tuple, dict]]:
     share = (time.perf_counter() - start) / len(chunk.tasks)
     done = []
     for task, params, out in zip(chunk.tasks, params_list, outs, strict=True):
-        # built as snnreduce.reduce builds it
-        result = Result(params=params, engine="dsode", seed=None, t_end=chunk.t_end, dt=params.dt,
-                        wall_time=share, version=__version__, **out)
+        result = Result.from_run(out, params=params, engine="dsode", seed=None, t_end=chunk.t_end,
+                                 wall_time=share)
         if task.save_to is not None:
             result.save(task.save_to)
         start = time.perf_counter()
@@ -358,7 +364,7 @@ class _Spec:
         names = list(self.grid)
         tasks = []
         for model in self.models:
-            labels = [None] if model in DETERMINISTIC else self.seeds
+            labels = [None] if registry.get(model).deterministic else self.seeds
             for index, (combo, params) in enumerate(self.points):
                 point = dict(zip(names, combo))
                 for label in labels:
@@ -382,7 +388,7 @@ def _build_spec(params, grid, models, seeds, t_end, model_options, evaluate, sto
                 out) -> _Spec:
     if not isinstance(params, NetworkParams):
         raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
-    t_end = _check_common(params, t_end)
+    t_end = check_run_arguments(params, t_end)
     grid = _normalise_grid(params, grid)
 
     if isinstance(models, str):
@@ -391,28 +397,12 @@ def _build_spec(params, grid, models, seeds, t_end, model_options, evaluate, sto
     if not models:
         raise ParameterError("models must name at least one model")
     for model in models:
-        if model not in MODELS:
-            raise ParameterError(f"models must be among {', '.join(MODELS)}; got {model!r}")
+        if model not in registry.MODELS:
+            raise ParameterError(f"models must be among {', '.join(registry.MODELS)}; got {model!r}")
     if len(set(models)) != len(models):
         raise ParameterError(f"models repeat a name: {', '.join(models)}")
 
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        if seeds < 1:
-            raise ParameterError(f"seeds must be a number of seeds >= 1 or a list of seeds, got {seeds}")
-        seeds = tuple(range(int(seeds)))
-    else:
-        try:
-            seeds = tuple(seeds)
-        except TypeError:
-            raise ParameterError(f"seeds must be an int >= 1 or a list of ints, got {seeds!r}") from None
-        if not seeds:
-            raise ParameterError("seeds must not be empty")
-        for s in seeds:
-            if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
-                raise ParameterError(f"seeds must be non-negative integers, got {s!r}")
-        seeds = tuple(int(s) for s in seeds)
-        if len(set(seeds)) != len(seeds):
-            raise ParameterError(f"seeds repeat a value: {list(seeds)}")
+    seeds = seed_labels(seeds)
 
     model_options = {} if model_options is None else model_options
     if not isinstance(model_options, dict):
@@ -567,13 +557,14 @@ def _make_chunks(spec: _Spec, tasks: list[_Task], executor) -> list[_Chunk]:
     local (cheaper than starting processes for them), else one batch per worker.
     """
     chunks = []
-    batch = spec.evaluate is evaluate_point and _has_run_batch()
+    batch = BATCH_DSODE and spec.evaluate is evaluate_point
     for model in spec.models:
         mine = [t for t in tasks if t.key[1] == model]
         if not mine:
             continue
         options = spec.model_options.get(model, {})
-        if batch and model == "dsode":  # the one model with a batched kernel
+        entry = registry.get(model)
+        if batch and entry.engine == "dsode" and entry.deterministic:  # the batched kernel
             if executor.local_batches:
                 threads = executor.n_workers
                 size = min(DSODE_CHUNK_MAX, DSODE_POINTS_PER_THREAD * threads)
@@ -586,14 +577,6 @@ def _make_chunks(spec: _Spec, tasks: list[_Task], executor) -> list[_Chunk]:
         else:
             chunks += [_Chunk(model, (t,), spec.t_end, options, spec.evaluate) for t in mine]
     return chunks
-
-
-def _has_run_batch() -> bool:
-    try:
-        from . import dsode
-    except ImportError:
-        return False
-    return callable(getattr(dsode, "run_batch", None))
 
 
 class _Serial:
@@ -877,6 +860,8 @@ def _assemble(spec: _Spec, tasks: list[_Task], records: dict, backend: str):
     coords.update(model=np.asarray(spec.models), seed=np.asarray(spec.seeds, dtype=np.int64),
                   population=np.asarray(POPULATIONS), peak=np.arange(n_peak, dtype=np.int64))
     manifest = spec.manifest()
+    # fallbacks taken while running (logged when they happened), recorded with the results
+    fallbacks = sorted({r["fallback"] for r in records.values() if "fallback" in r})
     attrs = {
         "format": FORMAT,
         "params": spec.base.to_json(),
@@ -890,6 +875,7 @@ def _assemble(spec: _Spec, tasks: list[_Task], records: dict, backend: str):
         "version": __version__,
         "backend": backend,
         "spec": json.dumps(manifest, sort_keys=True),
+        "fallbacks": json.dumps(fallbacks),
     }
     return xr.Dataset(data, coords=coords, attrs=attrs)
 

@@ -37,13 +37,15 @@ from typing import Any
 import numpy as np
 
 from ..params import NetworkParams, ParameterError
+from ..result import Result
+from ..validation import normalise_seed
+from ._gif_nest import NEST_MISSING, import_nest
 
 __all__ = ["GifPopulationParams", "run_mesoscopic", "run_microscopic", "run", "from_network",
            "to_network_params", "to_dsode_params", "escape_rate", "fit_escape_noise",
-           "MAPPING_DEFAULTS", "RUN_DEFAULTS", "NEST_MISSING"]
+           "MAPPING_DEFAULTS", "RUN_DEFAULTS", "NEST_MISSING", "check_runnable"]
 
 #: The message of the ImportError raised when NEST is not installed.
-NEST_MISSING = "the refractory-density baseline needs NEST: pip install snnreduce[nest]"
 
 _PAIR_NAMES = ("E", "I")
 _PATHWAYS = ("ee", "ie", "ei", "ii")        # post, pre
@@ -711,8 +713,6 @@ def _check_run(gp, t_end, dt, threads, connectivity, record, level):
 
 
 def _nest_seed(seed) -> tuple[int, int]:
-    from ..api import normalise_seed
-
     seed = normalise_seed(seed)
     return seed, seed % (2**32 - 2) + 1        # NEST wants 1 .. 2^32 - 1; seed + 1 below that
 
@@ -739,11 +739,26 @@ def _simulate(gp, *, level, t_end, seed, dt, threads, connectivity, record, prog
 
 
 def _result(gp, engine, seed, t_end, dt, out, wall):
-    from ..api import __version__
-    from ..result import Result
+    # a GIF description has no NetworkParams of its own: the Result carries the network it
+    # maps onto, and options["gif"] the description itself
+    return Result.from_run(out, params=to_network_params(gp, dt=dt), engine=engine, seed=seed,
+                           t_end=t_end, wall_time=wall)
 
-    return Result(params=to_network_params(gp, dt=dt), engine=engine, seed=seed,
-                  t_end=float(t_end), dt=dt, wall_time=wall, version=__version__, **out)
+
+def check_runnable(params: NetworkParams) -> None:
+    """Fail before a batch of runs if ``params`` cannot run here (registry preflight).
+
+    Raises
+    ------
+    ParameterError
+        If the network has no leak (``tau_m == 0``): a GIF neuron always leaks.
+    ImportError
+        If NEST is missing (:data:`NEST_MISSING`), raised now rather than inside a worker.
+    """
+    if params.tau_m <= 0:
+        raise ParameterError("the refractory-density baseline (rdm) needs a leaky network, "
+                             f"tau_m > 0; got tau_m = {params.tau_m:g}")
+    import_nest()
 
 
 def run_mesoscopic(gp: GifPopulationParams, *, t_end: float, seed: int | None, dt: float = 0.1,

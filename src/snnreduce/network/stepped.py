@@ -41,13 +41,14 @@ import time
 import numba
 import numpy as np
 
+from .._threads import prefer_workqueue
 from ..params import ParameterError
 from . import _atomic
 from . import _random as _rnd
 from ._common import asked_records
 from ._common import (COL_LAMBDA, COL_P_EXC, COL_P_INH, COL_S_EXC, COL_S_INH, COL_TAU_EXC,
                       COL_TAU_INH, SpikeBuffer, check_choice, check_flag, check_no_unknown,
-                      check_record, initial_voltages, n_steps_of, population_table, progress_bar,
+                      check_engine_record, initial_voltages, n_steps_of, population_table, progress_bar,
                       quenched_adjacency, refractory_rule)
 
 __all__ = ["run", "DRIVES", "RECURRENT", "CONSUMPTION"]
@@ -859,7 +860,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     recurrent = check_choice("recurrent", recurrent, RECURRENT)
     consumption = check_choice("consumption", consumption, CONSUMPTION)
     fixed_indegree = check_flag("fixed_indegree", fixed_indegree)
-    record = check_record(record, "stepped")
+    record = check_engine_record(record, "stepped")
     quenched = params.connectivity == "quenched"
     if fixed_indegree and not quenched:
         raise ParameterError("fixed_indegree=True needs connectivity='quenched', got 'annealed'")
@@ -913,6 +914,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     state = (v, pend, refr, cons, inc_exc, inc_inh, streams)
     net = (indptr, indices, dense)
     draw = (cdf, guide, n_cdf)
+    prefer_workqueue()  # before the first parallel launch (snnreduce._threads says why)
     chooser = _SweepChooser(n_tot >= PARALLEL_MIN_N and numba.get_num_threads() > 1)
 
     counts = np.zeros((n_steps, 2), np.int64)
