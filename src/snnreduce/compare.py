@@ -162,8 +162,8 @@ def _run_one(params, model, seed, t_end, discard, dsode_options):
     result = run_model(params, model, seed=seed, t_end=t_end, options=options)
     try:
         attractor = attractor_coordinates(result, discard=discard)
-    except ValueError:  # a baseline without the records the projection needs
-        if entry.kind != "baseline":
+    except ValueError:  # e.g. a baseline without the records the projection needs
+        if entry.attractor:
             raise
         attractor = None
     # Per-neuron voltages were needed only for the attractor's gate count; dropping them
@@ -223,8 +223,9 @@ def _markdown(comparison, stats, payload) -> str:
                 mean = _leaf(stats["models"][m]["mean"], key, pop)
                 sd = stats["models"][m]["sd"]
                 cells.append(_pm(mean, None if sd is None else _leaf(sd, key, pop)))
-            errs = [_pct(_leaf(stats["errors"][m], key, pop)) for m in models
-                    if m != registry.REFERENCE]
+            # no errors without the reference network among the models
+            errs = [_pct(_leaf(stats["errors"][m], key, pop)) if m in stats["errors"] else "—"
+                    for m in models if m != registry.REFERENCE]
             lines.append(f"| {label} | {pop} | " + " | ".join(cells + errs) + " |")
     lines += ["", "Files: " + ", ".join(f"`{f}`" for fs in payload["files"].values() for f in fs)
               + ". `snnreduce stats FILE --json` prints the same per-run numbers.", ""]

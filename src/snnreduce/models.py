@@ -80,6 +80,9 @@ class Model:
     preflight : str or None
         ``"module:function"`` called with the params before any run of a batch (compare,
         sweep), to fail early with a clear message (e.g. NEST missing).
+    attractor : bool
+        Compare must draw its attractor projection (an error if its records cannot give
+        one). False: drawn only where its ``compare_record`` allows.
     """
 
     name: str
@@ -98,6 +101,7 @@ class Model:
     summary: str = ""
     record_owner: str = ""
     preflight: str | None = None
+    attractor: bool = True
 
     def load(self) -> Callable:
         """The engine function."""
@@ -159,18 +163,19 @@ _BUILTIN = (
     Model("rdm", "rdm", "snnreduce.baselines.refractory_density:run", "refractory density (NEST)",
           "tab:purple", "baseline", records=("voltage",), options=_RDM_OPTIONS,
           summary="rdm (refractory density, needs NEST)",
-          record_owner="the refractory-density model",
+          record_owner="the refractory-density model", attractor=False,
           preflight="snnreduce.baselines.refractory_density:check_runnable"),
     Model("fp", "fokker-planck", "snnreduce.baselines.fokker_planck:run", "Fokker-Planck",
           "tab:green", "baseline", deterministic=True,
           records=("refractory", "pending", "bin_count", "bin_mean"),
-          compare_record=("pending", "refractory"), options=_FP_OPTIONS,
+          compare_record=("pending", "refractory"), options=_FP_OPTIONS, attractor=False,
           summary="fp (Fokker-Planck)", record_owner="the Fokker-Planck solver"),
     Model("fp-fs", "fokker-planck", "snnreduce.baselines.fokker_planck:run",
           "Fokker-Planck finite-size", "tab:olive", "baseline",
           records=("refractory", "pending", "bin_count", "bin_mean"),
           compare_record=("pending", "refractory"), fixed={"finite_size": True},
-          options=_FP_OPTIONS, summary="fp-fs", record_owner="the Fokker-Planck solver"),
+          options=_FP_OPTIONS, summary="fp-fs", record_owner="the Fokker-Planck solver",
+          attractor=False),
 )
 
 #: Every model by name, in the order of reports and help texts.
