@@ -33,7 +33,7 @@ def _counts(result):
     return np.nan_to_num(np.asarray(result.population_counts, dtype=float), nan=-1.0)
 
 
-@pytest.mark.parametrize("name", _models())
+@pytest.mark.parametrize("name", list(_models()))
 def test_engine_contract(name):
     model = registry.get(name)
     first = run_model(PARAMS, name, seed=5, t_end=T_END)

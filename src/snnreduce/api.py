@@ -7,6 +7,7 @@ run's Generator, call the engine, and build the :class:`~snnreduce.Result` from 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from . import models as _models
@@ -108,12 +109,11 @@ def simulate(params: NetworkParams, engine: str = "stepped", *, t_end: float = 2
     -------
     Result
     """
-    check_run_arguments(params, t_end)
     if not isinstance(engine, str) or engine == "dsode":
         raise ParameterError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     model = _models.by_engine(engine)
     # simulate() runs the engine as asked: the options a model *name* implies do not apply
-    model = _models.Model(**{**model.__dict__, "fixed": {}, "seeded": True})
+    model = dataclasses.replace(model, fixed={}, seeded=True)
     return _run(model, params, t_end=t_end, seed=seed, record=record, progress=progress,
                 options=options)
 
@@ -145,7 +145,6 @@ def reduce(params: NetworkParams, *, t_end: float = 2000.0, noise: str | None = 
     Result
         ``engine == "dsode"``; population counts are expected spikes per step.
     """
-    check_run_arguments(params, t_end)
     if noise not in (None, "finite-size"):
         raise ParameterError(f"noise must be None or 'finite-size', got {noise!r}")
     model = _models.get("dsode" if noise is None else "dsode-fs")

@@ -45,8 +45,6 @@ __all__ = ["GifPopulationParams", "run_mesoscopic", "run_microscopic", "run", "f
            "to_network_params", "to_dsode_params", "escape_rate", "fit_escape_noise",
            "MAPPING_DEFAULTS", "RUN_DEFAULTS", "NEST_MISSING", "check_runnable"]
 
-#: The message of the ImportError raised when NEST is not installed.
-
 _PAIR_NAMES = ("E", "I")
 _PATHWAYS = ("ee", "ie", "ei", "ii")        # post, pre
 
