@@ -19,7 +19,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 RANKS = {
     "snnreduce.validation": 0, "snnreduce._files": 0, "snnreduce._version": 0,
     "snnreduce._steps": 0, "snnreduce._threads": 0,
-    "snnreduce.params": 1, "snnreduce.models": 1,
+    "snnreduce.params": 1, "snnreduce.populations": 1, "snnreduce.models": 1,
     "snnreduce.result": 2, "snnreduce.io": 2,
     "snnreduce.network": 3, "snnreduce.dsode": 3, "snnreduce.baselines": 3,
     "snnreduce.analysis": 3,

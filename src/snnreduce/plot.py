@@ -13,6 +13,8 @@ import numpy as np
 from . import models as registry
 from ._files import atomic_write
 from .analysis import population_rate, spectrum
+from .params import POPULATIONS
+from .populations import population_of
 
 __all__ = ["result_figure", "compare_figure", "bifurcation_figure", "save_figure", "plot_raster",
            "plot_rates", "plot_psd", "plot_density", "plot_attractor"]
@@ -64,8 +66,9 @@ def plot_raster(ax, result, window=None, max_neurons: int = 400):
     # Show at most max_neurons neurons, in the E:I proportion, so big networks stay legible.
     stride = max(1, (p.n_e + p.n_i) // max_neurons)
     shown = neurons % stride == 0
-    is_e = neurons < p.n_e
-    for pop, mask in (("E", is_e & shown), ("I", ~is_e & shown)):
+    population = population_of(neurons, p)
+    for q, pop in enumerate(POPULATIONS):
+        mask = (population == q) & shown
         ax.scatter(times[mask], neurons[mask], s=1.0, c=_POP_COLOURS[pop], marker="|",
                    linewidths=0.6, label=pop, rasterized=True)
     ax.set(xlim=(start, stop), ylim=(0, p.n_e + p.n_i), xlabel="time (ms)",

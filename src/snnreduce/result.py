@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
-from .params import NetworkParams
+from .params import POPULATIONS, NetworkParams
+from .populations import population_offsets
 
 __all__ = ["Result", "RECORD_DIMS"]
 
@@ -109,10 +110,12 @@ class Result:
         """Spike times (ms) and within-population neuron indices of "E" or "I"."""
         if self.spike_times is None:
             raise ValueError(f"a {self.engine} result has no individual spikes")
-        n_e = self.params.n_e
-        mask = self.spike_neurons < n_e if population == "E" else self.spike_neurons >= n_e
-        offset = 0 if population == "E" else n_e
-        return self.spike_times[mask], self.spike_neurons[mask] - offset
+        if population not in POPULATIONS:
+            raise ValueError(f"population must be one of {', '.join(POPULATIONS)}, got {population!r}")
+        q = POPULATIONS.index(population)
+        first, stop = (int(x) for x in population_offsets(self.params)[q:q + 2])
+        mask = (self.spike_neurons >= first) & (self.spike_neurons < stop)
+        return self.spike_times[mask], self.spike_neurons[mask] - first
 
     def replace(self, **changes) -> "Result":
         return dataclasses.replace(self, **changes)

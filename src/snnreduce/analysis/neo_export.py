@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..params import POPULATIONS
+from ..populations import population_offsets
 from ..result import Result
 
 __all__ = ["to_neo"]
@@ -66,7 +67,7 @@ def to_neo(result: Result, population: str | None = None):
     order = np.argsort(neurons_all, kind="stable")          # keeps time order within a neuron
     bounds = np.searchsorted(neurons_all[order], np.arange(sum(result.params.n) + 1))
     for pop in populations:
-        offset = 0 if pop == "E" else result.params.n_e
+        offset = int(population_offsets(result.params)[POPULATIONS.index(pop)])
         for k in range(result.params.n[POPULATIONS.index(pop)]):
             g = offset + k
             times = np.sort(times_all[order[bounds[g]:bounds[g + 1]]])

@@ -21,8 +21,6 @@ Reusable pieces
     ``params.initial_state`` as an array of voltages.
 :class:`SpikeBuffer`
     Growable storage for (step-or-time, neuron) spike pairs filled by chunked kernels.
-:func:`spikes_to_counts`
-    Bin spike times into ``population_counts``.
 :func:`progress_bar`, :func:`n_steps_of`
     Re-exported from :mod:`snnreduce._steps` (shared with the dsODE and the baselines).
 
@@ -39,6 +37,7 @@ import numba
 import numpy as np
 
 from .._steps import n_steps_of, progress_bar
+from ..populations import tables
 from ..validation import ParameterError, check_choice, check_flag, check_record
 
 __all__ = [
@@ -46,7 +45,7 @@ __all__ = [
     "COL_P_INH", "N_COLUMNS", "NETWORK_RECORDS", "check_choice", "check_flag",
     "check_engine_record", "check_no_unknown",
     "population_table", "refractory_rule", "quenched_adjacency", "initial_voltages",
-    "SpikeBuffer", "spikes_to_counts", "progress_bar", "n_steps_of",
+    "SpikeBuffer", "progress_bar", "n_steps_of",
 ]
 
 # Columns of the population table; row q is the *post* population (0 = E, 1 = I).
@@ -77,16 +76,21 @@ def check_engine_record(record, engine: str, allowed=NETWORK_RECORDS) -> tuple[s
 
 
 def population_table(params) -> np.ndarray:
-    """Per-population constants, shape ``(2, N_COLUMNS)``, row = post population (E, I)."""
-    table = np.empty((2, N_COLUMNS))
-    for q, (pop, post) in enumerate((("E", "e"), ("I", "i"))):
-        table[q, COL_LAMBDA] = params.lam(pop)
-        table[q, COL_S_EXC] = params.s(post + "e")
-        table[q, COL_S_INH] = params.s(post + "i")
-        table[q, COL_TAU_EXC] = params.tau(post + "e")
-        table[q, COL_TAU_INH] = params.tau(post + "i")
-        table[q, COL_P_EXC] = params.p(post + "e")
-        table[q, COL_P_INH] = params.p(post + "i")
+    """Per-population constants, shape ``(2, N_COLUMNS)``, row = post population (E, I).
+
+    Built from :func:`snnreduce.populations.tables`; "exc"/"inh" columns are the pathways from
+    the E and from the I population, the layout the kernels read.
+    """
+    t = tables(params)
+    e, i = t.index("E"), t.index("I")
+    table = np.empty((t.n_populations, N_COLUMNS))
+    table[:, COL_LAMBDA] = t.external_rate
+    table[:, COL_S_EXC] = t.kick[:, e]
+    table[:, COL_S_INH] = t.kick[:, i]
+    table[:, COL_TAU_EXC] = t.tau[:, e]
+    table[:, COL_TAU_INH] = t.tau[:, i]
+    table[:, COL_P_EXC] = t.prob[:, e]
+    table[:, COL_P_INH] = t.prob[:, i]
     return table
 
 
@@ -269,14 +273,6 @@ class SpikeBuffer:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         return self.key[:self.n].copy(), self.neuron[:self.n].copy()
-
-
-def spikes_to_counts(times: np.ndarray, neurons: np.ndarray, n_e: int, dt: float,
-                     n_steps: int) -> np.ndarray:
-    """Population spike counts per step ``[i dt, (i+1) dt)``, shape ``(n_steps, 2)``, int64."""
-    bins = np.minimum((times / dt).astype(np.int64), n_steps - 1)
-    pop = (neurons >= n_e).astype(np.int64)
-    return np.bincount(bins * 2 + pop, minlength=2 * n_steps).reshape(n_steps, 2)
 
 
 def asked_records(record, **filled) -> dict:
