@@ -73,7 +73,7 @@ class Interval:
         elif self.high is not None:
             text = f"{'<=' if right else '<'} {self.high:g}"
         else:
-            text = "a number"
+            text = "a finite number"
         if self.integer:
             text = f"an integer {text}"
         return f"{text} ({self.units})" if self.units else text
@@ -85,10 +85,12 @@ class Interval:
         # numbers of any kind (numpy scalars, Fraction, Decimal), but no bools or strings
         if not _is_real(value) and (isinstance(value, (bool, np.bool_, str))
                                     or not hasattr(value, "__float__")):
-            raise error(f"{name} must be a number {allowed}, got {value!r}")
+            kind = allowed if allowed.startswith("a finite number") else f"a number {allowed}"
+            raise error(f"{name} must be {kind}, got {value!r}")
         as_float = float(value)
         if not math.isfinite(as_float):
-            raise error(f"{name} must be finite and {allowed}, got {value!r}")
+            finite = allowed if allowed.startswith("a finite number") else f"finite and {allowed}"
+            raise error(f"{name} must be {finite}, got {value!r}")
         if self.integer:
             if not as_float.is_integer():
                 raise error(f"{name} must be {allowed}, got {value!r}")
