@@ -102,3 +102,20 @@ def test_unknown_model_and_engine_names():
         registry.unregister("snn")
     with pytest.raises(ParameterError, match="already registered"):
         registry.register(registry.get("snn"))
+
+
+def test_registry_options_are_the_engines_options():
+    """The help texts list each model's options from the registry: they must be the engine's."""
+    import inspect
+
+    from snnreduce.baselines import fokker_planck, refractory_density
+
+    contract = {"params", "t_end", "rng", "record", "progress", "noise", "unknown", "options"}
+    for name in ("snn", "markov", "surrogate", "dsode", "dsode-fs"):
+        model = registry.get(name)
+        signature = inspect.signature(model.load()).parameters
+        assert set(model.options) == set(signature) - contract, name
+    fp_options = set(fokker_planck.DEFAULTS) - {"finite_size"}  # implied by the model name
+    assert set(registry.get("fp").options) == set(registry.get("fp-fs").options) == fp_options
+    assert set(registry.get("rdm").options) == {"level", *refractory_density.RUN_DEFAULTS,
+                                                *refractory_density.MAPPING_DEFAULTS}

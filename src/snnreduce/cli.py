@@ -17,8 +17,14 @@ from .params import PRESETS, NetworkParams, ParameterError, parse_value
 
 
 def _model_help(kinds=("network", "reduction", "baseline")) -> str:
-    """``"snn (network (stepped)), markov (...)"``: the registry's models of these kinds."""
-    return ", ".join(f"{m.name} ({m.label})" for m in registry.MODELS.values() if m.kind in kinds)
+    """``"snn = network (stepped); markov = ..."``: the registry's models of these kinds."""
+    return "; ".join(f"{m.name} = {m.label}" for m in registry.MODELS.values() if m.kind in kinds)
+
+
+def _option_help() -> str:
+    """``"snn: drive, recurrent, ...; markov: ..."``: each model's options, from the registry."""
+    return "; ".join(f"{m.name}: {', '.join(m.options)}" for m in registry.MODELS.values()
+                     if m.options)
 
 
 class InputError(click.ClickException):
@@ -79,7 +85,8 @@ def cli():
 @click.option("--seed", type=int, default=None, help="Random seed (default: fresh entropy, recorded).")
 @click.option("--option", "engine_options", multiple=True, metavar="KEY=VALUE",
               help="Engine option (repeatable), e.g. --option drive=poisson, "
-                   "--option refractory_rule=paper for the dsODE.")
+                   "--option refractory_rule=paper for the dsODE. Options by model: "
+                   + _option_help() + ".")
 @click.option("--noise", type=click.Choice(["none", "finite-size"]), default="none",
               show_default=True, help="dsODE only: finite-size sampling noise.")
 @click.option("--record", default="", metavar="NAMES",

@@ -73,8 +73,6 @@ class Model:
         Options the name implies (``fp-fs``: ``finite_size=True``); given options override.
     options : dict of str to str
         Its engine options -> one-line help (for ``--help`` and docs).
-    summary : str
-        One-line description for help texts.
     record_owner : str
         How record errors name it: "the dsODE can record ...".
     preflight : str or None
@@ -98,7 +96,6 @@ class Model:
     compare_record: tuple = ()
     fixed: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
-    summary: str = ""
     record_owner: str = ""
     preflight: str | None = None
     attractor: bool = True
@@ -140,41 +137,37 @@ _NETWORK_COMPARE = ("pending", "voltage")
 
 _BUILTIN = (
     Model("snn", "stepped", "snnreduce.network.stepped:run", "network (stepped)", "black",
-          "network", options=_STEPPED_OPTIONS, compare_record=_NETWORK_COMPARE,
-          summary="stepped network", record_owner="the stepped engine"),
+          "network", options=_STEPPED_OPTIONS, compare_record=_NETWORK_COMPARE, record_owner="the stepped engine"),
     Model("markov", "markov", "snnreduce.network.markov:run", "network (event-driven)", "dimgray",
           "network", options={"voltage": "'continuous' or 'integer'",
                               "fixed_indegree": "quenched graph with a fixed in-degree"},
-          compare_record=_NETWORK_COMPARE, summary="event-driven", record_owner="the markov engine"),
+          compare_record=_NETWORK_COMPARE, record_owner="the markov engine"),
     Model("surrogate", "surrogate", "snnreduce.network.surrogate:run", "Markov surrogate",
           "tab:blue", "reduction", records=("voltage", "pending", "pending_var", "refractory"),
-          options={"moment_integrator": "'exact' or 'euler'"}, compare_record=_NETWORK_COMPARE,
-          summary="surrogate", record_owner="the surrogate engine"),
+          options={"moment_integrator": "'exact' or 'euler'"}, compare_record=_NETWORK_COMPARE, record_owner="the surrogate engine"),
     Model("dsode", "dsode", "snnreduce.dsode:run", "dsODE", "tab:red", "reduction",
           deterministic=True, seeded=False,
           records=("bin_count", "bin_mean", "pending", "pending_var", "refractory"),
           default_record=DSODE_DENSITY, compare_record=DSODE_DENSITY, fixed={"noise": None},
-          options=_DSODE_OPTIONS, summary="dsode", record_owner="the dsODE"),
+          options=_DSODE_OPTIONS, record_owner="the dsODE"),
     Model("dsode-fs", "dsode", "snnreduce.dsode:run", "dsODE finite-size", "tab:orange",
           "reduction", records=("bin_count", "bin_mean", "pending", "pending_var", "refractory"),
           default_record=DSODE_DENSITY, compare_record=DSODE_DENSITY,
-          fixed={"noise": "finite-size"}, options=_DSODE_OPTIONS, summary="dsode-fs",
+          fixed={"noise": "finite-size"}, options=_DSODE_OPTIONS,
           record_owner="the dsODE"),
     Model("rdm", "rdm", "snnreduce.baselines.refractory_density:run", "refractory density (NEST)",
           "tab:purple", "baseline", records=("voltage",), options=_RDM_OPTIONS,
-          summary="rdm (refractory density, needs NEST)",
           record_owner="the refractory-density model", attractor=False,
           preflight="snnreduce.baselines.refractory_density:check_runnable"),
     Model("fp", "fokker-planck", "snnreduce.baselines.fokker_planck:run", "Fokker-Planck",
           "tab:green", "baseline", deterministic=True,
           records=("refractory", "pending", "bin_count", "bin_mean"),
-          compare_record=("pending", "refractory"), options=_FP_OPTIONS, attractor=False,
-          summary="fp (Fokker-Planck)", record_owner="the Fokker-Planck solver"),
+          compare_record=("pending", "refractory"), options=_FP_OPTIONS, attractor=False, record_owner="the Fokker-Planck solver"),
     Model("fp-fs", "fokker-planck", "snnreduce.baselines.fokker_planck:run",
           "Fokker-Planck finite-size", "tab:olive", "baseline",
           records=("refractory", "pending", "bin_count", "bin_mean"),
           compare_record=("pending", "refractory"), fixed={"finite_size": True},
-          options=_FP_OPTIONS, summary="fp-fs", record_owner="the Fokker-Planck solver",
+          options=_FP_OPTIONS, record_owner="the Fokker-Planck solver",
           attractor=False),
 )
 
