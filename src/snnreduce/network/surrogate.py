@@ -35,8 +35,8 @@ from ..dsode.moments import (POP_N, advance_moments, input_coefficients, pathway
                              population_table)
 from ..params import ParameterError
 from ._common import asked_records
-from ._common import (SpikeBuffer, check_choice, check_engine_record, check_no_unknown, initial_voltages, n_steps_of, progress_bar,
-                      refractory_rule)
+from ._common import (SpikeBuffer, check_choice, check_engine_record, check_no_unknown,
+                      initial_voltages, n_steps_of, progress_bar, refractory_rule)
 
 __all__ = ["run", "SURROGATE_RECORDS"]
 
