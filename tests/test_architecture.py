@@ -199,24 +199,30 @@ def test_nest_and_a_parallel_kernel_share_a_process():
     """numba's OpenMP layer and NEST's OpenMP segfault together; the workqueue layer does not.
 
     Runs in a fresh process (the layer is fixed at the first parallel launch): a batched dsODE
-    on two numba threads, then the NEST baseline, then the parallel kernel again.
+    on two numba threads and the stepped engine's worker pool (400 neurons, its first chunk is
+    a parallel probe when two threads are available), then the NEST baseline, then both again.
     """
     pytest.importorskip("nest")
     code = """
 import json, numba
+import numpy as np
 import snnreduce as sr
 from snnreduce.api import run_model
 from snnreduce.dsode import run_batch
 params = sr.NetworkParams(n_e=60, n_i=20, tau_m=20.0)
+network = sr.NetworkParams()
 first = run_batch([params, params.replace(p_ei=0.7)], t_end=50.0, threads=2)
+spikes = sr.simulate(network, t_end=50.0, seed=3)
 nest = run_model(params, "rdm", seed=1, t_end=50.0)
 again = run_batch([params, params.replace(p_ei=0.7)], t_end=50.0, threads=2)
+spikes_again = sr.simulate(network, t_end=50.0, seed=3)
 print(json.dumps([numba.threading_layer(), nest.status,
-                  bool((first[0]["population_counts"] == again[0]["population_counts"]).all())]))
+                  bool(np.array_equal(first[0]["population_counts"], again[0]["population_counts"])),
+                  bool(np.array_equal(spikes.spike_neurons, spikes_again.spike_neurons))]))
 """
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
-    layer, status, same = json.loads(out.stdout.strip().splitlines()[-1])
-    assert layer == "workqueue" and status == "ok" and same
+    layer, status, same_dsode, same_network = json.loads(out.stdout.strip().splitlines()[-1])
+    assert layer == "workqueue" and status == "ok" and same_dsode and same_network
