@@ -7,6 +7,9 @@ Every run of a sweep is identified by (grid point, model, seed label). Its rando
 from that identity alone (:func:`run_seed`), never from the order in which runs finish, so an
 interrupted sweep that is resumed gives exactly the Dataset of an uninterrupted one.
 
+This module holds the entry point, the sweep's identity and the planning of its jobs; the work
+is split by job in :mod:`snnreduce.sweeps` (grid, journal, execution, assembly).
+
 Pathway names in parameter names are **post, pre**: ``p_ei`` is the probability that an I spike
 reaches a given E neuron.
 """
