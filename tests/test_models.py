@@ -119,3 +119,20 @@ def test_registry_options_are_the_engines_options():
     assert set(registry.get("fp").options) == set(registry.get("fp-fs").options) == fp_options
     assert set(registry.get("rdm").options) == {"level", *refractory_density.RUN_DEFAULTS,
                                                 *refractory_density.MAPPING_DEFAULTS}
+
+
+def test_compare_and_sweep_share_one_seed_rule():
+    from snnreduce.compare import compare
+    from snnreduce.sweep import sweep
+    from snnreduce.validation import seed_labels
+
+    assert seed_labels(3) == (0, 1, 2) and seed_labels([5, 2]) == (5, 2)
+    for bad, message in (([3, 3], "seeds repeat a value"), (0, "seeds must be >= 1"),
+                         ([True], "a list of integers"), ("12", "a list of integers")):
+        with pytest.raises(ParameterError, match=message):
+            seed_labels(bad)
+        with pytest.raises(ParameterError, match=message):
+            compare(PARAMS, seeds=bad, t_end=200.0, progress=False)
+        with pytest.raises(ParameterError, match=message):
+            sweep(PARAMS, {"p_ei": [0.7]}, models="snn", seeds=bad, t_end=200.0,
+                  backend="serial", progress=False)
