@@ -44,6 +44,7 @@ import numpy as np
 
 from .._threads import prefer_workqueue
 from ..params import ParameterError
+from ..populations import population_offsets
 from . import _atomic
 from . import _pool
 from . import _random as _rnd
@@ -649,8 +650,8 @@ def _population_constants(params, table, binomial):
     """The per-population constants of the kernel, shape (2, _N_POPC)."""
     dt = params.dt
     inv_span = 1.0 / (params.threshold + params.inhibitory_reversal)
-    popc = np.zeros((2, _N_POPC))
-    for q in range(2):
+    popc = np.zeros((table.shape[0], _N_POPC))
+    for q in range(table.shape[0]):
         lam_dt = table[q, COL_LAMBDA] * dt
         tau_e, tau_i = table[q, COL_TAU_EXC], table[q, COL_TAU_INH]
         s_inh = table[q, COL_S_INH] * inv_span  # times (V + M_r) gives S g(V)
@@ -681,13 +682,15 @@ def _block_size(n_tot):
     return min(BLOCK_MAX, max(BLOCK_MIN, n_tot // 32))
 
 
-def _blocks(n_e, n_tot):
-    """Blocks of nearly equal size inside each population, at most :func:`_block_size`
-    neurons: rows (start, stop, population). Inner edges are multiples of 8, so that blocks
-    run by different threads never share a cache line of the (aligned) per-neuron arrays."""
-    size = _block_size(n_tot)
+def _blocks(offsets):
+    """Blocks of nearly equal size inside each population (neurons ``offsets[q] ..
+    offsets[q+1] - 1``, :func:`snnreduce.populations.population_offsets`), at most
+    :func:`_block_size` neurons: rows (start, stop, population). Inner edges are multiples of 8,
+    so that blocks run by different threads never share a cache line of the (aligned)
+    per-neuron arrays."""
+    size = _block_size(int(offsets[-1]))
     rows = []
-    for q, (lo, hi) in enumerate(((0, n_e), (n_e, n_tot))):
+    for q, (lo, hi) in enumerate(zip(offsets[:-1], offsets[1:])):
         count = -(-(hi - lo) // size)
         edges = lo + (np.arange(count + 1) * (hi - lo)) // max(count, 1)
         edges[1:-1] = (edges[1:-1] + 4) // 8 * 8
@@ -799,7 +802,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     tab_mode, tab_pmf, tab_cdf, n_tab = _consumption_tables(params, table, binomial)
     win_rows, win_lo, win_cdf = _window_tables(params, table, binomial, tab_mode)
     popc = _population_constants(params, table, binomial)
-    blocks = _blocks(n_e, n_tot)
+    blocks = _blocks(population_offsets(params))
     # the dynamics' random streams: two per block, seeded from rng after the adjacency and
     # the initial voltages
     streams = _rnd.make_streams(rng, 2 * blocks.shape[0])
