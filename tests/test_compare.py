@@ -65,6 +65,9 @@ def test_flatten_round_trip():
 @pytest.mark.parametrize("kwargs, message", [
     ({"seeds": 0}, "seeds must be >= 1"),
     ({"seeds": ["a"]}, "seeds must be a count or a list"),
+    # one rule with sweep (validation.seed_labels): a repeated seed would count one run twice
+    ({"seeds": [4, 9, 4]}, r"seeds repeat a value: \[4, 9, 4\]"),
+    ({"seeds": [1, -2]}, "seeds must be non-negative integers"),
     ({"models": ("snn", "rate-model")}, "models must be among"),
 ])
 def test_bad_arguments(kwargs, message):

@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 
 from snnreduce import NetworkParams
-from snnreduce.network import _atomic
+from snnreduce.network import _atomic, _pool
 from snnreduce.network import _random as R
 from snnreduce.network import stepped
 from snnreduce.network._common import population_table
@@ -305,8 +305,8 @@ def test_stepped_results_do_not_depend_on_threads_or_chunks(monkeypatch, options
     record = ("voltage", "pending", "refractory")
 
     def go(t_end, mode, workers=2, dense_max=stepped.DENSE_MAX_N):
-        monkeypatch.setattr(stepped._SweepChooser, "pick", lambda self: (mode, False))
-        monkeypatch.setattr(stepped, "_worker_count", lambda: workers)
+        monkeypatch.setattr(_pool.SweepChooser, "pick", lambda self: (mode, False))
+        monkeypatch.setattr(_pool, "worker_count", lambda: workers)
         monkeypatch.setattr(stepped, "DENSE_MAX_N", dense_max)
         return stepped.run(params, t_end=t_end, rng=np.random.default_rng(11), record=record,
                            **options)
@@ -331,15 +331,15 @@ def test_workers_finish_when_they_cannot_run_together(monkeypatch):
     # three workers on one thread run one after the other: the first must do every block of
     # every sweep alone (blocks are taken, not assigned), and the others find the call over
     params = NetworkParams.preset("reference")
-    monkeypatch.setattr(stepped._SweepChooser, "pick", lambda self: (True, False))
-    monkeypatch.setattr(stepped, "_worker_count", lambda: 3)
+    monkeypatch.setattr(_pool.SweepChooser, "pick", lambda self: (True, False))
+    monkeypatch.setattr(_pool, "worker_count", lambda: 3)
     threads = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
         alone = stepped.run(params, t_end=30.0, rng=np.random.default_rng(5))
     finally:
         numba.set_num_threads(threads)
-    monkeypatch.setattr(stepped._SweepChooser, "pick", lambda self: (False, False))
+    monkeypatch.setattr(_pool.SweepChooser, "pick", lambda self: (False, False))
     serial = stepped.run(params, t_end=30.0, rng=np.random.default_rng(5))
     assert np.array_equal(alone["spike_neurons"], serial["spike_neurons"])
     assert np.array_equal(alone["population_counts"], serial["population_counts"])
@@ -373,7 +373,7 @@ def _store(arr):
 
 
 def test_sweep_chooser_prefers_the_faster_mode_and_reprobes():
-    chooser = stepped._SweepChooser(True)
+    chooser = _pool.SweepChooser(True)
     picks = []
     for _ in range(40):
         mode, probe = chooser.pick()
@@ -384,13 +384,13 @@ def test_sweep_chooser_prefers_the_faster_mode_and_reprobes():
     assert picks[:4] == [(True, True), (True, True), (False, True), (False, True)]
     steady = [m for m, p in picks[4:] if not p]
     assert all(steady) and any(not m for m, p in picks[4:] if p)
-    assert stepped._SweepChooser(False).pick() == (False, False)
+    assert _pool.SweepChooser(False).pick() == (False, False)
 
 
 def test_sweep_chooser_is_not_swayed_by_one_busy_chunk():
     # a burst of spikes makes one chunk of the faster mode slow: the running average keeps
     # the choice, while a lasting slow-down (another process on a core) changes it
-    chooser = stepped._SweepChooser(True)
+    chooser = _pool.SweepChooser(True)
     for mode, seconds in [(True, 1.0), (True, 1.0), (False, 2.0), (False, 2.0)] + \
             [(True, 1.0)] * 5:
         chooser.record(mode, seconds * 100, 100)

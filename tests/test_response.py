@@ -8,7 +8,7 @@ from scipy.optimize import brentq
 
 from snnreduce.analysis import (LinearResponse, StepResponse, across_seeds,
                                 combine_linear_responses, linear_response, step_response)
-from snnreduce.analysis.response import bode_figure, step_response_figure
+from snnreduce.plot import bode_figure, step_response_figure
 
 DT = 0.1  # ms
 

@@ -430,8 +430,6 @@ def test_real_dsode_sweep(tmp_path):
 
 @real
 def test_batched_dsode_matches_single_runs(monkeypatch):
-    if not sw._has_run_batch():
-        pytest.skip("snnreduce.dsode.run_batch not available")
     import snnreduce.dsode as dsode
 
     sizes = []
@@ -451,7 +449,7 @@ def test_batched_dsode_matches_single_runs(monkeypatch):
     regrouped = sw.sweep(TINY, grid, t_end=200.0, backend="serial", progress=False)
     assert sizes == [4, 3, 1]
     xr.testing.assert_identical(comparable(regrouped), comparable(batched))
-    monkeypatch.setattr(sw, "_has_run_batch", lambda: False)
+    monkeypatch.setattr(sw, "BATCH_DSODE", False)
     single = sw.sweep(TINY, grid, t_end=200.0, backend="serial", progress=False)
     assert sizes == [4, 3, 1]
     assert (single["status"] == "ok").all()
@@ -470,3 +468,20 @@ def test_real_network_models(model):
                   progress=False)
     assert (ds["status"] == "ok").all(), ds["status"].values
     assert (ds["rate_hz"] > 0).all()
+
+
+@real
+def test_a_batch_fallback_is_logged_and_recorded(caplog):
+    """No silent fallback: a batch the batched kernel refuses runs point by point, and says so."""
+    grid = {"p_ei": [0.6, 0.8]}
+    # run_batch has no pending_noise option (it matters for the finite-size noise only)
+    with caplog.at_level("WARNING", logger="snnreduce.sweep"):
+        ds = sw.sweep(TINY, grid, t_end=300.0, backend="serial", progress=False,
+                      model_options={"dsode": {"pending_noise": False}})
+    fallbacks = json.loads(ds.attrs["fallbacks"])
+    assert len(fallbacks) == 1 and "pending_noise" in fallbacks[0], fallbacks
+    assert any("ran one by one" in r.getMessage() for r in caplog.records)
+    assert (ds["status"] == "ok").all()  # the single runs accept the option
+    plain = sw.sweep(TINY, grid, t_end=300.0, backend="serial", progress=False)
+    assert json.loads(plain.attrs["fallbacks"]) == []
+    xr.testing.assert_allclose(comparable(ds)[["rate_hz", "ssi"]], comparable(plain)[["rate_hz", "ssi"]])

@@ -1,96 +1,86 @@
-"""One entry point per job: :func:`simulate` for spiking engines, :func:`reduce` for the dsODE."""
+"""One entry point per job: :func:`simulate` for spiking engines, :func:`reduce` for the dsODE,
+:func:`run_model` for any model of the registry (:mod:`snnreduce.models`) by name.
+
+Every run goes through :func:`_run`: check the common arguments, normalise the seed into the
+run's Generator, call the engine, and build the :class:`~snnreduce.Result` from its dict.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from importlib.metadata import PackageNotFoundError, version as _pkg_version
 
-import numpy as np
-
+from . import models as _models
+from ._version import __version__
 from .params import NetworkParams, ParameterError
 from .resources import check_run
 from .result import Result
+from .validation import check_record, check_t_end, generator, normalise_seed
 
-__all__ = ["simulate", "reduce", "run_model", "MODELS", "MODEL_OPTIONS", "ENGINES", "normalise_seed",
-           "__version__"]
+__all__ = ["simulate", "reduce", "run_model", "check_run_arguments", "MODELS", "MODEL_OPTIONS",
+           "ENGINES", "DETERMINISTIC", "normalise_seed", "__version__"]
 
-try:
-    __version__ = _pkg_version("snnreduce")
-except PackageNotFoundError:  # running from a source tree
-    __version__ = "0+unknown"
-
-#: Spiking engines by name; values are "module:function" run lazily so importing is cheap.
-ENGINES = {
-    "stepped": "snnreduce.network.stepped:run",
-    "markov": "snnreduce.network.markov:run",
-    "surrogate": "snnreduce.network.surrogate:run",
-    # the paper's baselines (docs/baselines.md), same engine contract
-    "fokker-planck": "snnreduce.baselines.fokker_planck:run",
-    "rdm": "snnreduce.baselines.refractory_density:run",
-}
-
-
-#: Model names of compare/sweep/CLI -> (entry point, engine or noise). "snn" is the stepped engine;
-#: "fp"/"fp-fs" the Fokker-Planck solver (deterministic / finite-size noise), "rdm" the
-#: refractory-density (mesoscopic GIF) model through NEST.
+# Views of the registry kept for callers of the former tables (read-only snapshots of the
+# built-in models; code in the package reads snnreduce.models).
+#: Spiking engines by name -> "module:function".
+ENGINES = {m.engine: m.entry for m in _models.MODELS.values() if m.engine != "dsode"}
+#: Model name -> ("simulate" or "reduce", engine or noise).
 MODELS: dict[str, tuple[str, str | None]] = {
-    "snn": ("simulate", "stepped"),
-    "markov": ("simulate", "markov"),
-    "surrogate": ("simulate", "surrogate"),
-    "dsode": ("reduce", None),
-    "dsode-fs": ("reduce", "finite-size"),
-    "fp": ("simulate", "fokker-planck"),
-    "fp-fs": ("simulate", "fokker-planck"),
-    "rdm": ("simulate", "rdm"),
-}
-#: Options a model name implies (given options override them).
-MODEL_OPTIONS: dict[str, dict] = {"fp-fs": {"finite_size": True}}
-#: Models without randomness: run once, whatever the number of seeds (their seed is unused).
-DETERMINISTIC = frozenset({"dsode", "fp"})
+    m.name: ("reduce", m.fixed["noise"]) if m.engine == "dsode" else ("simulate", m.engine)
+    for m in _models.MODELS.values()}
+#: Options a model name implies.
+MODEL_OPTIONS: dict[str, dict] = {m.name: dict(m.fixed) for m in _models.MODELS.values()
+                                  if m.fixed and m.engine != "dsode"}
+#: Models without randomness.
+DETERMINISTIC = frozenset(m.name for m in _models.MODELS.values() if m.deterministic)
+
+
+def check_run_arguments(params, t_end) -> float:
+    """Validate what every run needs: a NetworkParams and ``t_end`` in ms; returns ``t_end``."""
+    if not isinstance(params, NetworkParams):
+        raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
+    return check_t_end(t_end)
+
+
+def _run(model: _models.Model, params, *, t_end, seed, record, progress, options,
+         check_memory=True) -> Result:
+    t_end = check_run_arguments(params, t_end)
+    record = check_record(record, model.records, model.record_owner or f"the {model.name} model")
+    check_run(params, model.engine, t_end=t_end, record=record,
+              options={**model.fixed, **options}, check_memory=check_memory)
+    if model.seeded:
+        seed = normalise_seed(seed)
+        rng = generator(seed)
+    else:
+        seed, rng = None, None
+    run = model.load()
+    start = time.perf_counter()
+    out = run(params, t_end=t_end, rng=rng, record=record, progress=progress,
+              **{**model.fixed, **options})
+    return Result.from_run(out, params=params, engine=model.engine, seed=seed, t_end=t_end,
+                           wall_time=time.perf_counter() - start)
 
 
 def run_model(params: NetworkParams, model: str, *, seed: int | None, t_end: float,
-              options: dict | None = None):
-    """Run one model by its compare/sweep name and return its :class:`~snnreduce.Result`.
+              options: dict | None = None) -> Result:
+    """Run one model by its registry name (:mod:`snnreduce.models`) and return its Result.
 
-    ``snn``/``markov``/``surrogate`` go through :func:`snnreduce.simulate` (engines stepped,
-    markov, surrogate), ``dsode``/``dsode-fs`` through :func:`snnreduce.reduce` (noise None,
-    "finite-size"); the baselines ``fp``/``fp-fs`` (engine "fokker-planck", ``finite_size``
-    False / True) and ``rdm`` (engine "rdm", needs NEST and ``tau_m > 0``) through
-    :func:`snnreduce.simulate`. Nothing is recorded beyond population counts (and spikes)
-    unless ``options["record"]`` asks for it.
+    ``snn``/``markov``/``surrogate`` are the spiking engines stepped, markov, surrogate;
+    ``dsode``/``dsode-fs`` the reduction without / with finite-size noise; the baselines
+    ``fp``/``fp-fs`` (Fokker-Planck, ``finite_size`` False / True) and ``rdm`` (refractory
+    density, needs NEST and ``tau_m > 0``). Nothing is recorded beyond population counts (and
+    spikes) unless ``options["record"]`` asks for it. A deterministic model given no seed
+    records seed 0 (its seed is unused; a fixed value keeps the provenance reproducible).
     """
-    entry, variant = MODELS[model]
-    options = {"record": (), **MODEL_OPTIONS.get(model, {}), **(options or {})}
-    if entry == "simulate":
-        if model in DETERMINISTIC and seed is None:
-            seed = 0  # unused by the engine; a fixed value keeps the provenance reproducible
-        return simulate(params, variant, t_end=t_end, seed=seed, **options)
-    return reduce(params, t_end=t_end, noise=variant, seed=seed if variant else None, **options)
-
-
-def normalise_seed(seed) -> int:
-    """Return an int seed; ``None`` draws fresh entropy (recorded in the Result)."""
-    if seed is None:
-        return int(np.random.SeedSequence().entropy % (2**63))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"seed must be a non-negative integer or None, got {seed!r}")
-    return int(seed)
-
-
-def _check_common(params, t_end):
-    if not isinstance(params, NetworkParams):
-        raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
-    if isinstance(t_end, bool) or not isinstance(t_end, (int, float, np.number)) or not 0 < t_end < 1e9:
-        raise ParameterError(f"t_end must be a number of ms in (0, 1e9), got {t_end!r}")
-    return float(t_end)
-
-
-def _load_engine(spec: str):
-    import importlib
-
-    module, func = spec.split(":")
-    return getattr(importlib.import_module(module), func)
+    entry = _models.get(model)
+    options = dict(options or {})
+    record = options.pop("record", ())
+    progress = options.pop("progress", False)
+    check_memory = options.pop("check_memory", True)
+    if entry.deterministic and entry.seeded and seed is None:
+        seed = 0
+    return _run(entry, params, t_end=t_end, seed=seed, record=record, progress=progress,
+                check_memory=check_memory, options=options)
 
 
 def simulate(params: NetworkParams, engine: str = "stepped", *, t_end: float = 2000.0,
@@ -108,7 +98,8 @@ def simulate(params: NetworkParams, engine: str = "stepped", *, t_end: float = 2
         input of the Markov approximation (SPEC §3). The baselines (docs/baselines.md):
         ``fokker-planck``: population density solver (no individual spikes; counts are
         expected spikes per step unless ``finite_size=True``); ``rdm``: NEST's mesoscopic
-        ``gif_pop_psc_exp`` mapped from ``params`` (needs ``tau_m > 0`` and NEST).
+        ``gif_pop_psc_exp`` mapped from ``params`` (needs ``tau_m > 0`` and NEST). Any
+        registered model's engine name works (:func:`snnreduce.models.by_engine`).
     t_end : float
         Simulated time, ms.
     seed : int or None
@@ -127,24 +118,18 @@ def simulate(params: NetworkParams, engine: str = "stepped", *, t_end: float = 2
     -------
     Result
     """
-    t_end = _check_common(params, t_end)
-    if engine not in ENGINES:
+    if not isinstance(engine, str) or engine == "dsode":
         raise ParameterError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    seed = normalise_seed(seed)
-    record = _check_record(record)
-    check_run(params, engine, t_end=t_end, record=record, options=options,
-              check_memory=check_memory)
-    run = _load_engine(ENGINES[engine])
-    start = time.perf_counter()
-    out = run(params, t_end=t_end, rng=np.random.default_rng(seed), record=record,
-              progress=progress, **options)
-    return Result(params=params, engine=engine, seed=seed, t_end=t_end, dt=params.dt,
-                  wall_time=time.perf_counter() - start, version=__version__, **out)
+    model = _models.by_engine(engine)
+    # simulate() runs the engine as asked: the options a model *name* implies do not apply
+    model = dataclasses.replace(model, fixed={}, seeded=True)
+    return _run(model, params, t_end=t_end, seed=seed, record=record, progress=progress,
+                check_memory=check_memory, options=options)
 
 
 def reduce(params: NetworkParams, *, t_end: float = 2000.0, noise: str | None = None,
-           seed: int | None = None, record=("bin_count", "bin_mean", "pending", "refractory"),
-           progress: bool = False, check_memory: bool = True, **options) -> Result:
+           seed: int | None = None, record=_models.DSODE_DENSITY, progress: bool = False,
+           check_memory: bool = True, **options) -> Result:
     """Run the reduced system (dsODE) of ``params``.
 
     Parameters
@@ -172,30 +157,8 @@ def reduce(params: NetworkParams, *, t_end: float = 2000.0, noise: str | None = 
     Result
         ``engine == "dsode"``; population counts are expected spikes per step.
     """
-    t_end = _check_common(params, t_end)
     if noise not in (None, "finite-size"):
         raise ParameterError(f"noise must be None or 'finite-size', got {noise!r}")
-    seed = normalise_seed(seed) if noise is not None else None
-    record = _check_record(record)
-    check_run(params, "dsode", t_end=t_end, record=record,
-              options={**options, "noise": noise}, check_memory=check_memory)
-    from .dsode import run
-
-    start = time.perf_counter()
-    rng = np.random.default_rng(seed) if seed is not None else None
-    out = run(params, t_end=t_end, noise=noise, rng=rng, record=record, progress=progress, **options)
-    return Result(params=params, engine="dsode", seed=seed, t_end=t_end, dt=params.dt,
-                  wall_time=time.perf_counter() - start, version=__version__, **out)
-
-
-def _check_record(record) -> tuple[str, ...]:
-    from .result import RECORD_DIMS
-
-    if isinstance(record, str):
-        record = (record,)
-    record = tuple(record)
-    for name in record:
-        if name not in RECORD_DIMS or name == "bin_edges":
-            allowed = ", ".join(n for n in RECORD_DIMS if n != "bin_edges")
-            raise ParameterError(f"record must name some of {allowed}; got {name!r}")
-    return record
+    model = _models.get("dsode" if noise is None else "dsode-fs")
+    return _run(model, params, t_end=t_end, seed=seed, record=record, progress=progress,
+                check_memory=check_memory, options=options)

@@ -11,9 +11,20 @@ import sys
 
 import click
 
+from . import models as registry
 from .io import ResultFileError
 from .params import PRESETS, NetworkParams, ParameterError, parse_value, read_parameter_file
 
+
+def _model_help(kinds=("network", "reduction", "baseline")) -> str:
+    """``"snn = network (stepped); markov = ..."``: the registry's models of these kinds."""
+    return "; ".join(f"{m.name} = {m.label}" for m in registry.MODELS.values() if m.kind in kinds)
+
+
+def _option_help() -> str:
+    """``"snn: drive, recurrent, ...; markov: ..."``: each model's options, from the registry."""
+    return "; ".join(f"{m.name}: {', '.join(m.options)}" for m in registry.MODELS.values()
+                     if m.options)
 
 
 class InputError(click.ClickException):
@@ -68,9 +79,7 @@ def cli():
 
 
 @cli.command()
-@click.option("--model", default="snn", show_default=True,
-              help="snn (stepped network), markov (event-driven), surrogate, dsode, dsode-fs, "
-                   "fp, fp-fs (Fokker-Planck), rdm (refractory density, needs NEST).")
+@click.option("--model", default="snn", show_default=True, help="One of: " + _model_help() + ".")
 @preset_option
 @set_option
 @params_option
@@ -79,7 +88,8 @@ def cli():
 @click.option("--seed", type=int, default=None, help="Random seed (default: fresh entropy, recorded).")
 @click.option("--option", "engine_options", multiple=True, metavar="KEY=VALUE",
               help="Engine option (repeatable), e.g. --option drive=poisson, "
-                   "--option refractory_rule=paper for the dsODE.")
+                   "--option refractory_rule=paper for the dsODE. Options by model: "
+                   + _option_help() + ".")
 @click.option("--noise", type=click.Choice(["none", "finite-size"]), default="none",
               show_default=True, help="dsODE only: finite-size sampling noise.")
 @click.option("--record", default="", metavar="NAMES",
@@ -91,11 +101,11 @@ def cli():
 def run(model, preset, assignments, params_file, k, t_end, seed, engine_options, noise, record,
         out, quiet, force):
     """Run one model and save its Result to NetCDF."""
-    from .api import MODELS, run_model
+    from .api import run_model
 
     model = {"stepped": "snn"}.get(model, model)
-    if model not in MODELS:
-        raise InputError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
+    if model not in registry.MODELS:
+        raise InputError(f"--model must be one of {', '.join(registry.MODELS)}, got {model!r}")
     if noise != "none":
         if model != "dsode":
             raise InputError("--noise applies to --model dsode only")
@@ -104,10 +114,8 @@ def run(model, preset, assignments, params_file, k, t_end, seed, engine_options,
     options = {**parse_assignments(engine_options, "--option"), "progress": not quiet,
                "check_memory": not force}
     records = tuple(r.strip() for r in record.split(",") if r.strip())
-    if records:
-        options["record"] = records
-    elif MODELS[model][0] == "reduce":  # the dsODE keeps its voltage density for `plot`
-        options["record"] = ("bin_count", "bin_mean", "pending", "refractory")
+    # without --record a model keeps what `plot` needs (the dsODE: its voltage density)
+    options["record"] = records or registry.get(model).default_record
     result = run_model(params, model, seed=seed, t_end=t_end, options=options)
     result.save(out)
     click.echo(f"{result.engine}: {t_end:g} ms in {result.wall_time:.2f} s (seed {result.seed}) "
@@ -136,16 +144,13 @@ def stats(path, as_json, discard):
 
 def format_summary_table(summary: dict) -> str:
     """Plain-text table of a :func:`snnreduce.analysis.summarize` dict."""
-    rows = [("rate (Hz/neuron)", "rate_hz"), ("SSI (1 ms)", "ssi"),
-            ("gamma peak (Hz)", "gamma_peak_hz"), ("gamma power", "gamma_power")]
+    from .analysis.statistics import STATISTICS, flatten_summary
+
+    flat = flatten_summary(summary)
     lines = [f"{'':20s}{'E':>12s}{'I':>12s}"]
-    for label, key in rows:
-        if key in summary:
-            lines.append(f"{label:20s}" + "".join(_fmt(summary[key][p]) for p in ("E", "I")))
-    if "mfe" in summary:
-        for label, key in (("MFE count", "count"), ("MFE mean size", "mean_size"),
-                           ("MFE interval (ms)", "mean_interval_ms")):
-            lines.append(f"{label:20s}" + "".join(_fmt(summary["mfe"][p][key]) for p in ("E", "I")))
+    for key, stat in STATISTICS.items():
+        if f"{key}.E" in flat:
+            lines.append(f"{stat.label:20s}" + "".join(_fmt(flat[f"{key}.{p}"]) for p in ("E", "I")))
     return "\n".join(lines)
 
 
@@ -162,11 +167,10 @@ def _fmt(value) -> str:
 @click.option("--seeds", type=click.IntRange(1, 1000), default=5, show_default=True,
               help="Network seeds (0 .. N-1), run in parallel.")
 @click.option("--models", default="snn,surrogate,dsode", show_default=True,
-              help="Comma-separated: snn, markov, surrogate, dsode, dsode-fs.")
+              help="Comma-separated: " + _model_help(("network", "reduction")) + ".")
 @click.option("--baselines", default="", metavar="NAMES",
-              help="Also run the paper's baselines, comma-separated: rdm (refractory density, "
-                   "NEST; needs tau_m > 0), fp (Fokker-Planck), fp-fs (Fokker-Planck with "
-                   "finite-size noise), e.g. --baselines rdm,fp.")
+              help="Also run the paper's baselines, comma-separated: " + _model_help(("baseline",))
+                   + "; e.g. --baselines rdm,fp (rdm needs NEST and tau_m > 0).")
 @click.option("--dsode-option", "dsode_options", multiple=True, metavar="KEY=VALUE",
               help="dsODE option (repeatable), e.g. refractory_rule=paper.")
 @click.option("--jobs", type=click.IntRange(1, 512), default=None, help="Parallel processes (default: all cores).")
@@ -196,8 +200,10 @@ def compare(preset, assignments, params_file, k, t_end, seeds, models, baselines
 
 def _comparison_table(payload) -> str:
     models = list(payload["models"])
+    from .analysis.statistics import STATISTICS
+
     lines = [f"{'':16s}" + "".join(f"{m:>16s}" for m in models)]
-    for key, label in (("rate_hz", "rate Hz"), ("ssi", "SSI"), ("gamma_peak_hz", "gamma Hz")):
+    for key, label in ((k, stat.brief) for k, stat in STATISTICS.items() if stat.brief):
         for pop in ("E", "I"):
             row = f"{label + ' ' + pop:16s}"
             for m in models:
@@ -217,7 +223,7 @@ def _comparison_table(payload) -> str:
 @k_option
 @t_end_option
 @click.option("--model", "models", default="dsode", show_default=True,
-              help="Comma-separated: snn, markov, surrogate, dsode, dsode-fs, fp, fp-fs, rdm.")
+              help="Comma-separated: " + ", ".join(registry.MODELS) + ".")
 @click.option("--seeds", type=click.IntRange(1, 10000), default=1, show_default=True,
               help="Seeds per point for the stochastic models.")
 @click.option("--jobs", type=click.IntRange(-1, 4096), default=None,

@@ -16,26 +16,23 @@ from pathlib import Path
 
 import numpy as np
 
-from .api import DETERMINISTIC, MODELS, run_model
+from . import models as registry
+from ._files import atomic_write_text
+from ._version import __version__
+from .api import run_model
 from .params import NetworkParams, ParameterError
 from .parallel import run_tasks
 from .resources import check_compare
 from .result import Result
+from .analysis.statistics import STATISTICS, flatten_summary, unflatten
+from .validation import seed_labels
 
-__all__ = ["compare", "Comparison", "write_report", "flatten_summary", "MODEL_LABELS", "BASELINES"]
+__all__ = ["compare", "Comparison", "write_report", "flatten_summary", "unflatten"]
 
-#: Report column order and labels.
-MODEL_LABELS = {"snn": "network (stepped)", "markov": "network (event-driven)",
-                "surrogate": "Markov surrogate", "dsode": "dsODE", "dsode-fs": "dsODE finite-size",
-                "fp": "Fokker-Planck", "fp-fs": "Fokker-Planck finite-size",
-                "rdm": "refractory density (NEST)"}
-#: The paper's baselines (docs/baselines.md), which ``baselines=`` appends to the models.
-BASELINES = ("rdm", "fp", "fp-fs")
-#: What the network-side records must hold so the figure can draw the attractor projection.
-_NETWORK_RECORD = ("pending", "voltage")
-#: Records of the baselines: the Fokker-Planck density (bin_count) would be hundreds of MB for
-#: a 2 s run, so no attractor projection for it; the mesoscopic NEST model records nothing.
-_BASELINE_RECORD = {"fp": ("pending", "refractory"), "fp-fs": ("pending", "refractory"), "rdm": ()}
+# What each model records here is its registry entry's ``compare_record``: the network side
+# needs pending and voltage for the attractor projection; the Fokker-Planck density (bin_count)
+# would be hundreds of MB for a 2 s run, so no attractor projection for it; the mesoscopic NEST
+# model records nothing.
 
 
 @dataclass(frozen=True)
@@ -78,10 +75,10 @@ class Comparison:
             models[model] = {"mean": unflatten(mean), "sd": None if sd is None else unflatten(sd),
                              "n_runs": len(flat)}
         errors = {}
-        if "snn" in models:
-            ref = flatten_summary(models["snn"]["mean"])
+        if registry.REFERENCE in models:
+            ref = flatten_summary(models[registry.REFERENCE]["mean"])
             for model in models:
-                if model == "snn":
+                if model == registry.REFERENCE:
                     continue
                 got = flatten_summary(models[model]["mean"])
                 errors[model] = unflatten({k: _relative_error(got[k], ref[k]) for k in ref})
@@ -102,8 +99,8 @@ def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float =
     t_end : float
         Simulated time per run, ms.
     models : sequence of str
-        Among "snn" (stepped network, the reference), "markov", "surrogate", "dsode",
-        "dsode-fs" (finite-size dsODE).
+        Model names of :mod:`snnreduce.models`: "snn" (stepped network, the reference),
+        "markov", "surrogate", "dsode", "dsode-fs" (finite-size dsODE), ...
     n_jobs : int or None
         Parallel processes for the stochastic runs (joblib/loky); None uses every core.
     discard : float
@@ -127,31 +124,28 @@ def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float =
     """
     if not isinstance(params, NetworkParams):
         raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
-    seeds = _seed_list(seeds)
+    seeds = list(seed_labels(seeds))
     if isinstance(baselines, str):
         baselines = [b.strip() for b in baselines.split(",") if b.strip()]
-    bad = [b for b in baselines if b not in BASELINES]
+    known_baselines = [m.name for m in registry.MODELS.values() if m.kind == "baseline"]
+    bad = [b for b in baselines if b not in known_baselines]
     if bad:
-        raise ParameterError(f"baselines must be among {', '.join(BASELINES)}, got {bad[0]!r}")
+        raise ParameterError(f"baselines must be among {', '.join(known_baselines)}, got {bad[0]!r}")
     models = list(models) + [b for b in baselines if b not in models]
-    unknown = [m for m in models if m not in MODELS]
+    unknown = [m for m in models if m not in registry.MODELS]
     if unknown or not models:
-        raise ParameterError(f"models must be among {', '.join(MODELS)}, got {list(models)!r}")
-    if "rdm" in models:
-        if params.tau_m <= 0:
-            raise ParameterError("the refractory-density baseline (rdm) needs a leaky network, "
-                                 f"tau_m > 0; got tau_m = {params.tau_m:g}")
-        from .baselines._gif_nest import import_nest
-
-        import_nest()  # fail now, with the install hint, rather than inside a worker
+        raise ParameterError(f"models must be among {', '.join(registry.MODELS)}, "
+                             f"got {list(models)!r}")
+    for model in models:  # fail now, with the install hint, rather than inside a worker
+        registry.get(model).check_ready(params)
     dsode_options = dict(dsode_options or {})
     jobs = []
     for model in models:
-        for seed in ([None] if model in DETERMINISTIC else seeds):
+        for seed in ([None] if registry.get(model).deterministic else seeds):
             jobs.append((model, seed))
     check_compare(params, jobs, t_end=t_end, discard=discard,
-                  records={m: _record_of(m) for m in models},
-                  options={m: dsode_options for m in models if MODELS[m][0] == "reduce"},
+                  records={m: registry.get(m).compare_record for m in models},
+                  options={m: dsode_options for m in models if registry.get(m).engine == "dsode"},
                   n_jobs=n_jobs, check_memory=check_memory)
     start = time.perf_counter()
     outputs = run_tasks(_run_one, [(params, model, seed, t_end, discard, dsode_options)
@@ -171,13 +165,15 @@ def _run_one(params, model, seed, t_end, discard, dsode_options):
     # Module-level so loky can pickle it; each worker imports the package (and numba's cache).
     from .analysis import attractor_coordinates, summarize
 
-    options = {**(dsode_options if MODELS[model][0] == "reduce" else {}),
-               "record": _record_of(model), "check_memory": False}  # compare checked them all
+    entry = registry.get(model)
+    options = {"record": entry.compare_record, "check_memory": False}  # compare checked them all
+    if entry.engine == "dsode":
+        options.update(dsode_options)
     result = run_model(params, model, seed=seed, t_end=t_end, options=options)
     try:
         attractor = attractor_coordinates(result, discard=discard)
-    except ValueError:  # a baseline without the records the projection needs
-        if model not in _BASELINE_RECORD:
+    except ValueError:  # e.g. a baseline without the records the projection needs
+        if entry.attractor:
             raise
         attractor = None
     # Per-neuron voltages were needed only for the attractor's gate count; dropping them
@@ -187,21 +183,11 @@ def _run_one(params, model, seed, t_end, discard, dsode_options):
     return result, summarize(result, discard=discard), attractor
 
 
-def _record_of(model: str) -> tuple[str, ...]:
-    """What a comparison records of ``model``: the density (dsODE), what the attractor
-    projection needs (networks), or the baseline's own choice."""
-    if MODELS[model][0] == "reduce":
-        return ("bin_count", "bin_mean", "pending", "refractory")
-    return _BASELINE_RECORD.get(model, _NETWORK_RECORD)
-
-
 def write_report(comparison: Comparison, out_dir: str | Path, *, figure: bool = True) -> dict:
     """Write ``report.md``, ``report.json``, ``compare.png`` and every run's NetCDF to ``out_dir``.
 
     Returns the statistics dict written to ``report.json``.
     """
-    from .io import atomic_write_text
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stats = comparison.statistics()
@@ -214,7 +200,7 @@ def write_report(comparison: Comparison, out_dir: str | Path, *, figure: bool = 
     payload = {**stats, "params": comparison.params.to_dict(), "seeds": comparison.seeds,
                "t_end": comparison.results[next(iter(comparison.results))][0].t_end,
                "discard_ms": comparison.discard, "files": files,
-               "wall_time": comparison.wall_time, "version": _version(),
+               "wall_time": comparison.wall_time, "version": __version__,
                "figure": "compare.png" if figure else None}
     atomic_write_text(out_dir / "report.json", json.dumps(payload, indent=2, allow_nan=False,
                                                           default=_json_default) + "\n")
@@ -227,12 +213,6 @@ def write_report(comparison: Comparison, out_dir: str | Path, *, figure: bool = 
 
 
 # ----------------------------------------------------------------------------- tables
-_ROWS = [("rate_hz", "rate (Hz/neuron)"), ("ssi", "SSI (1 ms window)"),
-         ("gamma_peak_hz", "gamma peak (Hz)"), ("gamma_power", "gamma power"),
-         ("mfe.count", "MFE count"), ("mfe.mean_size", "MFE mean size"),
-         ("mfe.mean_interval_ms", "MFE interval (ms)")]
-
-
 def _markdown(comparison, stats, payload) -> str:
     models = list(stats["models"])
     p = comparison.params
@@ -242,18 +222,20 @@ def _markdown(comparison, stats, payload) -> str:
         f"dropped), network seeds {comparison.seeds}, snnreduce {payload['version']}, "
         f"{comparison.wall_time:.1f} s wall.", "",
         "Stochastic models: mean ± sd over seeds. Relative error is against the network mean.", "",
-        "| statistic | pop | " + " | ".join(MODEL_LABELS[m] for m in models)
-        + "".join(f" | err {m}" for m in models if m != "snn") + " |",
-        "|---|---|" + "---|" * (len(models) + sum(m != "snn" for m in models)),
+        "| statistic | pop | " + " | ".join(registry.get(m).label for m in models)
+        + "".join(f" | err {m}" for m in models if m != registry.REFERENCE) + " |",
+        "|---|---|" + "---|" * (len(models) + sum(m != registry.REFERENCE for m in models)),
     ]
-    for key, label in _ROWS:
+    for key, label in ((stat.key, stat.label) for stat in STATISTICS.values()):
         for pop in ("E", "I"):
             cells = []
             for m in models:
                 mean = _leaf(stats["models"][m]["mean"], key, pop)
                 sd = stats["models"][m]["sd"]
                 cells.append(_pm(mean, None if sd is None else _leaf(sd, key, pop)))
-            errs = [_pct(_leaf(stats["errors"][m], key, pop)) for m in models if m != "snn"]
+            # no errors without the reference network among the models
+            errs = [_pct(_leaf(stats["errors"][m], key, pop)) if m in stats["errors"] else "—"
+                    for m in models if m != registry.REFERENCE]
             lines.append(f"| {label} | {pop} | " + " | ".join(cells + errs) + " |")
     lines += ["", "Files: " + ", ".join(f"`{f}`" for fs in payload["files"].values() for f in fs)
               + ". `snnreduce stats FILE --json` prints the same per-run numbers.", ""]
@@ -262,31 +244,6 @@ def _markdown(comparison, stats, payload) -> str:
     lines += ["Parameters (pathways post-pre):", "", "```json",
               json.dumps(comparison.params.to_dict(), indent=1), "```", ""]
     return "\n".join(lines)
-
-
-def flatten_summary(summary: dict) -> dict:
-    """``{"rate_hz": {"E": x}, "mfe": {"E": {"count": n}}}`` -> ``{"rate_hz.E": x, "mfe.count.E": n}``."""
-    flat = {}
-    for key, per_pop in summary.items():
-        for pop, value in per_pop.items():
-            if isinstance(value, dict):
-                for sub, v in value.items():
-                    flat[f"{key}.{sub}.{pop}"] = v
-            else:
-                flat[f"{key}.{pop}"] = value
-    return flat
-
-
-def unflatten(flat: dict) -> dict:
-    """Inverse of :func:`flatten_summary`."""
-    out: dict = {}
-    for path, value in flat.items():
-        parts = path.split(".")
-        if len(parts) == 2:
-            out.setdefault(parts[0], {})[parts[1]] = value
-        else:
-            out.setdefault(parts[0], {}).setdefault(parts[2], {})[parts[1]] = value
-    return out
 
 
 def _leaf(summary, key, pop):
@@ -325,27 +282,7 @@ def _pct(value):
     return "—" if value is None else f"{100 * value:+.1f} %"
 
 
-def _seed_list(seeds):
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        if seeds < 1:
-            raise ParameterError(f"seeds must be >= 1, got {seeds}")
-        return list(range(int(seeds)))
-    try:
-        seeds = [int(s) for s in seeds]
-    except (TypeError, ValueError):
-        raise ParameterError(f"seeds must be a count or a list of integers, got {seeds!r}") from None
-    if not seeds or any(s < 0 for s in seeds):
-        raise ParameterError(f"seeds must be non-negative integers, got {seeds!r}")
-    return seeds
-
-
 def _json_default(value):
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(type(value).__name__)
-
-
-def _version():
-    from .api import __version__
-
-    return __version__

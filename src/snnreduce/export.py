@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_write
+from ._files import atomic_write
 from .params import ParameterError
 from .result import Result
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_write, atomic_write_text
 from .metadata import (CONVENTIONS, COORDINATE_ATTRS, PARAMETER_ATTR_PREFIX, RECORD_ATTRS,
                        parameter_attrs)
 from .params import PATHWAYS, POPULATIONS, NetworkParams, ParameterError
@@ -26,28 +25,6 @@ COMPRESSION_LEVEL = 1
 
 class ResultFileError(ValueError):
     """A file that is not a readable snnreduce result."""
-
-
-def atomic_write(path: str | Path, write) -> None:
-    """Call ``write(tmp_path)`` then move the temporary file onto ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    # mkstemp creates 0600; give the file the permissions a plain open() would.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def result_to_dataset(result: Result, *, expand: tuple[str, ...] | list[str] = ()):

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._files import atomic_write_text
+from .validation import Choice, Interval, ParameterError
+
 __all__ = ["NetworkParams", "PRESETS", "ParameterError", "POPULATIONS", "PATHWAYS", "parse_value",
            "read_parameter_file"]
 
@@ -27,41 +30,37 @@ POPULATIONS = ("E", "I")
 PATHWAYS = ("ee", "ie", "ei", "ii")
 
 
-class ParameterError(ValueError):
-    """An invalid parameter value; the message names the parameter and what is allowed."""
+_MS = "ms"
+_POSITIVE_MS = Interval(0, closed="neither", units=_MS)
+_PROBABILITY = Interval(0, 1, closed="both")
+_NON_NEGATIVE = Interval(0)
 
-
-def _positive(x):
-    return x > 0
-
-
-# One declarative table of constraints: name -> (kind, check, allowed-text).
-# kind is "int", "float", or a tuple of allowed strings.
-_RULES: dict[str, tuple[Any, Any, str]] = {
-    "n_e": ("int", lambda x: x >= 1, "an integer >= 1"),
-    "n_i": ("int", lambda x: x >= 1, "an integer >= 1"),
-    "threshold": ("float", _positive, "> 0"),
-    "inhibitory_reversal": ("float", _positive, "> 0"),
-    "lambda_e": ("float", lambda x: x >= 0, ">= 0 (kicks/ms)"),
-    "lambda_i": ("float", lambda x: x >= 0, ">= 0 (kicks/ms)"),
-    "tau_ee": ("float", _positive, "> 0 (ms)"),
-    "tau_ie": ("float", _positive, "> 0 (ms)"),
-    "tau_ei": ("float", _positive, "> 0 (ms)"),
-    "tau_ii": ("float", _positive, "> 0 (ms)"),
-    "tau_r": ("float", lambda x: x >= 0, ">= 0 (ms)"),
-    "tau_m": ("float", lambda x: x >= 0, ">= 0 (ms; 0 means no leak)"),
-    "p_ee": ("float", lambda x: 0 <= x <= 1, "in [0, 1]"),
-    "p_ie": ("float", lambda x: 0 <= x <= 1, "in [0, 1]"),
-    "p_ei": ("float", lambda x: 0 <= x <= 1, "in [0, 1]"),
-    "p_ii": ("float", lambda x: 0 <= x <= 1, "in [0, 1]"),
-    "s_ee": ("float", lambda x: x >= 0, ">= 0"),
-    "s_ie": ("float", lambda x: x >= 0, ">= 0"),
-    "s_ei": ("float", lambda x: x >= 0, ">= 0"),
-    "s_ii": ("float", lambda x: x >= 0, ">= 0"),
-    "dt": ("float", lambda x: 0 < x <= 1, "in (0, 1] (ms)"),
-    "refractory": (("exponential", "fixed"), None, "'exponential' or 'fixed'"),
-    "connectivity": (("annealed", "quenched"), None, "'annealed' or 'quenched'"),
-    "initial_state": (("rest", "uniform"), None, "'rest' or 'uniform'"),
+# One declarative table of constraints: name -> rule (an Interval or a Choice of strings).
+_RULES: dict[str, Interval | Choice] = {
+    "n_e": Interval(1, integer=True),
+    "n_i": Interval(1, integer=True),
+    "threshold": Interval(0, closed="neither"),
+    "inhibitory_reversal": Interval(0, closed="neither"),
+    "lambda_e": Interval(0, units="kicks/ms"),
+    "lambda_i": Interval(0, units="kicks/ms"),
+    "tau_ee": _POSITIVE_MS,
+    "tau_ie": _POSITIVE_MS,
+    "tau_ei": _POSITIVE_MS,
+    "tau_ii": _POSITIVE_MS,
+    "tau_r": Interval(0, units=_MS),
+    "tau_m": Interval(0, units="ms; 0 means no leak"),
+    "p_ee": _PROBABILITY,
+    "p_ie": _PROBABILITY,
+    "p_ei": _PROBABILITY,
+    "p_ii": _PROBABILITY,
+    "s_ee": _NON_NEGATIVE,
+    "s_ie": _NON_NEGATIVE,
+    "s_ei": _NON_NEGATIVE,
+    "s_ii": _NON_NEGATIVE,
+    "dt": Interval(0, 1, closed="right", units=_MS),
+    "refractory": Choice(("exponential", "fixed")),
+    "connectivity": Choice(("annealed", "quenched")),
+    "initial_state": Choice(("rest", "uniform")),
 }
 
 
@@ -135,12 +134,12 @@ class NetworkParams:
     initial_state: str = "rest"
 
     def __post_init__(self):
-        for name, (kind, check, allowed) in _RULES.items():
+        for name, rule in _RULES.items():
             value = getattr(self, name)
             if name == "tau_m" and value is None:
                 object.__setattr__(self, name, 0.0)
                 continue
-            object.__setattr__(self, name, _coerce(name, value, kind, check, allowed))
+            object.__setattr__(self, name, rule.check(name, value))
 
     # ------------------------------------------------------------------ access
     @property
@@ -229,8 +228,6 @@ class NetworkParams:
         return "\n".join(lines) + "\n"
 
     def save_toml(self, path: str | Path) -> None:
-        from .io import atomic_write_text
-
         atomic_write_text(Path(path), self.to_toml())
 
     @classmethod
@@ -283,30 +280,6 @@ def parse_value(text: str):
     if text.lower() in ("none", "null"):
         return None
     return text
-
-
-def _coerce(name, value, kind, check, allowed):
-    """Convert ``value`` to the parameter's type, or raise a one-line ParameterError."""
-    if isinstance(kind, tuple):
-        if not isinstance(value, str) or value not in kind:
-            raise ParameterError(f"{name} must be {allowed}, got {value!r}")
-        return value
-    if getattr(value, "ndim", 0) != 0:  # numpy arrays have __float__ but only 0-d ones convert
-        raise ParameterError(f"{name} must be a single number {allowed}, got an array of shape "
-                             f"{getattr(value, 'shape', '?')}")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
-        raise ParameterError(f"{name} must be a number {allowed}, got {value!r}")
-    if kind == "int":
-        if isinstance(value, float) and not value.is_integer() or not math.isfinite(float(value)):
-            raise ParameterError(f"{name} must be {allowed}, got {value!r}")
-        value = int(value)
-    else:
-        value = float(value)
-        if not math.isfinite(value):
-            raise ParameterError(f"{name} must be finite and {allowed}, got {value!r}")
-    if not check(value):
-        raise ParameterError(f"{name} must be {allowed}, got {value!r}")
-    return value
 
 
 _LCY = dict(

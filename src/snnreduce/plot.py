@@ -7,17 +7,33 @@ headless machines need no display (the Agg backend is selected when none is conf
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
 
+from . import models as registry
+from ._files import atomic_write
 from .analysis import population_rate, spectrum
+from .analysis.response import combine_linear_responses
+from .params import POPULATIONS
+from .populations import population_of
 
 __all__ = ["result_figure", "compare_figure", "bifurcation_figure", "save_figure", "plot_raster",
-           "plot_rates", "plot_psd", "plot_density", "plot_attractor"]
+           "plot_rates", "plot_psd", "plot_density", "plot_attractor", "bode_figure",
+           "step_response_figure"]
 
-_COLOURS = {"snn": "black", "markov": "dimgray", "surrogate": "tab:blue", "dsode": "tab:red",
-            "dsode-fs": "tab:orange", "fp": "tab:green", "fp-fs": "tab:olive", "rdm": "tab:purple"}
 _POP_COLOURS = {"E": "tab:red", "I": "tab:blue"}
+
+
+def _colour(model: str):
+    """The registry's colour of ``model`` (None: matplotlib's cycle, for labels of no model)."""
+    entry = registry.MODELS.get(model)
+    return None if entry is None else entry.colour
+
+
+def _label(model: str) -> str:
+    entry = registry.MODELS.get(model)
+    return model if entry is None else entry.label
 
 
 def _pyplot():
@@ -53,8 +69,9 @@ def plot_raster(ax, result, window=None, max_neurons: int = 400):
     # Show at most max_neurons neurons, in the E:I proportion, so big networks stay legible.
     stride = max(1, (p.n_e + p.n_i) // max_neurons)
     shown = neurons % stride == 0
-    is_e = neurons < p.n_e
-    for pop, mask in (("E", is_e & shown), ("I", ~is_e & shown)):
+    population = population_of(neurons, p)
+    for q, pop in enumerate(POPULATIONS):
+        mask = (population == q) & shown
         ax.scatter(times[mask], neurons[mask], s=1.0, c=_POP_COLOURS[pop], marker="|",
                    linewidths=0.6, label=pop, rasterized=True)
     ax.set(xlim=(start, stop), ylim=(0, p.n_e + p.n_i), xlabel="time (ms)",
@@ -68,7 +85,7 @@ def plot_rates(ax, results: dict, population="E", window=None, smooth=1.0):
     for label, result in results.items():
         t, rate = population_rate(result, population, smooth)
         keep = (t >= start) & (t < stop)
-        ax.plot(t[keep], rate[keep], lw=0.9, color=_COLOURS.get(label), label=label)
+        ax.plot(t[keep], rate[keep], lw=0.9, color=_colour(label), label=label)
     ax.set(xlim=(start, stop), xlabel="time (ms)",
            ylabel=f"{population} rate (Hz/neuron, {smooth:g} ms smoothing)",
            title=f"{population} population rate")
@@ -81,7 +98,7 @@ def plot_psd(ax, results: dict, population="E", discard=100.0):
         s = spectrum(result, population, discard=discard)
         keep = s.frequencies > 0
         ax.semilogy(s.frequencies[keep], np.maximum(s.psd[keep], 1e-12), lw=1.0,
-                    color=_COLOURS.get(label),
+                    color=_colour(label),
                     label=f"{label} (peak {s.peak_hz:.0f} Hz)" if np.isfinite(s.peak_hz) else label)
         band = s.band
     ax.axvspan(*band, color="0.9", zorder=0)
@@ -116,7 +133,7 @@ def plot_attractor(ax, coordinates: dict):
     """Trajectories on (pending E kicks, pending I kicks), coloured by model."""
     for label, c in coordinates.items():
         ax.plot(c.pending_excitatory, c.pending_inhibitory, lw=0.4, alpha=0.8,
-                color=_COLOURS.get(label), label=label)
+                color=_colour(label), label=label)
     ax.set(xlabel="total pending E kicks", ylabel="total pending I kicks",
            title="attractor projection")
     ax.legend(loc="upper left", fontsize=8)
@@ -127,7 +144,9 @@ def compare_figure(comparison):
     plt = _pyplot()
     runs = {m: rs[0] for m, rs in comparison.results.items()}
     fig, axes = plt.subplots(2, 3, figsize=(16, 9), constrained_layout=True)
-    network = next((runs[m] for m in ("snn", "markov") if m in runs), None)
+    # the raster shows the first spiking network of the comparison (registry order)
+    network = next((runs[m] for m in registry.MODELS
+                    if m in runs and registry.MODELS[m].kind == "network"), None)
     if network is not None:
         plot_raster(axes[0, 0], network)
     else:
@@ -197,7 +216,9 @@ def bifurcation_figure(ds, param: str, network: str | None = None, reduction: st
     plt = _pyplot()
     models = list(ds["model"].values)
     if network is None:
-        network = next((m for m in ("snn", "markov", "surrogate", "dsode-fs") if m in models), None)
+        # the first stochastic network or reduction of the sweep, in registry order
+        network = next((m for m, e in registry.MODELS.items() if m in models
+                        and not e.deterministic and e.kind in ("network", "reduction")), None)
     rows = [m for m in (network, reduction) if m is not None and m in models]
     if not rows:
         raise ValueError(f"the sweep holds none of the models to draw; it has {models}")
@@ -217,7 +238,7 @@ def bifurcation_figure(ds, param: str, network: str | None = None, reduction: st
                              norm=LogNorm(vmin=1, vmax=max(np.nanmax(hist), 1.0) if np.isfinite(hist).any() else 10))
         fig.colorbar(mesh, ax=ax, label="successive peaks (count, log)")
         ax.set(ylim=(-span, span), xlim=(x_edges[0], x_edges[-1]), xlabel=param,
-               ylabel="Δ E peak height (spikes/ms)", title=f"{MODEL_NAMES.get(model, model)}")
+               ylabel="Δ E peak height (spikes/ms)", title=f"{_label(model)}")
     for row in range(len(rows), 2):
         axes[row, 0].set_axis_off()
     for ax, stat, label in ((axes[0, 1], "rate_hz", "rate (Hz/neuron)"), (axes[1, 1], "ssi", "SSI (1 ms)")):
@@ -228,8 +249,8 @@ def bifurcation_figure(ds, param: str, network: str | None = None, reduction: st
             for pop, style in (("E", "-"), ("I", "--")):
                 v = values.sel(population=pop).transpose(param, "seed").values
                 mean = np.nanmean(v, axis=1)
-                colour = _COLOURS.get(model)
-                ax.plot(x, mean, style, color=colour, label=f"{MODEL_NAMES.get(model, model)} {pop}")
+                colour = _colour(model)
+                ax.plot(x, mean, style, color=colour, label=f"{_label(model)} {pop}")
                 if v.shape[1] > 1:
                     sd = np.nanstd(v, axis=1, ddof=1)
                     ax.fill_between(x, mean - sd, mean + sd, color=colour, alpha=0.2, lw=0)
@@ -241,12 +262,6 @@ def bifurcation_figure(ds, param: str, network: str | None = None, reduction: st
     return fig
 
 
-MODEL_NAMES = {"snn": "network (stepped)", "markov": "network (event-driven)",
-               "surrogate": "Markov surrogate", "dsode": "dsODE", "dsode-fs": "dsODE finite-size",
-               "fp": "Fokker-Planck", "fp-fs": "Fokker-Planck finite-size",
-               "rdm": "refractory density (NEST)"}
-
-
 def _centres_to_edges(x):
     if x.size == 1:
         return np.array([x[0] - 0.5, x[0] + 0.5])
@@ -256,10 +271,141 @@ def _centres_to_edges(x):
 
 def save_figure(fig, path) -> None:
     """Save atomically as PNG (dpi 120) and close the figure."""
-    from .io import atomic_write
-
     path = Path(path)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format=path.suffix.lstrip(".") or "png"))
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+# figures (matplotlib imported inside)
+# ---------------------------------------------------------------------------------------------
+
+def _as_seeds(entry) -> list:
+    return list(entry) if isinstance(entry, (list, tuple)) else [entry]
+
+
+def bode_figure(curves: Mapping[str, Sequence], *, population: str = "E", title: str | None = None):
+    """Gain and phase against frequency, one line per model, a band over seeds.
+
+    Parameters
+    ----------
+    curves : mapping label -> sequence over frequencies
+        Each element a :class:`LinearResponse` or a list of them (one per seed). A model
+        with several seeds is drawn as its mean (from the mean complex coefficient) with a
+        band of ± 1 sd of the per-seed gains and phases (the network); a model with one
+        response per frequency as a line with markers (each reduction), with error bars of
+        its standard error across periods when they are finite.
+    population : str
+        Label of the rate ("E" or "I") for the axis titles.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Gain (Hz per kicks/ms, log-log) above phase (degrees, unwrapped, log frequency).
+    """
+    plt = _pyplot()
+    fig, (ax_g, ax_p) = plt.subplots(2, 1, figsize=(6.4, 6.4), sharex=True)
+    for label, entries in curves.items():
+        per_freq = [_as_seeds(e) for e in entries]
+        if not per_freq:
+            continue
+        hz = np.array([seeds[0].hz for seeds in per_freq])
+        order = np.argsort(hz)
+        per_freq = [per_freq[i] for i in order]
+        hz = hz[order]
+        mean = [combine_linear_responses(seeds) for seeds in per_freq]
+        gain = np.array([m.gain for m in mean])
+        phase = np.degrees(np.unwrap(np.radians([m.phase for m in mean])))
+        colour = _colour(label)
+        banded = max(len(seeds) for seeds in per_freq) > 1
+        line = ax_g.plot(hz, gain, marker="o", ms=3, lw=1.2, color=colour,
+                         label=f"{label} (mean ± sd, {max(len(s) for s in per_freq)} seeds)"
+                         if banded else label)[0]
+        colour = line.get_color()
+        ax_p.plot(hz, phase, marker="o", ms=3, lw=1.2, color=colour)
+        if banded:
+            g_sd = np.array([np.std([x.gain for x in seeds], ddof=1) if len(seeds) > 1 else 0.0
+                             for seeds in per_freq])
+            p_sd = np.array([_phase_sd(seeds, m) for seeds, m in zip(per_freq, mean)])
+            ax_g.fill_between(hz, np.maximum(gain - g_sd, gain * 1e-3), gain + g_sd,
+                              color=colour, alpha=0.25, lw=0)
+            ax_p.fill_between(hz, phase - p_sd, phase + p_sd, color=colour, alpha=0.25, lw=0)
+        else:
+            g_se = np.array([m.gain_se for m in mean])
+            p_se = np.array([m.phase_se for m in mean])
+            if np.any(np.isfinite(g_se) & (g_se > 0)):
+                ax_g.errorbar(hz, gain, yerr=np.nan_to_num(g_se), fmt="none", ecolor=colour,
+                              elinewidth=0.8, capsize=2)
+                ax_p.errorbar(hz, phase, yerr=np.nan_to_num(p_se), fmt="none", ecolor=colour,
+                              elinewidth=0.8, capsize=2)
+    ax_g.set_xscale("log")
+    ax_g.set_yscale("log")
+    ax_g.set_ylabel(f"{population} gain (Hz per kicks/ms)")
+    ax_g.set_title(title or f"{population} rate response to a sinusoidal input")
+    ax_g.legend(fontsize=8)
+    ax_g.grid(True, which="both", lw=0.3, alpha=0.5)
+    ax_p.axhline(0.0, color="0.6", lw=0.6)
+    ax_p.set_xlabel("stimulus frequency (Hz)")
+    ax_p.set_ylabel(f"{population} phase (degrees; < 0: rate lags)")
+    ax_p.grid(True, which="both", lw=0.3, alpha=0.5)
+    fig.tight_layout()
+    return fig
+
+
+def _phase_sd(seeds, mean) -> float:
+    """sd (degrees) of the per-seed phases about the mean phase, wrapped to ±180."""
+    if len(seeds) < 2:
+        return 0.0
+    d = (np.array([x.phase for x in seeds]) - mean.phase + 180.0) % 360.0 - 180.0
+    return float(np.sqrt(np.sum(d * d) / (len(seeds) - 1)))
+
+
+def step_response_figure(time, traces: Mapping[str, Mapping[str, np.ndarray]], t_step: float, *,
+                         window: tuple[float, float] = (-100.0, 300.0), title: str | None = None):
+    """Rate traces around a stimulus step: one panel per population.
+
+    Parameters
+    ----------
+    time : array_like, shape (n,)
+        Sample times, ms.
+    traces : mapping population -> (mapping label -> array)
+        Rates in Hz of shape (n_seeds, n) (drawn as the mean with a ± 1 sd band: the network)
+        or (n,) (one line: each reduction).
+    t_step : float
+        Time of the step, ms (dashed line).
+    window : (float, float)
+        Shown times relative to the step, ms.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _pyplot()
+    t = np.asarray(time, dtype=np.float64)
+    pops = list(traces)
+    fig, axes = plt.subplots(len(pops), 1, figsize=(6.4, 2.8 * len(pops)), sharex=True,
+                             squeeze=False)
+    shown = (t >= t_step + window[0]) & (t <= t_step + window[1])
+    for ax, pop in zip(axes[:, 0], pops):
+        for label, values in traces[pop].items():
+            v = np.asarray(values, dtype=np.float64)
+            colour = _colour(label)
+            if v.ndim == 2 and v.shape[0] > 1:
+                mean, sd = v.mean(axis=0), v.std(axis=0, ddof=1)
+                line = ax.plot(t[shown], mean[shown], lw=1.0, color=colour,
+                               label=f"{label} (mean ± sd, {v.shape[0]} seeds)")[0]
+                ax.fill_between(t[shown], (mean - sd)[shown], (mean + sd)[shown],
+                                color=line.get_color(), alpha=0.25, lw=0)
+            else:
+                ax.plot(t[shown], v.reshape(-1)[shown], lw=1.0, color=colour, label=label)
+        ax.axvline(t_step, color="0.4", ls="--", lw=0.8)
+        ax.set_ylabel(f"{pop} rate (Hz/neuron)")
+        ax.legend(fontsize=8, loc="best")
+    axes[-1, 0].set_xlabel("time (ms)")
+    axes[0, 0].set_title(title or f"response to a stimulus step at {t_step:g} ms")
+    fig.tight_layout()
+    return fig

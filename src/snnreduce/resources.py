@@ -175,7 +175,7 @@ def available_memory() -> int | None:
 
 
 def _n_steps(params, t_end) -> int:
-    from .network._common import n_steps_of
+    from ._steps import n_steps_of
 
     return n_steps_of(float(t_end), params.dt)
 
@@ -205,7 +205,7 @@ def spike_bound(params: NetworkParams, t_end: float, *, continuous_time: bool = 
     int
         Bound on the expected spikes of the ``n_e + n_i`` neurons in ``[0, t_end)``.
     """
-    from .network._common import refractory_rule
+    from .network import refractory_rule
 
     n_steps = _n_steps(params, t_end)
     if continuous_time:
@@ -375,10 +375,10 @@ def _dsode(params, t_end, record, options):
 
 
 def _fokker_planck(params, t_end, record, options):
-    from .baselines.fokker_planck import _check_options
+    from .baselines.fokker_planck import check_options
 
     try:
-        n_cells = _check_options(params, dict(options))["n_cells"]
+        n_cells = check_options(params, dict(options))["n_cells"]
     except ParameterError:
         n_cells = 0  # the solver refuses these options itself, with or without the check
     n_steps = _n_steps(params, t_end)
@@ -472,17 +472,15 @@ def require_statistics_window(t_end: float, dt: float, discard: float) -> None:
     """Refuse a run too short to leave data after the discarded transient.
 
     The statistics drop the steps starting before ``discard`` ms
-    (:func:`snnreduce.analysis._common.discard_steps`); at least one of the
+    (:func:`snnreduce.analysis.discard_steps`); at least one of the
     ``ceil(t_end / dt)`` steps must remain.
     """
-    from .analysis._common import check_number, discard_steps
-    from .network._common import n_steps_of
+    from ._steps import n_steps_of
+    from .analysis import discard_steps
+    from .validation import check_number
 
-    try:
-        check_number("t_end", t_end, "a number of ms in (0, 1e9)", lambda x: 0 < x < 1e9)
-        check_number("discard", discard, "a number of ms >= 0", lambda x: x >= 0)
-    except ValueError as exc:
-        raise ParameterError(str(exc)) from None
+    check_number("t_end", t_end, lambda x: 0 < x < 1e9, "a number of ms in (0, 1e9)")
+    check_number("discard", discard, lambda x: x >= 0, "a number of ms >= 0")
     try:
         discard_steps(discard, dt, n_steps_of(float(t_end), dt))
     except ValueError:
@@ -540,13 +538,10 @@ def check_run(params: NetworkParams, engine: str, *, t_end: float, record=(),
 
 
 def _engine_and_options(model: str, options: dict) -> tuple[str, dict]:
-    from .api import MODEL_OPTIONS, MODELS
+    from . import models
 
-    entry, variant = MODELS[model]
-    merged = {**MODEL_OPTIONS.get(model, {}), **options}
-    if entry == "reduce":
-        return "dsode", {**merged, "noise": variant}
-    return variant, merged
+    entry = models.get(model)
+    return entry.engine, {**entry.fixed, **options}
 
 
 def _run_estimate(params, model, t_end, options) -> Estimate:
@@ -583,22 +578,25 @@ def _local_workers(n_jobs) -> int:
 
 def estimate_sweep(points: Sequence[NetworkParams], models: Sequence[str], *, seeds: int,
                    t_end: float, model_options: dict | None = None, workers: int | None = 1,
-                   discard: float = STATISTICS_DISCARD_MS) -> Estimate:
+                   discard: float = STATISTICS_DISCARD_MS,
+                   dsode_batch: tuple[int, int] = (64, 2)) -> Estimate:
     """The peak memory of a sweep in its own machine.
 
     ``workers`` runs execute at once (None: they run elsewhere, e.g. a remote dask cluster),
     each as large as the largest point of its model; the deterministic dsODE points are
-    advanced in batches of up to ``min(64, 2 workers)`` in the sweep's own process. Besides,
+    advanced in batches of up to ``min(chunk_max, points_per_thread * workers)`` in the
+    sweep's own process, ``dsode_batch = (chunk_max, points_per_thread)`` (the sweep passes
+    its own ``DSODE_CHUNK_MAX`` and ``DSODE_POINTS_PER_THREAD``; the default is theirs). Besides,
     the sweep keeps every run's statistics and its E-peak sequence (at most one peak per
     ``PEAK_DISTANCE_MS`` of the analysed time): as Python floats until the end, then in the
     assembled float64 Dataset.
     """
-    from .api import DETERMINISTIC
-    from .sweep import DSODE_CHUNK_MAX, DSODE_POINTS_PER_THREAD
+    from . import models as registry
 
+    chunk_max, points_per_thread = dsode_batch
     model_options = model_options or {}
     n_points = len(points)
-    runs = sum(n_points * (1 if m in DETERMINISTIC else seeds) for m in models)
+    runs = sum(n_points * (1 if registry.get(m).deterministic else seeds) for m in models)
     values = {"grid": f"{n_points} points", "seeds": seeds, "t_end": float(t_end)}
     parts = []
     if workers is not None and points:
@@ -608,10 +606,10 @@ def estimate_sweep(points: Sequence[NetworkParams], models: Sequence[str], *, se
             largest = _largest(points, model, t_end, model_options.get(model, {}))
             values.update({k: v for k, v in largest.values.items() if k not in values})
             if model == "dsode":
-                size = min(DSODE_CHUNK_MAX, DSODE_POINTS_PER_THREAD * workers, n_points)
+                size = min(chunk_max, points_per_thread * workers, n_points)
                 batch = max(batch or 0, size * largest.nbytes)
             else:
-                n = n_points * (1 if model in DETERMINISTIC else seeds)
+                n = n_points * (1 if registry.get(model).deterministic else seeds)
                 other = max(other or 0, min(workers, n) * largest.nbytes)
         size = values.get("n_e", 0) + values.get("n_i", 0)
         drivers = ("jobs", "t_end") + tuple(d for d in ("n_e", "n_i")
@@ -630,12 +628,12 @@ def estimate_raster_files(points: Sequence[NetworkParams], models: Sequence[str]
                           seeds: int, t_end: float, model_options: dict | None = None) -> Estimate:
     """Disk space of a sweep's ``store_raster`` files: every run's counts, spikes (at the
     :func:`spike_bound`, 12 bytes each) and records."""
-    from .api import DETERMINISTIC
+    from . import models as registry
 
     model_options = model_options or {}
     total = 0.0
     for model in models:
-        copies = 1 if model in DETERMINISTIC else seeds
+        copies = 1 if registry.get(model).deterministic else seeds
         for params in points:
             est = _run_estimate(params, model, t_end, model_options.get(model, {}))
             total += copies * _result_bytes(est)
@@ -647,7 +645,7 @@ def estimate_raster_files(points: Sequence[NetworkParams], models: Sequence[str]
 def check_sweep(points: Sequence[NetworkParams], models: Sequence[str], *, seeds: int,
                 t_end: float, model_options: dict | None, backend: str, n_jobs, scheduler,
                 store_raster: bool, out, default_evaluator: bool = True,
-                check_memory: bool = True) -> None:
+                check_memory: bool = True, dsode_batch: tuple[int, int] = (64, 2)) -> None:
     """The hook of :func:`snnreduce.sweep`, before any run: refuse an empty grid, and
     unless ``check_memory`` is False a sweep above the available memory or ``store_raster``
     files above the free disk space. With the default evaluator (``sweep.evaluate_point``:
@@ -664,7 +662,8 @@ def check_sweep(points: Sequence[NetworkParams], models: Sequence[str], *, seeds
     workers = None if remote or not default_evaluator else 1 if backend == "serial" \
         else _local_workers(n_jobs)
     require_memory(estimate_sweep(points, models, seeds=seeds, t_end=t_end,
-                                  model_options=model_options, workers=workers))
+                                  model_options=model_options, workers=workers,
+                                  dsode_batch=dsode_batch))
     if store_raster and out is not None and default_evaluator:
         require_disk(estimate_raster_files(points, models, seeds=seeds, t_end=t_end,
                                            model_options=model_options), Path(out).parent)

@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from .params import NetworkParams
+from ._version import __version__
+from .params import POPULATIONS, NetworkParams
+from .populations import population_offsets
 
 __all__ = ["Result", "RECORD_DIMS"]
 
@@ -79,6 +81,19 @@ class Result:
     wall_time: float = 0.0
     version: str = ""
 
+    @classmethod
+    def from_run(cls, out: dict, *, params: NetworkParams, engine: str, seed: int | None,
+                 t_end: float, wall_time: float) -> "Result":
+        """The Result of one engine run: the engine's dict plus the run's provenance.
+
+        The one place a run becomes a Result (:func:`snnreduce.simulate`,
+        :func:`snnreduce.reduce`, the sweep's batched dsODE and the baselines' own entry
+        points call it). ``out`` is what an engine returns (see :mod:`snnreduce.models`);
+        ``params`` are the parameters as the caller gave them; ``dt`` is ``params.dt``.
+        """
+        return cls(params=params, engine=engine, seed=seed, t_end=float(t_end), dt=params.dt,
+                   wall_time=wall_time, version=__version__, **out)
+
     @property
     def n_steps(self) -> int:
         return int(self.population_counts.shape[0])
@@ -96,10 +111,12 @@ class Result:
         """Spike times (ms) and within-population neuron indices of "E" or "I"."""
         if self.spike_times is None:
             raise ValueError(f"a {self.engine} result has no individual spikes")
-        n_e = self.params.n_e
-        mask = self.spike_neurons < n_e if population == "E" else self.spike_neurons >= n_e
-        offset = 0 if population == "E" else n_e
-        return self.spike_times[mask], self.spike_neurons[mask] - offset
+        if population not in POPULATIONS:
+            raise ValueError(f"population must be one of {', '.join(POPULATIONS)}, got {population!r}")
+        q = POPULATIONS.index(population)
+        first, stop = (int(x) for x in population_offsets(self.params)[q:q + 2])
+        mask = (self.spike_neurons >= first) & (self.spike_neurons < stop)
+        return self.spike_times[mask], self.spike_neurons[mask] - first
 
     def replace(self, **changes) -> "Result":
         return dataclasses.replace(self, **changes)

@@ -944,7 +944,7 @@ class Stimulus:
             run, or a rate that is negative somewhere in it (the message names the population
             and the first such time).
         """
-        from .network._common import n_steps_of
+        from ._steps import n_steps_of
 
         t_end = _number("t_end", t_end, "a finite number of ms > 0", lambda x: x > 0)
         dt = params.dt
@@ -989,7 +989,7 @@ class Stimulus:
             kicks/ms, columns E, I, never below 0 (round-off below 0 is set to 0). A constant
             population's column is its constant exactly.
         """
-        from .network._common import n_steps_of
+        from ._steps import n_steps_of
 
         self.check(params, t_end)
         n_steps = n_steps_of(t_end, params.dt)
@@ -1007,7 +1007,7 @@ class Stimulus:
         ndarray of float64, shape (n_steps, 2)
             kicks/ms, columns E, I.
         """
-        from .network._common import n_steps_of
+        from ._steps import n_steps_of
 
         self.check(params, t_end)
         n_steps = n_steps_of(t_end, params.dt)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import validation
 from ..params import POPULATIONS
 from ..result import Result
 
@@ -73,11 +74,8 @@ class Series:
 
 def check_number(name: str, value, allowed: str, ok) -> float:
     """``float(value)`` if it is a finite real number with ``ok(value)``; otherwise a
-    one-line ``ValueError`` "NAME must be ALLOWED, got VALUE"."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
-            or not math.isfinite(value) or not ok(value):
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    return float(value)
+    one-line ``ValueError`` "NAME must be ALLOWED, got VALUE" (:mod:`snnreduce.validation`)."""
+    return validation.check_number(name, value, ok, allowed, error=ValueError)
 
 
 def check_population(population) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..params import POPULATIONS
+from ..populations import population_offsets
 from ..result import Result
 from .rates import population_rate
 
@@ -68,7 +69,7 @@ def to_neo(result: Result, population: str | None = None):
     order = np.argsort(neurons_all, kind="stable")          # keeps time order within a neuron
     bounds = np.searchsorted(neurons_all[order], np.arange(sum(result.params.n) + 1))
     for pop in populations:
-        offset = 0 if pop == "E" else result.params.n_e
+        offset = int(population_offsets(result.params)[POPULATIONS.index(pop)])
         for k in range(result.params.n[POPULATIONS.index(pop)]):
             g = offset + k
             times = np.sort(times_all[order[bounds[g]:bounds[g + 1]]])

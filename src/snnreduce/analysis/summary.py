@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..params import POPULATIONS
 from ..result import Result
-from .events import mfe
-from .rates import firing_rate
-from .spectral import spectrum
-from .synchrony import ssi
+from .statistics import STATISTICS, Measures
 
 __all__ = ["summarize"]
 
 
-def _plain(value):
-    """A JSON-able float, or None for NaN/inf."""
-    value = float(value)
-    return value if math.isfinite(value) else None
+def _put(out: dict, key: str, population: str, value) -> None:
+    """``out["rate_hz"]["E"] = value`` or, for ``"mfe.count"``, ``out["mfe"]["E"]["count"]``."""
+    head, _, sub = key.partition(".")
+    if sub:
+        out.setdefault(head, {}).setdefault(population, {})[sub] = value
+    else:
+        out.setdefault(head, {})[population] = value
 
 
 def summarize(result: Result, discard: float = 100.0) -> dict:
     """Rates, SSI, gamma peak and power, and MFE summary of both populations.
+
+    Generated from the statistics registry (:data:`snnreduce.analysis.statistics.STATISTICS`).
 
     Every statistic uses its defaults (see ``docs/analysis.md``) after dropping the
     first ``discard`` ms; the output depends only on the result, so it is
@@ -50,21 +50,12 @@ def summarize(result: Result, discard: float = 100.0) -> dict:
     """
     if not isinstance(result, Result):
         raise ValueError(f"summarize needs a Result, got {type(result).__name__}")
-    out = {key: {} for key in ("rate_hz", "ssi", "gamma_peak_hz", "gamma_power", "mfe")}
+    out: dict = {}
     finished = result.status == "ok" and result.n_steps * result.dt > discard
     for pop in POPULATIONS:
         counts = np.asarray(result.population_counts)[:, POPULATIONS.index(pop)]
-        if not finished or not np.all(np.isfinite(counts)):
-            for key in ("rate_hz", "ssi", "gamma_peak_hz", "gamma_power"):
-                out[key][pop] = None
-            out["mfe"][pop] = {"count": None, "mean_size": None, "mean_interval_ms": None}
-            continue
-        spec = spectrum(result, pop, discard)
-        events = mfe(result, pop, discard=discard)
-        out["rate_hz"][pop] = _plain(firing_rate(result, pop, discard))
-        out["ssi"][pop] = _plain(ssi(result, pop, discard=discard))
-        out["gamma_peak_hz"][pop] = _plain(spec.peak_hz)
-        out["gamma_power"][pop] = _plain(spec.band_power)
-        out["mfe"][pop] = {"count": events.count, "mean_size": _plain(events.mean_size),
-                           "mean_interval_ms": _plain(events.mean_interval_ms)}
+        usable = finished and np.all(np.isfinite(counts))
+        measures = Measures(result, pop, discard)
+        for key, statistic in STATISTICS.items():
+            _put(out, key, pop, statistic.value(measures) if usable else None)
     return out

@@ -12,15 +12,15 @@ import os
 
 import numpy as np
 
-from ..network._common import n_steps_of, progress_bar
+from .._steps import n_steps_of, progress_bar
 
 _POPS = ("E", "I")
+#: The ImportError message when NEST is missing.
+NEST_MISSING = "the refractory-density baseline needs NEST: pip install snnreduce[nest]"
 
 
 def import_nest():
     """``import nest`` quietly, or an ImportError that says how to install it."""
-    from .refractory_density import NEST_MISSING
-
     os.environ.setdefault("PYNEST_QUIET", "1")          # no start-up banner
     try:
         import nest

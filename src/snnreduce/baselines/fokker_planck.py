@@ -31,7 +31,11 @@ import time
 import numpy as np
 from numba import njit
 
+from .._steps import n_steps_of
 from ..params import NetworkParams, ParameterError
+from ..result import Result
+from ..validation import (check_flag, check_number, check_record, check_t_end, check_unknown,
+                          normalise_seed)
 
 __all__ = ["run", "solve", "RECORDS", "DEFAULTS"]
 
@@ -149,33 +153,21 @@ def _step_population(m, faces, dt, dv, tau_m, lam, s_e, s_i, k_e, k_i, m_th, m_r
 # option handling
 # ---------------------------------------------------------------------------------------------
 
-def _number(name, value, ok, allowed):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        raise ParameterError(f"{name} must be a number {allowed}, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or not ok(value):
-        raise ParameterError(f"{name} must be {allowed}, got {value!r}")
-    return value
-
-
-def _check_options(params, options):
-    unknown = sorted(set(options) - set(DEFAULTS))
-    if unknown:
-        raise ParameterError(f"unknown fokker_planck option {unknown[0]!r}; allowed: "
-                             f"{', '.join(DEFAULTS)}")
+def check_options(params, options):
+    """The solver options of :func:`run` merged over ``DEFAULTS`` and validated (a dict)."""
+    check_unknown(options, DEFAULTS, "fokker_planck")
     opts = {**DEFAULTS, **options}
     m = params.threshold
     dv = opts["dv"] if opts["dv"] is not None else m / 200.0
-    dv = _number("dv", dv, lambda x: 0 < x <= m / 10, f"in (0, threshold/10 = {m / 10:g}]")
+    dv = check_number("dv", dv, lambda x: 0 < x <= m / 10, f"in (0, threshold/10 = {m / 10:g}]")
     v_low = opts["v_low"] if opts["v_low"] is not None else -params.inhibitory_reversal
-    v_low = _number("v_low", v_low, lambda x: x < 0, "< 0 (below the reset 0)")
+    v_low = check_number("v_low", v_low, lambda x: x < 0, "< 0 (below the reset 0)")
     n_cells = int(math.ceil((m - v_low) / dv - 1e-9))
     if n_cells > 200_000:
         raise ParameterError(f"dv={dv:g} and v_low={v_low:g} give {n_cells} cells; at most 200000")
-    delay = _number("delay", opts["delay"], lambda x: 0 <= x < 1e4, "in [0, 1e4) ms")
+    delay = check_number("delay", opts["delay"], lambda x: 0 <= x < 1e4, "in [0, 1e4) ms")
     for flag in ("finite_size", "synaptic_filter", "recurrent_noise"):
-        if not isinstance(opts[flag], (bool, np.bool_)):
-            raise ParameterError(f"{flag} must be True or False, got {opts[flag]!r}")
+        check_flag(flag, opts[flag])
     n_neurons = opts["n_neurons"]
     if n_neurons is None:
         n_neurons = (params.n_e, params.n_i)
@@ -277,21 +269,13 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
     """
     if not isinstance(params, NetworkParams):
         raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
-    if isinstance(t_end, bool) or not isinstance(t_end, (int, float, np.number)) \
-            or not 0 < t_end < 1e9:
-        raise ParameterError(f"t_end must be a number of ms in (0, 1e9), got {t_end!r}")
-    if isinstance(record, str):
-        record = (record,)
-    record = tuple(record)
-    for name in record:
-        if name not in RECORDS:
-            raise ParameterError(f"record must name some of {', '.join(RECORDS)} for the "
-                                 f"Fokker-Planck solver; got {name!r}")
-    opts = _check_options(params, options)
+    t_end = check_t_end(t_end)
+    record = check_record(record, RECORDS, "the Fokker-Planck solver")
+    opts = check_options(params, options)
     gen = _as_generator(rng) if opts["finite_size"] else None
 
     dt = params.dt
-    n_steps = max(1, math.ceil(float(t_end) / dt - 1e-9))  # as the other engines
+    n_steps = n_steps_of(t_end, dt)
     dv, n = opts["dv"], opts["n_cells"]
     m_th, m_rev = params.threshold, params.inhibitory_reversal
     faces = m_th - dv * np.arange(n, -1, -1, dtype=float)  # faces[0] = v_low, faces[n] = M
@@ -443,13 +427,10 @@ def solve(params: NetworkParams, *, t_end: float = 2000.0, seed: int | None = No
 
     ``seed`` seeds the finite-size noise and is recorded (None when ``finite_size`` is off).
     """
-    from ..api import __version__, normalise_seed
-    from ..result import Result
-
     finite = bool(options.get("finite_size", False))
     seed = normalise_seed(seed) if finite else None
     start = time.perf_counter()
     out = run(params, t_end=t_end, rng=np.random.default_rng(seed) if finite else None,
               record=record, progress=progress, **options)
-    return Result(params=params, engine="fokker-planck", seed=seed, t_end=float(t_end),
-                  dt=params.dt, wall_time=time.perf_counter() - start, version=__version__, **out)
+    return Result.from_run(out, params=params, engine="fokker-planck", seed=seed, t_end=t_end,
+                           wall_time=time.perf_counter() - start)

@@ -37,13 +37,13 @@ from typing import Any
 import numpy as np
 
 from ..params import NetworkParams, ParameterError
+from ..result import Result
+from ..validation import Interval, normalise_seed
+from ._gif_nest import NEST_MISSING, import_nest
 
 __all__ = ["GifPopulationParams", "run_mesoscopic", "run_microscopic", "run", "from_network",
            "to_network_params", "to_dsode_params", "escape_rate", "fit_escape_noise",
-           "MAPPING_DEFAULTS", "RUN_DEFAULTS", "NEST_MISSING"]
-
-#: The message of the ImportError raised when NEST is not installed.
-NEST_MISSING = "the refractory-density baseline needs NEST: pip install snnreduce[nest]"
+           "MAPPING_DEFAULTS", "RUN_DEFAULTS", "NEST_MISSING", "check_runnable"]
 
 _PAIR_NAMES = ("E", "I")
 _PATHWAYS = ("ee", "ie", "ei", "ii")        # post, pre
@@ -52,22 +52,23 @@ _PATHWAYS = ("ee", "ie", "ei", "ii")        # post, pre
 # the description
 # ---------------------------------------------------------------------------------------------
 
-# Per-population fields, pairs (E, I): name -> (kind, check, allowed-text).
-_POP_RULES: dict[str, tuple[str, Any, str]] = {
-    "n": ("int", lambda x: x >= 1, "an integer >= 1"),
-    "c_m": ("float", lambda x: x > 0, "> 0 (pF)"),
-    "tau_m": ("float", lambda x: x > 0, "> 0 (ms)"),
-    "e_l": ("float", lambda x: True, "a finite number (mV)"),
-    "v_reset": ("float", lambda x: True, "a finite number (mV)"),
-    "v_t_star": ("float", lambda x: True, "a finite number (mV)"),
-    "delta_v": ("float", lambda x: x > 0, "> 0 (mV)"),
-    "lambda_0": ("float", lambda x: x >= 0, ">= 0 (Hz)"),
-    "t_ref": ("float", lambda x: x >= 0, ">= 0 (ms)"),
-    "tau_syn_ex": ("float", lambda x: x > 0, "> 0 (ms)"),
-    "tau_syn_in": ("float", lambda x: x > 0, "> 0 (ms)"),
-    "i_e": ("float", lambda x: True, "a finite number (pA)"),
-    "drive_rate": ("float", lambda x: x >= 0, ">= 0 (kicks/ms)"),
-    "drive_size": ("float", lambda x: x >= 0, ">= 0 (mV)"),
+# Per-population fields, pairs (E, I): name -> rule.
+_FINITE_MV = Interval(units="mV")
+_POP_RULES: dict[str, Interval] = {
+    "n": Interval(1, integer=True),
+    "c_m": Interval(0, closed="neither", units="pF"),
+    "tau_m": Interval(0, closed="neither", units="ms"),
+    "e_l": _FINITE_MV,
+    "v_reset": _FINITE_MV,
+    "v_t_star": _FINITE_MV,
+    "delta_v": Interval(0, closed="neither", units="mV"),
+    "lambda_0": Interval(0, units="Hz"),
+    "t_ref": Interval(0, units="ms"),
+    "tau_syn_ex": Interval(0, closed="neither", units="ms"),
+    "tau_syn_in": Interval(0, closed="neither", units="ms"),
+    "i_e": Interval(units="pA"),
+    "drive_rate": Interval(0, units="kicks/ms"),
+    "drive_size": Interval(0, units="mV"),
 }
 # Per-pathway fields (post-pre suffix): prefix -> (check by pathway, allowed-text by pathway).
 _PATH_RULES: dict[str, tuple[Any, Any]] = {
@@ -182,8 +183,8 @@ class GifPopulationParams:
     drive_size: tuple[float, float] = (1.0, 1.0)
 
     def __post_init__(self):
-        for name, (kind, check, allowed) in _POP_RULES.items():
-            object.__setattr__(self, name, _pair(name, getattr(self, name), kind, check, allowed))
+        for name, rule in _POP_RULES.items():
+            object.__setattr__(self, name, _pair(name, getattr(self, name), rule))
         for prefix, (check, allowed) in _PATH_RULES.items():
             for pw in _PATHWAYS:
                 name = f"{prefix}_{pw}"
@@ -274,7 +275,7 @@ def _number(name, value, allowed):
     return value
 
 
-def _pair(name, value, kind, check, allowed):
+def _pair(name, value, rule: Interval):
     """Coerce a number or an (E, I) pair to a validated tuple of two."""
     if isinstance(value, (list, tuple, np.ndarray)):
         if len(value) != 2:
@@ -282,18 +283,8 @@ def _pair(name, value, kind, check, allowed):
         items = list(value)
     else:
         items = [value, value]
-    out = []
-    for pop, item in zip(_PAIR_NAMES, items):
-        label = f"{name} of population {pop}"
-        x = _number(label, item, ("a number " if kind == "float" else "") + allowed)
-        if kind == "int":
-            if not float(x).is_integer():
-                raise ParameterError(f"{label} must be {allowed}, got {item!r}")
-            x = int(x)
-        if not check(x):
-            raise ParameterError(f"{label} must be {allowed}, got {item!r}")
-        out.append(x)
-    return tuple(out)
+    return tuple(rule.check(f"{name} of population {pop}", item)
+                 for pop, item in zip(_PAIR_NAMES, items))
 
 
 def _kernel_pair(name, value, check, allowed):
@@ -482,13 +473,13 @@ def _check_mapping_options(params, options):
     if sigma is None:
         sigma = "external"
     if not (isinstance(sigma, str) and sigma in ESCAPE_SIGMAS):
-        sigma = _pair("escape_sigma", sigma, "float", lambda x: x > 0,
-                      f"> 0 (mV), or one of {', '.join(map(repr, ESCAPE_SIGMAS))}")
+        sigma = _pair("escape_sigma", sigma, Interval(
+            0, closed="neither", units=f"mV; or one of {', '.join(map(repr, ESCAPE_SIGMAS))}"))
     out["escape_sigma"] = sigma
     for name, unit in (("delta_v", "mV"), ("lambda_0", "Hz")):
         value = opts[name]
         if value is not None:
-            value = _pair(name, value, "float", lambda x: x > 0, f"> 0 ({unit})")
+            value = _pair(name, value, Interval(0, closed="neither", units=unit))
         out[name] = value
     delay = opts["delay"]
     if delay is None:
@@ -711,8 +702,6 @@ def _check_run(gp, t_end, dt, threads, connectivity, record, level):
 
 
 def _nest_seed(seed) -> tuple[int, int]:
-    from ..api import normalise_seed
-
     seed = normalise_seed(seed)
     return seed, seed % (2**32 - 2) + 1        # NEST wants 1 .. 2^32 - 1; seed + 1 below that
 
@@ -739,11 +728,26 @@ def _simulate(gp, *, level, t_end, seed, dt, threads, connectivity, record, prog
 
 
 def _result(gp, engine, seed, t_end, dt, out, wall):
-    from ..api import __version__
-    from ..result import Result
+    # a GIF description has no NetworkParams of its own: the Result carries the network it
+    # maps onto, and options["gif"] the description itself
+    return Result.from_run(out, params=to_network_params(gp, dt=dt), engine=engine, seed=seed,
+                           t_end=t_end, wall_time=wall)
 
-    return Result(params=to_network_params(gp, dt=dt), engine=engine, seed=seed,
-                  t_end=float(t_end), dt=dt, wall_time=wall, version=__version__, **out)
+
+def check_runnable(params: NetworkParams) -> None:
+    """Fail before a batch of runs if ``params`` cannot run here (registry preflight).
+
+    Raises
+    ------
+    ParameterError
+        If the network has no leak (``tau_m == 0``): a GIF neuron always leaks.
+    ImportError
+        If NEST is missing (:data:`NEST_MISSING`), raised now rather than inside a worker.
+    """
+    if params.tau_m <= 0:
+        raise ParameterError("the refractory-density baseline (rdm) needs a leaky network, "
+                             f"tau_m > 0; got tau_m = {params.tau_m:g}")
+    import_nest()
 
 
 def run_mesoscopic(gp: GifPopulationParams, *, t_end: float, seed: int | None, dt: float = 0.1,

@@ -6,9 +6,11 @@ import math
 
 import numpy as np
 
-from ..network._common import n_steps_of as _n_steps
-from ..network._common import progress_bar
+from .._steps import n_steps_of as _n_steps
+from .._steps import progress_bar
+from .._threads import prefer_workqueue
 from ..params import NetworkParams, ParameterError
+from ..validation import Interval, check_choice, check_flag, check_record, check_unknown
 from . import kernel as K
 from .moments import pathway_table, population_table
 from .transport import bin_edges
@@ -19,34 +21,21 @@ __all__ = ["run", "run_batch", "DSODE_RECORDS", "REFRACTORY_RULES", "MOMENT_INTE
 DSODE_RECORDS = ("bin_count", "bin_mean", "pending", "pending_var", "refractory")
 REFRACTORY_RULES = ("exponential", "paper")
 MOMENT_INTEGRATORS = ("exact", "euler")
+NOISES = (None, "finite-size")
 _CHUNK_STEPS = 2000  # steps per kernel call when a progress bar is shown
 # dtype of the bin records (float32 halves their memory; tests switch to float64 to check
 # the mass invariant to round-off)
 _BIN_RECORD_DTYPE = np.float32
 
 
-def _number(name, value, check, allowed):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
-            or not math.isfinite(value) or not check(value):
-        raise ParameterError(f"{name} must be {allowed}, got {value!r}")
-    return float(value)
-
-
-def _choice(name, value, allowed):
-    if not isinstance(value, str) or value not in allowed:
-        raise ParameterError(f"{name} must be one of {', '.join(map(repr, allowed))}, "
-                             f"got {value!r}")
-    return value
-
-
 def _check_record(record):
-    if isinstance(record, str):
-        record = (record,)
-    record = tuple(record or ())
-    for name in record:
-        if name not in DSODE_RECORDS:
-            raise ParameterError(f"the dsODE can record {', '.join(DSODE_RECORDS)}; got {name!r}")
-    return record
+    return check_record(record, DSODE_RECORDS, "the dsODE")
+
+
+#: The reduction's numeric options and their allowed values.
+_DV = Interval(0, closed="neither", units="bin width")
+_V_LOW = Interval(high=0, closed="neither", units="a voltage; bins must hold the reset 0")
+_TRUNCATE_SD = Interval(1, units="standard deviations")
 
 
 class _Setup:
@@ -57,19 +46,15 @@ class _Setup:
         if not isinstance(params, NetworkParams):
             raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
         m = params.threshold
-        dv = _number("dv", dv, lambda x: x > 0, "a bin width > 0")
-        v_low = _number("v_low", v_low, lambda x: x < 0,
-                        "a voltage < 0 (bins must hold the reset 0)")
+        dv = _DV.check("dv", dv)
+        v_low = _V_LOW.check("v_low", v_low)
         if (m - v_low) / dv > 100_000:
             raise ParameterError(f"dv must give at most 100000 bins, got {(m - v_low) / dv:.0f}")
-        truncate_sd = _number("truncate_sd", truncate_sd, lambda x: x >= 1,
-                              "a number of standard deviations >= 1")
-        _choice("refractory_rule", refractory_rule, REFRACTORY_RULES)
-        _choice("moment_integrator", moment_integrator, MOMENT_INTEGRATORS)
-        if noise not in (None, "finite-size"):
-            raise ParameterError(f"noise must be None or 'finite-size', got {noise!r}")
-        if not isinstance(pending_noise, (bool, np.bool_)):
-            raise ParameterError(f"pending_noise must be True or False, got {pending_noise!r}")
+        truncate_sd = _TRUNCATE_SD.check("truncate_sd", truncate_sd)
+        check_choice("refractory_rule", refractory_rule, REFRACTORY_RULES)
+        check_choice("moment_integrator", moment_integrator, MOMENT_INTEGRATORS)
+        check_choice("noise", noise, NOISES)
+        check_flag("pending_noise", pending_noise)
         if isinstance(rate_lag, (bool, np.bool_)) or rate_lag not in (0, 1):
             raise ParameterError(f"rate_lag must be 0 or 1 (steps), got {rate_lag!r}")
         self.params = params
@@ -247,11 +232,8 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
         ``population_counts`` (n_steps, 2) expected (deterministic) or sampled spikes per
         step; ``spike_times`` / ``spike_neurons`` None; ``records``; ``options``; ``status``.
     """
-    if unknown:
-        name = sorted(unknown)[0]
-        raise ParameterError(
-            f"unknown dsODE option {name!r}; allowed: dv, v_low, refractory_rule, "
-            "moment_integrator, truncate_sd, pending_noise, rate_lag")
+    check_unknown(unknown, ("dv", "v_low", "refractory_rule", "moment_integrator", "truncate_sd",
+                            "pending_noise", "rate_lag"), "dsODE")
     setup = _Setup(params, dv=dv, v_low=v_low, refractory_rule=refractory_rule,
                    moment_integrator=moment_integrator, truncate_sd=truncate_sd, noise=noise,
                    pending_noise=pending_noise, rate_lag=rate_lag)
@@ -331,6 +313,7 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     done = np.zeros(n_sets, dtype=np.int64)
     import numba
 
+    prefer_workqueue()  # before the first parallel launch (snnreduce._threads says why)
     old = numba.get_num_threads()
     if threads is not None:
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))

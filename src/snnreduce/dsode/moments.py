@@ -39,6 +39,7 @@ import numba
 import numpy as np
 
 from ..params import PATHWAYS
+from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
 
 __all__ = ["PATHWAYS", "PRE", "POST", "pathway_table", "population_table",
            "advance_moments", "stationary_moments", "input_mean_var", "input_coefficients",
@@ -46,8 +47,8 @@ __all__ = ["PATHWAYS", "PRE", "POST", "pathway_table", "population_table",
            "POP_TAU_INH", "POP_THRESHOLD", "POP_REVERSAL", "POP_TAU_M", "POP_N"]
 
 #: Index of the pre / post population (0 = E, 1 = I) of each pathway in ``PATHWAYS``.
-PRE = np.array([0, 0, 1, 1])
-POST = np.array([0, 1, 0, 1])
+PRE = PATHWAY_PRE
+POST = PATHWAY_POST
 
 # Columns of the pathway table (one row per pathway, PATHWAYS order).
 TAB_TAU = 0
@@ -68,22 +69,28 @@ _POP_COLUMNS = 9
 
 def pathway_table(params) -> np.ndarray:
     """``(4, 2)`` float array: τ and P of each pathway (rows in ``PATHWAYS`` order, post-pre)."""
-    return np.array([[params.tau(pw), params.p(pw)] for pw in PATHWAYS], dtype=np.float64)
+    t = tables(params)
+    return np.column_stack([t.tau[POST, PRE], t.prob[POST, PRE]])
 
 
 def population_table(params) -> np.ndarray:
-    """``(2, 9)`` float array of the per-population constants (row = post population E, I)."""
-    table = np.empty((2, _POP_COLUMNS))
-    for q, (pop, x) in enumerate((("E", "e"), ("I", "i"))):
-        table[q, POP_LAMBDA] = params.lam(pop)
-        table[q, POP_S_EXC] = params.s(x + "e")
-        table[q, POP_S_INH] = params.s(x + "i")
-        table[q, POP_TAU_EXC] = params.tau(x + "e")
-        table[q, POP_TAU_INH] = params.tau(x + "i")
-        table[q, POP_THRESHOLD] = params.threshold
-        table[q, POP_REVERSAL] = params.inhibitory_reversal
-        table[q, POP_TAU_M] = params.tau_m
-        table[q, POP_N] = params.n[q]
+    """``(2, 9)`` float array of the per-population constants (row = post population E, I).
+
+    Built from :func:`snnreduce.populations.tables`; the kick columns are per kind of sender
+    (the E and the I population), the layout the kernels read.
+    """
+    t = tables(params)
+    e, i = t.index("E"), t.index("I")
+    table = np.empty((t.n_populations, _POP_COLUMNS))
+    table[:, POP_LAMBDA] = t.external_rate
+    table[:, POP_S_EXC] = t.kick[:, e]
+    table[:, POP_S_INH] = t.kick[:, i]
+    table[:, POP_TAU_EXC] = t.tau[:, e]
+    table[:, POP_TAU_INH] = t.tau[:, i]
+    table[:, POP_THRESHOLD] = t.threshold
+    table[:, POP_REVERSAL] = t.reversal
+    table[:, POP_TAU_M] = t.tau_m
+    table[:, POP_N] = t.sizes
     return table
 
 

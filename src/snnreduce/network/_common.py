@@ -4,8 +4,9 @@ Everything here is engine-agnostic; pathway names are **post, pre** (``"ei"`` is
 
 Reusable pieces
 ---------------
-:func:`check_choice`, :func:`check_record`
-    Option validation with one-line :class:`~snnreduce.params.ParameterError` messages.
+:func:`check_no_unknown`, :func:`check_engine_record`
+    Option validation with one-line :class:`~snnreduce.params.ParameterError` messages
+    (the rules themselves live in :mod:`snnreduce.validation`).
 :func:`population_table`
     The per-population constants (external rate, kick sizes, pending-kick time constants,
     connection probabilities) as a ``(2, N_COLUMNS)`` float array indexed by the post
@@ -20,10 +21,8 @@ Reusable pieces
     ``params.initial_state`` as an array of voltages.
 :class:`SpikeBuffer`
     Growable storage for (step-or-time, neuron) spike pairs filled by chunked kernels.
-:func:`spikes_to_counts`
-    Bin spike times into ``population_counts``.
-:func:`progress_bar`
-    A tqdm bar (or a no-op) for chunked runs.
+:func:`progress_bar`, :func:`n_steps_of`
+    Re-exported from :mod:`snnreduce._steps` (shared with the dsODE and the baselines).
 
 Numba kernels get the Generator passed in, so the same seed gives the same spikes on every
 machine with the same numpy/numba versions, and chunking (and the progress bar) never
@@ -37,13 +36,16 @@ import math
 import numba
 import numpy as np
 
-from ..params import ParameterError
+from .._steps import n_steps_of, progress_bar
+from ..populations import tables
+from ..validation import ParameterError, check_choice, check_flag, check_record
 
 __all__ = [
     "COL_LAMBDA", "COL_S_EXC", "COL_S_INH", "COL_TAU_EXC", "COL_TAU_INH", "COL_P_EXC",
-    "COL_P_INH", "N_COLUMNS", "NETWORK_RECORDS", "check_choice", "check_record",
+    "COL_P_INH", "N_COLUMNS", "NETWORK_RECORDS", "check_choice", "check_flag",
+    "check_engine_record", "check_no_unknown",
     "population_table", "refractory_rule", "quenched_adjacency", "initial_voltages",
-    "SpikeBuffer", "spikes_to_counts", "progress_bar", "n_steps_of",
+    "SpikeBuffer", "progress_bar", "n_steps_of",
 ]
 
 # Columns of the population table; row q is the *post* population (0 = E, 1 = I).
@@ -61,20 +63,6 @@ N_COLUMNS = 7
 NETWORK_RECORDS = ("voltage", "pending", "refractory")
 
 
-def check_choice(name: str, value, allowed) -> str:
-    """Return ``value`` if it is one of ``allowed``, else raise a one-line ParameterError."""
-    if not isinstance(value, str) or value not in allowed:
-        raise ParameterError(
-            f"{name} must be one of {', '.join(repr(a) for a in allowed)}, got {value!r}")
-    return value
-
-
-def check_flag(name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ParameterError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
 def check_no_unknown(unknown: dict, engine: str, allowed) -> None:
     """Reject engine options that do not exist (one line, naming the allowed ones)."""
     if unknown:
@@ -82,34 +70,27 @@ def check_no_unknown(unknown: dict, engine: str, allowed) -> None:
                              f"options: {', '.join(allowed)}")
 
 
-def check_record(record, engine: str) -> tuple[str, ...]:
+def check_engine_record(record, engine: str, allowed=NETWORK_RECORDS) -> tuple[str, ...]:
     """Validate the names in ``record`` for a spiking engine."""
-    if isinstance(record, str):
-        record = (record,)
-    record = tuple(record or ())
-    for name in record:
-        if name not in NETWORK_RECORDS:
-            raise ParameterError(
-                f"the {engine} engine can record {', '.join(NETWORK_RECORDS)}; got {name!r}")
-    return record
-
-
-def n_steps_of(t_end: float, dt: float) -> int:
-    """Number of steps of width ``dt`` covering ``[0, t_end)`` (``t_end`` rounded up to a step)."""
-    return max(1, math.ceil(t_end / dt - 1e-9))
+    return check_record(record, allowed, f"the {engine} engine")
 
 
 def population_table(params) -> np.ndarray:
-    """Per-population constants, shape ``(2, N_COLUMNS)``, row = post population (E, I)."""
-    table = np.empty((2, N_COLUMNS))
-    for q, (pop, post) in enumerate((("E", "e"), ("I", "i"))):
-        table[q, COL_LAMBDA] = params.lam(pop)
-        table[q, COL_S_EXC] = params.s(post + "e")
-        table[q, COL_S_INH] = params.s(post + "i")
-        table[q, COL_TAU_EXC] = params.tau(post + "e")
-        table[q, COL_TAU_INH] = params.tau(post + "i")
-        table[q, COL_P_EXC] = params.p(post + "e")
-        table[q, COL_P_INH] = params.p(post + "i")
+    """Per-population constants, shape ``(2, N_COLUMNS)``, row = post population (E, I).
+
+    Built from :func:`snnreduce.populations.tables`; "exc"/"inh" columns are the pathways from
+    the E and from the I population, the layout the kernels read.
+    """
+    t = tables(params)
+    e, i = t.index("E"), t.index("I")
+    table = np.empty((t.n_populations, N_COLUMNS))
+    table[:, COL_LAMBDA] = t.external_rate
+    table[:, COL_S_EXC] = t.kick[:, e]
+    table[:, COL_S_INH] = t.kick[:, i]
+    table[:, COL_TAU_EXC] = t.tau[:, e]
+    table[:, COL_TAU_INH] = t.tau[:, i]
+    table[:, COL_P_EXC] = t.prob[:, e]
+    table[:, COL_P_INH] = t.prob[:, i]
     return table
 
 
@@ -292,31 +273,6 @@ class SpikeBuffer:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         return self.key[:self.n].copy(), self.neuron[:self.n].copy()
-
-
-def spikes_to_counts(times: np.ndarray, neurons: np.ndarray, n_e: int, dt: float,
-                     n_steps: int) -> np.ndarray:
-    """Population spike counts per step ``[i dt, (i+1) dt)``, shape ``(n_steps, 2)``, int64."""
-    bins = np.minimum((times / dt).astype(np.int64), n_steps - 1)
-    pop = (neurons >= n_e).astype(np.int64)
-    return np.bincount(bins * 2 + pop, minlength=2 * n_steps).reshape(n_steps, 2)
-
-
-class _NoBar:
-    def update(self, n):  # noqa: D401 - trivial
-        pass
-
-    def close(self):
-        pass
-
-
-def progress_bar(show: bool, total: float, desc: str):
-    """A tqdm bar over simulated ms if ``show``, else a no-op object with the same methods."""
-    if not show:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="ms", leave=True)
 
 
 def asked_records(record, **filled) -> dict:

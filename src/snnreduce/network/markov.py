@@ -35,7 +35,7 @@ from ..params import ParameterError
 from ._common import asked_records
 from ._common import (COL_LAMBDA, COL_P_EXC, COL_P_INH, COL_S_EXC, COL_S_INH, COL_TAU_EXC,
                       COL_TAU_INH, SpikeBuffer, check_choice, check_flag, check_no_unknown,
-                      check_record, initial_voltages, n_steps_of, population_table, progress_bar,
+                      check_engine_record, initial_voltages, n_steps_of, population_table, progress_bar,
                       quenched_adjacency)
 
 __all__ = ["run", "VOLTAGES"]
@@ -369,7 +369,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     check_no_unknown(unknown, "markov", ("voltage", "fixed_indegree"))
     voltage = check_choice("voltage", voltage, VOLTAGES)
     fixed_indegree = check_flag("fixed_indegree", fixed_indegree)
-    record = check_record(record, "markov")
+    record = check_engine_record(record, "markov")
     quenched = params.connectivity == "quenched"
     if fixed_indegree and not quenched:
         raise ParameterError("fixed_indegree=True needs connectivity='quenched', got 'annealed'")

@@ -29,8 +29,9 @@ Random numbers come from xoshiro256** streams inlined in the kernel (:mod:`._ran
 block of neurons (:func:`_blocks`), seeded from the run's Generator; every sampler is exact.
 A step is one sweep over the blocks (finishing the previous step's phases 4-5, then phases 1-3),
 on one thread or on worker threads that take blocks and meet every step through atomics
-(:func:`_worker`), for networks of at least :data:`PARALLEL_MIN_N` neurons; the result
-depends only on the seed, never on threads or chunking.
+(:func:`_worker`, the synchronisation in :mod:`._pool`, which says why), for networks of at
+least :data:`PARALLEL_MIN_N` neurons; the result depends only on the seed, never on threads or
+chunking.
 """
 
 from __future__ import annotations
@@ -41,14 +42,17 @@ import time
 import numba
 import numpy as np
 
+from .._threads import prefer_workqueue
 from ..params import ParameterError
+from ..populations import population_offsets
 from . import _atomic
+from . import _pool
 from . import _random as _rnd
 from ._common import asked_records
 from ._common import (COL_LAMBDA, COL_P_EXC, COL_P_INH, COL_S_EXC, COL_S_INH, COL_TAU_EXC,
-                      COL_TAU_INH, SpikeBuffer, check_choice, check_flag, check_no_unknown,
-                      check_record, initial_voltages, n_steps_of, population_table, progress_bar,
-                      quenched_adjacency, refractory_rule)
+                      COL_TAU_INH, SpikeBuffer, check_choice, check_engine_record, check_flag,
+                      check_no_unknown, initial_voltages, n_steps_of, population_table,
+                      progress_bar, quenched_adjacency, refractory_rule)
 
 __all__ = ["run", "DRIVES", "RECURRENT", "CONSUMPTION"]
 
@@ -74,7 +78,7 @@ assert _P_RATE_INH == _P_RATE_EXC + 1 and _P_ODDS_INH == _P_ODDS_EXC + 1
 #: two random streams, so the result does not depend on how blocks are shared among threads.
 BLOCK_MIN = 100
 BLOCK_MAX = 1024
-#: networks with at least this many neurons may run on all numba threads (see _SweepChooser).
+#: networks with at least this many neurons may run on all numba threads (see _pool.SweepChooser).
 PARALLEL_MIN_N = 256
 #: unsigned array indices (see :func:`_sweep_block`)
 _U = np.uint64
@@ -478,36 +482,6 @@ def _run_serial(first, last, n_spk, n_e, blocks, tabs, state, net, draw, out):
             return step, n_spk
 
 
-# Words of the array shared by the worker threads (each group on its own cache line).
-_S_DONE = 0      # blocks finished since the call began
-_S_GEN = 8       # sweeps completed and published; the next sweep's parameters follow it
-_S_STEP, _S_HAVE_C, _S_DO_A, _S_N_SPK, _S_PREV_LO, _S_PREV_HI, _S_STOP = range(9, 16)
-_S_TAKEN = 16    # block b's word, 16 + 8 b: the number of sweeps that have taken it
-
-#: pause instructions a waiting worker spins before it yields its core (~10-40 us)
-SPIN_PAUSES = 64
-#: pause instructions a worker with no blocks of its own left waits before taking others'
-STEAL_PAUSES = 32
-
-
-@numba.njit(cache=True, _nrt=False, inline="always")
-def _take(sync, b, sweep):
-    """Take block ``b`` for sweep ``sweep`` unless another thread has (True: ours)."""
-    word = _S_TAKEN + 8 * b
-    return (_atomic.load_acquire(sync, word) == sweep
-            and _atomic.compare_exchange(sync, word, sweep, sweep + 1) == sweep)
-
-
-@numba.njit(cache=True, _nrt=False, inline="always")
-def _wait(spins):
-    """One round of a wait: spin at first; a long wait means the thread waited for has lost
-    its core (a busy machine), so then give ours up instead of spinning it away."""
-    if spins < SPIN_PAUSES:
-        _atomic.spin_pause()
-    else:
-        _atomic.yield_thread()
-
-
 @numba.njit(cache=True, _nrt=False)
 def _worker(w, n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync):
     """Thread ``w`` of :func:`_run_workers`. Per sweep it runs the blocks of its own share
@@ -526,48 +500,48 @@ def _worker(w, n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync):
     sweep = 0
     while True:
         spins = 0
-        while _atomic.load_acquire(sync, _S_GEN) < sweep:
+        while _atomic.load_acquire(sync, _pool.S_GEN) < sweep:
             spins += 1
-            _wait(spins)
-        if sync[_S_STOP] == 1:
+            _pool.wait(spins)
+        if sync[_pool.S_STOP] == 1:
             return
-        step = sync[_S_STEP]
-        have_c = sync[_S_HAVE_C] == 1
-        do_a = sync[_S_DO_A] == 1
-        prev_lo = sync[_S_PREV_LO]
-        prev_hi = sync[_S_PREV_HI]
+        step = sync[_pool.S_STEP]
+        have_c = sync[_pool.S_HAVE_C] == 1
+        do_a = sync[_pool.S_DO_A] == 1
+        prev_lo = sync[_pool.S_PREV_LO]
+        prev_hi = sync[_pool.S_PREV_HI]
         limit = (sweep + 1) * n_blocks
         done = 0
         for b in range(own_lo, own_hi):
-            if _take(sync, b, sweep):
+            if _pool.take(sync, b, sweep):
                 _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, n_e, blocks, tabs,
                              state, net, draw, out)
                 done += 1
         # one count per thread and sweep: the thread whose count completes the sweep ends it
-        finisher = done > 0 and _atomic.fetch_add(sync, _S_DONE, done) + done == limit
+        finisher = done > 0 and _atomic.fetch_add(sync, _pool.S_DONE, done) + done == limit
         spins = 0
-        while not finisher and _atomic.load_acquire(sync, _S_GEN) <= sweep:
+        while not finisher and _atomic.load_acquire(sync, _pool.S_GEN) <= sweep:
             spins += 1
-            if spins % STEAL_PAUSES == 0:
+            if spins % _pool.STEAL_PAUSES == 0:
                 for b in range(n_blocks):
-                    if _take(sync, b, sweep):
+                    if _pool.take(sync, b, sweep):
                         _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, n_e, blocks,
                                      tabs, state, net, draw, out)
-                        if _atomic.fetch_add(sync, _S_DONE, 1) + 1 == limit:
+                        if _atomic.fetch_add(sync, _pool.S_DONE, 1) + 1 == limit:
                             finisher = True
                             break
-            _wait(spins)
+            _pool.wait(spins)
         if finisher:
             nxt, nhave, ndo, nspk, nlo, nhi, stop = _end_sweep(
-                step, have_c, do_a, sync[_S_N_SPK], last, n_tot, blocks, tabs, draw, out)
-            sync[_S_STEP] = nxt
-            sync[_S_HAVE_C] = nhave
-            sync[_S_DO_A] = ndo
-            sync[_S_N_SPK] = nspk
-            sync[_S_PREV_LO] = nlo
-            sync[_S_PREV_HI] = nhi
-            sync[_S_STOP] = stop
-            _atomic.store_release(sync, _S_GEN, sweep + 1)
+                step, have_c, do_a, sync[_pool.S_N_SPK], last, n_tot, blocks, tabs, draw, out)
+            sync[_pool.S_STEP] = nxt
+            sync[_pool.S_HAVE_C] = nhave
+            sync[_pool.S_DO_A] = ndo
+            sync[_pool.S_N_SPK] = nspk
+            sync[_pool.S_PREV_LO] = nlo
+            sync[_pool.S_PREV_HI] = nhi
+            sync[_pool.S_STOP] = stop
+            _atomic.store_release(sync, _pool.S_GEN, sweep + 1)
         sweep += 1
 
 
@@ -579,27 +553,18 @@ def _run_workers(n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync
         _worker(w, n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync)
 
 
-def _worker_count():
-    """Worker threads of a parallel chunk: numba's thread count (a function, so tests can ask
-    for more workers than threads)."""
-    return numba.get_num_threads()
-
-
 def _run_steps(parallel, first, last, n_spk, n_e, blocks, tabs, state, net, draw, out):
     """Advance steps ``first .. last-1`` (fewer if the spike buffer fills: see
     :func:`_run_serial`); returns (next step, spikes stored)."""
     n_tot = state[0].size
     if not (first < last and n_spk + n_tot <= out[3].size):
         return first, n_spk
-    n_workers = _worker_count() if parallel else 1
+    n_workers = _pool.worker_count() if parallel else 1
     if n_workers < 2:
         return _run_serial(first, last, n_spk, n_e, blocks, tabs, state, net, draw, out)
-    sync = _aligned_zeros(_S_TAKEN + 8 * blocks.shape[0], np.int64)
-    sync[_S_STEP] = first
-    sync[_S_DO_A] = 1
-    sync[_S_N_SPK] = n_spk
+    sync = _pool.new_sync(blocks.shape[0], first, n_spk)
     _run_workers(n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync)
-    return int(sync[_S_STEP]), int(sync[_S_N_SPK])
+    return int(sync[_pool.S_STEP]), int(sync[_pool.S_N_SPK])
 
 
 def _consumption_tables(params, table, binomial):
@@ -685,8 +650,8 @@ def _population_constants(params, table, binomial):
     """The per-population constants of the kernel, shape (2, _N_POPC)."""
     dt = params.dt
     inv_span = 1.0 / (params.threshold + params.inhibitory_reversal)
-    popc = np.zeros((2, _N_POPC))
-    for q in range(2):
+    popc = np.zeros((table.shape[0], _N_POPC))
+    for q in range(table.shape[0]):
         lam_dt = table[q, COL_LAMBDA] * dt
         tau_e, tau_i = table[q, COL_TAU_EXC], table[q, COL_TAU_INH]
         s_inh = table[q, COL_S_INH] * inv_span  # times (V + M_r) gives S g(V)
@@ -710,59 +675,6 @@ def _population_constants(params, table, binomial):
     return popc
 
 
-class _SweepChooser:
-    """Picks serial or parallel sweeps for each chunk from the wall time per step measured so
-    far: the faster one, with the other re-timed every ``PROBE_EVERY`` chunks.
-
-    Both give identical results, so this only moves speed: parallel workers wait for each
-    other every step and can be many times slower than one thread when another process holds
-    a core. A chunk's cost per step also follows the network's activity (a burst of spikes
-    costs more), so each mode's cost is a running average over its chunks, recent ones
-    weighted most (``DECAY``), not the last chunk alone. The first chunk of each mode is not
-    counted (it may include loading the compiled kernel).
-
-    Parallel sweeps are kept unless they cost more than ``PARALLEL_BIAS`` times serial ones:
-    the second core runs slowly for the first ~20 ms after it was idle (measured on a 2-core
-    virtual machine), which makes parallel probes right after serial chunks look worse than
-    parallel sweeps are once running, while the case this chooser is for (another process
-    holding a core) makes them several times slower.
-    """
-
-    PROBE_EVERY = 16
-    DECAY = 0.7
-    PARALLEL_BIAS = 1.25
-
-    def __init__(self, allowed: bool):
-        self.allowed = allowed
-        self.seconds = {True: 0.0, False: 0.0}
-        self.steps = {True: 0.0, False: 0.0}
-        self.warm = {True: False, False: False}
-        self.chunks = 0
-
-    def cost(self, mode: bool) -> float | None:
-        """Average wall time per step of a mode, None before it is timed."""
-        return self.seconds[mode] / self.steps[mode] if self.steps[mode] > 0 else None
-
-    def pick(self) -> tuple[bool, bool]:
-        """(parallel, probe) for the next chunk."""
-        self.chunks += 1
-        if not self.allowed:
-            return False, False
-        for mode in (True, False):
-            if self.cost(mode) is None:
-                return mode, True
-        best = self.cost(True) <= self.PARALLEL_BIAS * self.cost(False)
-        if self.chunks % self.PROBE_EVERY == 0:
-            return not best, True
-        return best, False
-
-    def record(self, mode: bool, seconds: float, steps: int) -> None:
-        if self.warm[mode] and steps > 0:
-            self.seconds[mode] = self.DECAY * self.seconds[mode] + seconds
-            self.steps[mode] = self.DECAY * self.steps[mode] + steps
-        self.warm[mode] = True
-
-
 def _block_size(n_tot):
     """Largest block of a network of ``n_tot`` neurons: about 32 blocks in all, at least
     BLOCK_MIN and at most BLOCK_MAX neurons (a function of the size only, so that the random
@@ -770,32 +682,20 @@ def _block_size(n_tot):
     return min(BLOCK_MAX, max(BLOCK_MIN, n_tot // 32))
 
 
-def _blocks(n_e, n_tot):
-    """Blocks of nearly equal size inside each population, at most :func:`_block_size`
-    neurons: rows (start, stop, population). Inner edges are multiples of 8, so that blocks
-    run by different threads never share a cache line of the (aligned) per-neuron arrays."""
-    size = _block_size(n_tot)
+def _blocks(offsets):
+    """Blocks of nearly equal size inside each population (neurons ``offsets[q] ..
+    offsets[q+1] - 1``, :func:`snnreduce.populations.population_offsets`), at most
+    :func:`_block_size` neurons: rows (start, stop, population). Inner edges are multiples of 8,
+    so that blocks run by different threads never share a cache line of the (aligned)
+    per-neuron arrays."""
+    size = _block_size(int(offsets[-1]))
     rows = []
-    for q, (lo, hi) in enumerate(((0, n_e), (n_e, n_tot))):
+    for q, (lo, hi) in enumerate(zip(offsets[:-1], offsets[1:])):
         count = -(-(hi - lo) // size)
         edges = lo + (np.arange(count + 1) * (hi - lo)) // max(count, 1)
         edges[1:-1] = (edges[1:-1] + 4) // 8 * 8
         rows.extend((edges[k], edges[k + 1], q) for k in range(count) if edges[k] < edges[k + 1])
     return np.array(rows, np.int64).reshape(-1, 3)
-
-
-def _aligned_zeros(shape, dtype):
-    """``np.zeros`` starting on a 64-byte boundary (a cache line); a 2-d array's rows are
-    padded to whole lines too (callers use the first ``shape[-1]`` columns)."""
-    shape = tuple(np.atleast_1d(shape))
-    itemsize = np.dtype(dtype).itemsize
-    per_line = 64 // itemsize
-    cols = -(-shape[-1] // per_line) * per_line
-    n = int(np.prod(shape[:-1], dtype=np.int64)) * cols
-    raw = np.zeros(n + per_line, dtype)
-    start = (-raw.ctypes.data % 64) // itemsize
-    out = raw[start:start + n].reshape(shape[:-1] + (cols,))
-    return out if len(shape) > 1 else out[:shape[0]]
 
 
 #: dense adjacency (one byte per ordered pair) for quenched networks up to this many neurons
@@ -859,7 +759,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     recurrent = check_choice("recurrent", recurrent, RECURRENT)
     consumption = check_choice("consumption", consumption, CONSUMPTION)
     fixed_indegree = check_flag("fixed_indegree", fixed_indegree)
-    record = check_record(record, "stepped")
+    record = check_engine_record(record, "stepped")
     quenched = params.connectivity == "quenched"
     if fixed_indegree and not quenched:
         raise ParameterError("fixed_indegree=True needs connectivity='quenched', got 'annealed'")
@@ -878,13 +778,14 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     dense = _dense_adjacency(indptr, indices, n_tot)
     v = initial_voltages(params, rng)
     v_start = v
-    v = _aligned_zeros(n_tot, np.float64)  # per-neuron state on whole cache lines: see _blocks
+    # per-neuron state on whole cache lines (see _blocks)
+    v = _pool.aligned_zeros(n_tot, np.float64)
     v[:] = v_start
-    pend = _aligned_zeros((2, n_tot), np.int64)  # pending kicks from E (row 0) and from I (row 1)
-    refr = _aligned_zeros(n_tot, np.int64)
-    cons = _aligned_zeros((2, n_tot), np.int64)  # kicks consumed in the step, same rows
-    inc_exc = _aligned_zeros(n_tot if quenched else 0, np.int64)
-    inc_inh = _aligned_zeros(n_tot if quenched else 0, np.int64)
+    pend = _pool.aligned_zeros((2, n_tot), np.int64)  # pending kicks from E (row 0), from I (row 1)
+    refr = _pool.aligned_zeros(n_tot, np.int64)
+    cons = _pool.aligned_zeros((2, n_tot), np.int64)  # kicks consumed in the step, same rows
+    inc_exc = _pool.aligned_zeros(n_tot if quenched else 0, np.int64)
+    inc_inh = _pool.aligned_zeros(n_tot if quenched else 0, np.int64)
     cdf = np.zeros((4, 1 if quenched else max(n_e, n_i) + 1 + GUIDE_RUN))
     guide = np.zeros(cdf.shape, np.int64)
     n_cdf = np.zeros(4, np.int64)
@@ -901,19 +802,20 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     tab_mode, tab_pmf, tab_cdf, n_tab = _consumption_tables(params, table, binomial)
     win_rows, win_lo, win_cdf = _window_tables(params, table, binomial, tab_mode)
     popc = _population_constants(params, table, binomial)
-    blocks = _blocks(n_e, n_tot)
+    blocks = _blocks(population_offsets(params))
     # the dynamics' random streams: two per block, seeded from rng after the adjacency and
     # the initial voltages
     streams = _rnd.make_streams(rng, 2 * blocks.shape[0])
     scratch = np.zeros(n_tot, np.int64)
-    blk_out = _aligned_zeros((blocks.shape[0], 8), np.int64)  # a cache line per block
+    blk_out = _pool.aligned_zeros((blocks.shape[0], 8), np.int64)  # a cache line per block
     # the kernel's arguments, grouped (numba unpacks tuples of arrays for free)
     tabs = (popc, _rnd.ZIG_X, _rnd.ZIG_R, tab_mode, tab_pmf, tab_cdf, n_tab, win_rows, win_lo,
             win_cdf, table, consts, modes)
     state = (v, pend, refr, cons, inc_exc, inc_inh, streams)
     net = (indptr, indices, dense)
     draw = (cdf, guide, n_cdf)
-    chooser = _SweepChooser(n_tot >= PARALLEL_MIN_N and numba.get_num_threads() > 1)
+    prefer_workqueue()  # before the first parallel launch (snnreduce._threads says why)
+    chooser = _pool.SweepChooser(n_tot >= PARALLEL_MIN_N and numba.get_num_threads() > 1)
 
     counts = np.zeros((n_steps, 2), np.int64)
     rec_v = np.zeros((n_steps, n_tot) if "voltage" in record else (0, 0), np.float32)

@@ -35,8 +35,8 @@ from ..dsode.moments import (POP_N, advance_moments, input_coefficients, pathway
                              population_table)
 from ..params import ParameterError
 from ._common import asked_records
-from ._common import (SpikeBuffer, check_choice, check_no_unknown, initial_voltages, n_steps_of, progress_bar,
-                      refractory_rule)
+from ._common import (SpikeBuffer, check_choice, check_engine_record, check_no_unknown,
+                      initial_voltages, n_steps_of, progress_bar, refractory_rule)
 
 __all__ = ["run", "SURROGATE_RECORDS"]
 
@@ -139,13 +139,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         ``spike_neurons`` (int32, E first), ``records``, ``options``, ``status``.
     """
     check_no_unknown(unknown, "surrogate", ("moment_integrator",))
-    if isinstance(record, str):
-        record = (record,)
-    record = tuple(record or ())
-    for name in record:
-        if name not in SURROGATE_RECORDS:
-            raise ParameterError(
-                f"the surrogate engine can record {', '.join(SURROGATE_RECORDS)}; got {name!r}")
+    record = check_engine_record(record, "surrogate", SURROGATE_RECORDS)
     moment_integrator = check_choice("moment_integrator", moment_integrator, ("exact", "euler"))
     if not isinstance(rng, np.random.Generator):
         raise ParameterError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")

@@ -1,0 +1,71 @@
+"""Populations and pathways as data: one description -> tables step (snnreduce.populations)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from snnreduce import NetworkParams
+from snnreduce.dsode import moments
+from snnreduce.network import _common
+from snnreduce.params import PATHWAYS, POPULATIONS
+from snnreduce.populations import PATHWAY_POST, PATHWAY_PRE, population_of, tables
+
+# every pathway different, so a transposed (pre, post) table cannot pass
+PARAMS = NetworkParams(n_e=7, n_i=3, lambda_e=6.5, lambda_i=7.5, tau_m=12.0,
+                       s_ee=0.9, s_ie=1.2, s_ei=2.7, s_ii=2.4, tau_ee=1.4, tau_ie=1.2,
+                       tau_ei=4.5, tau_ii=4.0, p_ee=0.8, p_ie=0.7, p_ei=0.6, p_ii=0.5)
+
+
+def test_tables_are_indexed_post_pre():
+    t = tables(PARAMS)
+    assert t.names == POPULATIONS and t.n_populations == 2
+    for pw in PATHWAYS:  # "ei": post E, pre I
+        post, pre = POPULATIONS.index(pw[0].upper()), POPULATIONS.index(pw[1].upper())
+        assert t.kick[post, pre] == PARAMS.s(pw)
+        assert t.tau[post, pre] == PARAMS.tau(pw)
+        assert t.prob[post, pre] == PARAMS.p(pw)
+    assert [PATHWAYS[j] for j in range(4)] == [
+        POPULATIONS[q].lower() + POPULATIONS[r].lower() for q, r in zip(PATHWAY_POST, PATHWAY_PRE)]
+    assert t.external_rate.tolist() == [6.5, 7.5] and t.sizes.tolist() == [7, 3]
+    assert t.inhibitory.tolist() == [False, True]
+
+
+def test_neurons_map_to_their_population():
+    neurons = np.arange(10)
+    expected = [0] * 7 + [1] * 3
+    assert population_of(neurons, PARAMS).tolist() == expected
+    assert tables(PARAMS).population_of(neurons).tolist() == expected
+    assert tables(PARAMS).offsets.tolist() == [0, 7, 10]
+
+
+def test_the_kernel_tables_keep_their_layout():
+    # network engines: row = post population, columns = pathway from E ("exc") / from I ("inh")
+    net = _common.population_table(PARAMS)
+    dsode = moments.population_table(PARAMS)
+    for q, post in enumerate("ei"):
+        assert net[q, _common.COL_LAMBDA] == PARAMS.lam(post.upper())
+        assert net[q, _common.COL_S_EXC] == dsode[q, moments.POP_S_EXC] == PARAMS.s(post + "e")
+        assert net[q, _common.COL_S_INH] == dsode[q, moments.POP_S_INH] == PARAMS.s(post + "i")
+        assert net[q, _common.COL_TAU_EXC] == dsode[q, moments.POP_TAU_EXC] == PARAMS.tau(post + "e")
+        assert net[q, _common.COL_TAU_INH] == dsode[q, moments.POP_TAU_INH] == PARAMS.tau(post + "i")
+        assert net[q, _common.COL_P_EXC] == PARAMS.p(post + "e")
+        assert net[q, _common.COL_P_INH] == PARAMS.p(post + "i")
+        assert dsode[q, moments.POP_N] == PARAMS.n[q] and dsode[q, moments.POP_TAU_M] == 12.0
+    pathway = moments.pathway_table(PARAMS)
+    assert pathway.shape == (4, 2) and pathway.flags.c_contiguous
+    for j, pw in enumerate(PATHWAYS):
+        assert pathway[j].tolist() == [PARAMS.tau(pw), PARAMS.p(pw)]
+
+
+def test_spikes_of_uses_the_population_offsets():
+    import snnreduce
+
+    result = snnreduce.simulate(NetworkParams(n_e=30, n_i=10), t_end=100.0, seed=2)
+    for q, pop in enumerate(POPULATIONS):
+        times, local = result.spikes_of(pop)
+        assert local.dtype == result.spike_neurons.dtype
+        assert times.size == result.population_counts[:, q].sum()
+        assert local.min() >= 0 and local.max() < result.params.n[q]
+    with pytest.raises(ValueError, match="population must be one of E, I"):
+        result.spikes_of("X")
