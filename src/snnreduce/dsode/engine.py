@@ -13,12 +13,16 @@ from . import kernel as K
 from .moments import pathway_table, population_table
 from .transport import bin_edges
 
-__all__ = ["run", "run_batch", "DSODE_RECORDS", "REFRACTORY_RULES", "MOMENT_INTEGRATORS"]
+__all__ = ["run", "run_batch", "DSODE_RECORDS", "REFRACTORY_RULES", "MOMENT_INTEGRATORS",
+           "DSODE_CLOSURES"]
 
 #: Records the reduced system can produce (see ``snnreduce.result.RECORD_DIMS``).
 DSODE_RECORDS = ("bin_count", "bin_mean", "pending", "pending_var", "refractory")
 REFRACTORY_RULES = ("exponential", "paper")
 MOMENT_INTEGRATORS = ("exact", "euler")
+#: Input closures of the dsODE (snnreduce.dsode.moments.CLOSURES minus "ou", which needs a
+#: per-neuron state and exists in the surrogate only).
+DSODE_CLOSURES = ("paper", "diffusion")
 _CHUNK_STEPS = 2000  # steps per kernel call when a progress bar is shown
 # dtype of the bin records (float32 halves their memory; tests switch to float64 to check
 # the mass invariant to round-off)
@@ -53,7 +57,7 @@ class _Setup:
     """Validated options, constant tables and the initial state of one parameter set."""
 
     def __init__(self, params, *, dv, v_low, refractory_rule, moment_integrator, truncate_sd,
-                 noise, pending_noise, rate_lag):
+                 noise, pending_noise, rate_lag, closure):
         if not isinstance(params, NetworkParams):
             raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
         m = params.threshold
@@ -66,6 +70,10 @@ class _Setup:
                               "a number of standard deviations >= 1")
         _choice("refractory_rule", refractory_rule, REFRACTORY_RULES)
         _choice("moment_integrator", moment_integrator, MOMENT_INTEGRATORS)
+        if closure == "ou":
+            raise ParameterError("closure 'ou' needs a per-neuron state and exists only in the "
+                                 "surrogate engine; the dsODE allows 'paper', 'diffusion'")
+        _choice("closure", closure, DSODE_CLOSURES)
         if noise not in (None, "finite-size"):
             raise ParameterError(f"noise must be None or 'finite-size', got {noise!r}")
         if not isinstance(pending_noise, (bool, np.bool_)):
@@ -98,7 +106,7 @@ class _Setup:
         self.ic[K.IC_NOISE] = noise == "finite-size"
         self.ic[K.IC_PENDING_NOISE] = bool(pending_noise)
         self.ic[K.IC_RATE_LAG] = int(rate_lag)
-        self.pop = population_table(params)
+        self.pop = population_table(params, closure)
         self.pw = pathway_table(params)
         self.options = {
             "dv": dv, "v_low": float(self.edges[0]), "n_bins": int(n_bins),
@@ -107,7 +115,7 @@ class _Setup:
             "moment_integrator": moment_integrator, "truncate_sd": truncate_sd,
             "noise": "none" if noise is None else noise,
             "pending_noise": bool(pending_noise) and noise is not None,
-            "rate_lag": int(rate_lag),
+            "rate_lag": int(rate_lag), "closure": closure,
             "lower_boundary": "sticky at v_low", "initial_state": params.initial_state,
         }
 
@@ -187,7 +195,8 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
         rng: np.random.Generator | None = None, record=(), progress: bool = False,
         dv: float = 4.0, v_low: float = -40.0, refractory_rule: str = "exponential",
         moment_integrator: str = "exact", truncate_sd: float = 8.0,
-        pending_noise: bool = True, rate_lag: int = 0, **unknown) -> dict:
+        pending_noise: bool = True, rate_lag: int = 0, closure: str = "paper",
+        **unknown) -> dict:
     """Run the reduced system (dsODE) of ``params``; usually called via :func:`snnreduce.reduce`.
 
     Parameters
@@ -240,6 +249,11 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
         paper authors' code, whose moments see the spikes one step later (with
         ``refractory_rule="paper"`` and ``moment_integrator="euler"`` it gives their
         E ≈ 44 Hz, I ≈ 61 Hz on the reference set).
+    closure : {"paper", "diffusion"}
+        How the across-neuron spread σ² of the pending kicks enters the input
+        (:mod:`snnreduce.dsode.moments`, docs/dsode.md §1): ``"paper"`` (default) the
+        variance ``dt S² σ²/τ²`` of SPEC §3, ``"diffusion"`` its white-noise limit for a
+        fluctuation of correlation time τ, ``2 dt S² σ²/τ``.
 
     Returns
     -------
@@ -251,10 +265,10 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
         name = sorted(unknown)[0]
         raise ParameterError(
             f"unknown dsODE option {name!r}; allowed: dv, v_low, refractory_rule, "
-            "moment_integrator, truncate_sd, pending_noise, rate_lag")
+            "moment_integrator, truncate_sd, pending_noise, rate_lag, closure")
     setup = _Setup(params, dv=dv, v_low=v_low, refractory_rule=refractory_rule,
                    moment_integrator=moment_integrator, truncate_sd=truncate_sd, noise=noise,
-                   pending_noise=pending_noise, rate_lag=rate_lag)
+                   pending_noise=pending_noise, rate_lag=rate_lag, closure=closure)
     if noise is not None and not isinstance(rng, np.random.Generator):
         raise ParameterError("the finite-size dsODE needs rng, a numpy Generator")
     if rng is None:
@@ -291,7 +305,7 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
 
 def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: float = -40.0,
               refractory_rule: str = "exponential", moment_integrator: str = "exact",
-              truncate_sd: float = 8.0, rate_lag: int = 0,
+              truncate_sd: float = 8.0, rate_lag: int = 0, closure: str = "paper",
               threads: int | None = None) -> list[dict]:
     """Advance the deterministic dsODE of many parameter sets together (numba ``prange``).
 
@@ -305,7 +319,8 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     record = _check_record(record)
     setups = [_Setup(p, dv=dv, v_low=v_low, refractory_rule=refractory_rule,
                      moment_integrator=moment_integrator, truncate_sd=truncate_sd, noise=None,
-                     pending_noise=False, rate_lag=rate_lag) for p in params_list]
+                     pending_noise=False, rate_lag=rate_lag, closure=closure)
+              for p in params_list]
     n_sets = len(setups)
     steps = np.array([_n_steps(t_end, s.params.dt) for s in setups], dtype=np.int64)
     bins = [s.edges.size - 1 for s in setups]

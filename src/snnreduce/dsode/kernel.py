@@ -305,6 +305,8 @@ def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, r
                 new_n[k] = 0.0
                 new_m1[k] = 0.0
             f_q = 0.0
+            # (the closure's variance factors are columns of pop; numba's cache does not see
+            # changes to the inlined input_coefficients, so edit this file along with it)
             in_a, in_b, in_c, in_d, g1, g0 = input_coefficients(q, h, var, pop, dt)
             # The transport runs in passes over the source bins (those holding at least
             # DUST neurons; dust stays in its bin): their constants (vectorised); the
