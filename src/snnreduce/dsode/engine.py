@@ -20,9 +20,9 @@ __all__ = ["run", "run_batch", "DSODE_RECORDS", "REFRACTORY_RULES", "MOMENT_INTE
 DSODE_RECORDS = ("bin_count", "bin_mean", "pending", "pending_var", "refractory")
 REFRACTORY_RULES = ("exponential", "paper")
 MOMENT_INTEGRATORS = ("exact", "euler")
-#: Input closures of the dsODE (snnreduce.dsode.moments.CLOSURES minus "ou", which needs a
-#: per-neuron state and exists in the surrogate only).
-DSODE_CLOSURES = ("paper", "diffusion")
+#: Input closures of the dsODE (snnreduce.dsode.moments.CLOSURES; "ou" carries the mean
+#: pending-kick deviation of every bin as a state).
+DSODE_CLOSURES = ("paper", "diffusion", "ou")
 _CHUNK_STEPS = 2000  # steps per kernel call when a progress bar is shown
 # dtype of the bin records (float32 halves their memory; tests switch to float64 to check
 # the mass invariant to round-off)
@@ -70,9 +70,6 @@ class _Setup:
                               "a number of standard deviations >= 1")
         _choice("refractory_rule", refractory_rule, REFRACTORY_RULES)
         _choice("moment_integrator", moment_integrator, MOMENT_INTEGRATORS)
-        if closure == "ou":
-            raise ParameterError("closure 'ou' needs a per-neuron state and exists only in the "
-                                 "surrogate engine; the dsODE allows 'paper', 'diffusion'")
         _choice("closure", closure, DSODE_CLOSURES)
         if noise not in (None, "finite-size"):
             raise ParameterError(f"noise must be None or 'finite-size', got {noise!r}")
@@ -106,6 +103,7 @@ class _Setup:
         self.ic[K.IC_NOISE] = noise == "finite-size"
         self.ic[K.IC_PENDING_NOISE] = bool(pending_noise)
         self.ic[K.IC_RATE_LAG] = int(rate_lag)
+        self.ic[K.IC_COLORED] = closure == "ou"
         self.pop = population_table(params, closure)
         self.pw = pathway_table(params)
         self.options = {
@@ -120,7 +118,8 @@ class _Setup:
         }
 
     def initial_state(self, n_bins=None, rng=None):
-        """Arrays (n, vm, refr, line, h, var, last); bins padded to ``n_bins`` if given.
+        """Arrays (n, vm, refr, line, h, var, last, eta, eta_r); bins padded to ``n_bins``
+        if given (``eta``: closure "ou" deviations, all 0 at the start like the pending kicks).
 
         With ``rng`` (finite-size runs) the "uniform" state is a sample: N_Q voltages drawn
         uniformly on [0, M), binned, so that every bin holds whole neurons.
@@ -151,7 +150,8 @@ class _Setup:
                 vm[q, :k] = np.where(share > 0, 0.5 * (lo + hi), vm[q, :k])
         refr = np.zeros(2)
         line = np.zeros((2, int(self.ic[K.IC_REF_STEPS])))
-        return n, vm, refr, line, np.zeros(4), np.zeros(4), np.zeros(2)
+        return (n, vm, refr, line, np.zeros(4), np.zeros(4), np.zeros(2), np.zeros((2, 2, kk)),
+                np.zeros((2, 2)))
 
 
 def _record_arrays(record, n_steps, n_bins, lead=()):
@@ -249,11 +249,14 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
         paper authors' code, whose moments see the spikes one step later (with
         ``refractory_rule="paper"`` and ``moment_integrator="euler"`` it gives their
         E ≈ 44 Hz, I ≈ 61 Hz on the reference set).
-    closure : {"paper", "diffusion"}
+    closure : {"paper", "diffusion", "ou"}
         How the across-neuron spread σ² of the pending kicks enters the input
         (:mod:`snnreduce.dsode.moments`, docs/dsode.md §1): ``"paper"`` (default) the
         variance ``dt S² σ²/τ²`` of SPEC §3, ``"diffusion"`` its white-noise limit for a
-        fluctuation of correlation time τ, ``2 dt S² σ²/τ``.
+        fluctuation of correlation time τ, ``2 dt S² σ²/τ``; ``"ou"`` carries, per bin, the
+        mean deviation of its neurons' pending kicks from the population mean (an
+        Ornstein–Uhlenbeck deviation of correlation time τ), transported with the mass, so
+        that the drift of a bin is that of its own neurons.
 
     Returns
     -------
@@ -333,6 +336,8 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     h = np.zeros((n_sets, 4))
     var = np.zeros((n_sets, 4))
     last = np.zeros((n_sets, 2))
+    eta = np.zeros((n_sets, 2, 2, kmax))
+    eta_r = np.zeros((n_sets, 2, 2))
     for i, s in enumerate(setups):
         n0, vm0, *_ = s.initial_state(kmax)
         n[i], vm[i] = n0, vm0
@@ -350,7 +355,7 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     if threads is not None:
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     try:
-        K._advance_batch(n, vm, refr, line, h, var, last, pop, pw, fc, ic, steps,
+        K._advance_batch(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, steps,
                          np.random.default_rng(0), counts, *recs, done)
     finally:
         numba.set_num_threads(old)
