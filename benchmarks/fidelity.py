@@ -325,7 +325,8 @@ def provenance(t_end, seeds, jobs, wall, net_wall, red_wall, network, variants) 
         "load_average_at_end": list(os.getloadavg()),
         "wall_s": wall, "network_wall_s_this_run": net_wall,
         "reductions_wall_s": red_wall,
-        "cpu_s_per_model": {"network (cached runs included)":
+        # summed wall time of each model's runs (they ran in parallel: not the elapsed time)
+        "run_wall_s_per_model": {"network (cached runs included)":
                             float(sum(a["wall_s"] for a in network.values())),
                             **{k: v["summary"]["wall_s"] for k, v in variants.items()}},
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -352,7 +353,7 @@ def markdown(report: dict) -> str:
              "| variant | points with E, I ≤ 5 % | max \\|err\\| | mean \\|err\\| ≤ 3 % "
              "| SSI rule | gamma ±3 Hz | P^EI period-2 window (network "
              + _f((next(iter(report["variants"].values()))["summary"]["network_window"]
-                   if report["variants"] else None), "{}") + ") | cost (s) |",
+                   if report["variants"] else None), "{}") + ") | run time (s) |",
              "|---|---|---|---|---|---|---|---|"]
     for label, v in report["variants"].items():
         s = v["summary"]
@@ -363,6 +364,16 @@ def markdown(report: dict) -> str:
             f"| {s['ssi_points_ok']}/{s['points']} {_mark(s['ssi_ok'])} "
             f"| {s['gamma_points_ok']}/{s['gamma_points']} {_mark(s['gamma_ok'])} "
             f"| {_f(s['window'], '{}')} {_mark(s['window_ok'])} | {s['wall_s']:.0f} |")
+    labels = list(report["variants"])
+    lines += ["", "### E-rate error per point, variants side by side", "",
+              "| point | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    for name in net:
+        cells = []
+        for label in labels:
+            c = report["variants"][label]["points"].get(name)
+            cells.append("—" if c is None else _f(c["err_e"], "{:+.1f}")
+                         + ("" if c["rate_ok"] else " ✗"))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "### Network (stepped, reference engine)", "",
               "| point | E (Hz) | I (Hz) | SSI_E | gamma E (Hz) | MFE size E | alternation |",
               "|---|---|---|---|---|---|---|"]
@@ -380,13 +391,16 @@ def markdown(report: dict) -> str:
             a, n = c["aggregate"], net[name]
             bad = "" if c["rate_ok"] else " ✗"
             lines.append(
-                f"| {name} | {_f(c['err_e'], '{:+.1f} %')}{bad} | {_f(c['err_i'], '{:+.1f} %')} "
+                f"| {name} | {_f(c['err_e'], '{:+.1f} %')} | {_f(c['err_i'], '{:+.1f} %')}{bad} "
                 f"| {_f(a['ssi_e'])} ({_f(n['ssi_e'])}){'' if c['ssi_ok'] else ' ✗'} "
                 f"| {_f(a['gamma_e'], '{:.0f}')} ({_f(n['gamma_e'], '{:.0f}')})"
                 f"{' ✗' if c['gamma_ok'] is False else ''} "
                 f"| {_f(a['mfe_size_e'], '{:.3f}')} ({_f(n['mfe_size_e'], '{:.3f}')}) "
                 f"| {_f(a['alternation'], '{:.2f}')} ({_f(n['alternation'], '{:.2f}')}) |")
-    lines += ["", f"_Command: `{prov['command']}`; commit {str(prov['commit'])[:10]}"
+    lines += ["", "✗: the point misses its target (rates: E or I beyond 5 %; SSI rule; gamma "
+              "±3 Hz where the network is synchronous with a peak in 35-90 Hz). Run time: "
+              "summed wall time of the variant's runs (seconds; parallel jobs, shared machine).",
+              "", f"_Command: `{prov['command']}`; commit {str(prov['commit'])[:10]}"
               f"{' (dirty)' if prov['dirty'] else ''}, snnreduce {prov['version']}; "
               f"T = {prov['t_end_ms']:g} ms, first {prov['discard_ms']:g} ms dropped, network "
               f"and stochastic variants over seeds {prov['seeds']}, dsODE once; "
