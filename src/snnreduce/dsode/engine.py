@@ -151,7 +151,7 @@ class _Setup:
         refr = np.zeros(2)
         line = np.zeros((2, int(self.ic[K.IC_REF_STEPS])))
         return (n, vm, refr, line, np.zeros(4), np.zeros(4), np.zeros(2), np.zeros((2, 2, kk)),
-                np.zeros((2, 2)))
+                np.zeros((2, 2, line.shape[1])))
 
 
 def _record_arrays(record, n_steps, n_bins, lead=()):
@@ -337,7 +337,7 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     var = np.zeros((n_sets, 4))
     last = np.zeros((n_sets, 2))
     eta = np.zeros((n_sets, 2, 2, kmax))
-    eta_r = np.zeros((n_sets, 2, 2))
+    eta_r = np.zeros((n_sets, 2, 2, lmax))
     for i, s in enumerate(setups):
         n0, vm0, *_ = s.initial_state(kmax)
         n[i], vm[i] = n0, vm0

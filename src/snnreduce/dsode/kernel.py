@@ -240,19 +240,24 @@ def _flush_sampled(wts, j0, j1, sf, si, dpsi, dlam, new_n, new_m1, pbuf, mbuf, x
 
 
 @numba.njit(cache=True, inline="always")
-def _within_variances(n_q, eta_q, refr_q, eta_r_q, var_x, var_i, n_total):
+def _within_variances(n_q, eta_q, refr_q, line_q, eta_r_q, fixed, var_x, var_i, n_total):
     """Closure "ou": the variance of the pending-kick deviation left inside the bins, σ²
-    minus the part the bin means (and the refractory pool's mean) carry, clipped at 0,
-    for the excitatory and the inhibitory pathway. One value for every bin (the closure's
-    assumption)."""
+    minus the part the bin means (and the refractory means: the pool's, or each delay-line
+    cohort's with the fixed rule) carry, clipped at 0, for the excitatory and the inhibitory
+    pathway. One value for every bin (the closure's assumption)."""
     bx = 0.0
     bi = 0.0
     for k in range(n_q.size):
         bx += n_q[k] * eta_q[0, k] * eta_q[0, k]
         bi += n_q[k] * eta_q[1, k] * eta_q[1, k]
-    if refr_q > 0.0:
-        bx += eta_r_q[0] * eta_r_q[0] / refr_q
-        bi += eta_r_q[1] * eta_r_q[1] / refr_q
+    if fixed:
+        for slot in range(line_q.size):
+            if line_q[slot] > 0.0:
+                bx += eta_r_q[0, slot] * eta_r_q[0, slot] / line_q[slot]
+                bi += eta_r_q[1, slot] * eta_r_q[1, slot] / line_q[slot]
+    elif refr_q > 0.0:
+        bx += eta_r_q[0, 0] * eta_r_q[0, 0] / refr_q
+        bi += eta_r_q[1, 0] * eta_r_q[1, 0] / refr_q
     return max(var_x - bx / n_total, 0.0), max(var_i - bi / n_total, 0.0)
 
 
@@ -343,8 +348,9 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
     ``refr`` (2,) refractory pool, ``line`` (2, L) delay line of the fixed rule, ``h``/``var``
     (4,) pending-kick moments, ``last`` (2,) the previous step's spikes (for ``rate_lag``),
     ``eta`` (2, 2, K) closure "ou": mean pending-kick deviation of the neurons of each bin
-    (population, pathway excitatory / inhibitory, bin), ``eta_r`` (2, 2) the summed deviation
-    of the refractory pool (unused otherwise).
+    (population, pathway excitatory / inhibitory, bin), ``eta_r`` (2, 2, L) the summed
+    deviation of the refractory pool (slot 0) or, with the fixed rule, of each cohort of the
+    delay line (unused by the other closures).
     ``counts`` receives the spikes of step ``i`` at row ``rec0 + i``; so do the ``rec_*``
     arrays (first dimension 0 when not recorded) with the state after the step. ``step0`` is
     the global index of the first step (delay line).
@@ -420,7 +426,8 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                 ji = 2 + q
                 kx = dt * pop[q, POP_S_EXC] / pop[q, POP_TAU_EXC]  # drift per unit deviation
                 ki = dt * pop[q, POP_S_INH] / pop[q, POP_TAU_INH]
-                cx, ci = _within_variances(n[q], eta[q], refr[q], eta_r[q], var[jx], var[ji],
+                cx, ci = _within_variances(n[q], eta[q], refr[q], line[q], eta_r[q],
+                                           ref_mode == REF_FIXED, var[jx], var[ji],
                                            pop[q, POP_N])
                 # the deviation's spread inside a bin moves its neurons apart by
                 # k (η - m) within the step: variance k² c (O(dt²): no white noise)
@@ -522,12 +529,23 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                 leave += refr[q]
                 refr[q] = 0.0
             new_n[zero_bin] += leave  # leavers re-enter at V = 0 (adds 0 to the first moment)
-            if colored:  # the pool's deviation decays; leavers take their share of it
-                share = min(max(leave / pool_before, 0.0), 1.0) if pool_before > 0.0 else 0.0
+            if colored and ref_mode == REF_FIXED:
+                # each cohort keeps its own deviation, decaying, until it leaves
+                slot_in = step % ref_steps
+                slot_out = (step + 1) % ref_steps
                 for kind in range(2):  # 0: pathway qE, 1: pathway qI
-                    pooled = eta_r[q, kind] * decay[2 * kind + q] + fired_eta[kind]
+                    e_k = decay[2 * kind + q]
+                    for slot in range(ref_steps):
+                        eta_r[q, kind, slot] *= e_k
+                    eta_r[q, kind, slot_in] += fired_eta[kind]
+                    new_eta[kind, zero_bin] += eta_r[q, kind, slot_out]
+                    eta_r[q, kind, slot_out] = 0.0
+            elif colored:  # the pool's deviation decays; leavers take their share of it
+                share = min(max(leave / pool_before, 0.0), 1.0) if pool_before > 0.0 else 0.0
+                for kind in range(2):
+                    pooled = eta_r[q, kind, 0] * decay[2 * kind + q] + fired_eta[kind]
                     new_eta[kind, zero_bin] += share * pooled
-                    eta_r[q, kind] = pooled - share * pooled
+                    eta_r[q, kind, 0] = pooled - share * pooled
 
             # the new state, written straight into the bin records too (branch-free, so
             # that LLVM vectorises the divisions; a division by an empty bin's 0 is
