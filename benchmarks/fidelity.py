@@ -23,6 +23,8 @@ Writes ``docs/data/fidelity.json`` (every number, with provenance) and the markd
 ``--cache`` (default ``benchmarks/.fidelity_cache.json``, ignored by git) so that trying a new
 closure does not rerun the network; ``--no-cache`` recomputes.
 
+Variants may carry engine options after the closure: ``dsode-fs:ou:dv=2`` (2-wide bins).
+
 Run:  python benchmarks/fidelity.py [--variants surrogate:paper,dsode:paper] [--points ...]
       [--seeds 5] [--jobs 2] [--quick] [--t-end 2000] [--no-write]
 """
@@ -119,18 +121,22 @@ def statistics(result) -> dict:
             "status": result.status}
 
 
-def run_one(params, model: str, closure: str | None, seed: int, t_end: float) -> dict:
-    """One run of the network (``model="network"``) or of a reduction variant; its
-    statistics plus wall time (s)."""
+def run_one(params, model: str, closure: str | None, seed: int, t_end: float,
+            options: dict | None = None) -> dict:
+    """One run of the network (``model="network"``) or of a reduction variant (with its
+    extra engine ``options``, e.g. ``{"dv": 2.0}``); its statistics plus wall time (s)."""
     t0 = time.perf_counter()
+    options = dict(options or {})
     if model == "network":
         res = sr.simulate(params, "stepped", t_end=t_end, seed=seed)
     elif model == "surrogate":
-        res = sr.simulate(params, "surrogate", t_end=t_end, seed=seed, closure=closure)
+        res = sr.simulate(params, "surrogate", t_end=t_end, seed=seed, closure=closure,
+                          **options)
     elif model == "dsode":
-        res = sr.reduce(params, t_end=t_end, closure=closure)
+        res = sr.reduce(params, t_end=t_end, closure=closure, **options)
     elif model == "dsode-fs":
-        res = sr.reduce(params, t_end=t_end, noise="finite-size", seed=seed, closure=closure)
+        res = sr.reduce(params, t_end=t_end, noise="finite-size", seed=seed, closure=closure,
+                        **options)
     else:
         raise ParameterError(f"model must be network or one of {', '.join(MODELS)}, got {model!r}")
     out = statistics(res)
@@ -144,21 +150,37 @@ def _cache_key(params, seed, t_end) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def parse_variants(text) -> list[tuple[str, str]]:
-    """``"surrogate:paper,dsode:diffusion"`` -> [(model, closure), ...] (validated)."""
+def parse_variants(text) -> list[tuple[str, str, dict]]:
+    """``"surrogate:paper,dsode-fs:ou:dv=2"`` -> [(model, closure, options), ...] (validated;
+    ``key=value`` parts after the closure are engine options, values parsed as numbers
+    where they are numbers)."""
+    from snnreduce.params import parse_value
+
     out = []
     for item in (text.split(",") if isinstance(text, str) else text):
-        item = item.strip()
-        model, _, closure = item.partition(":")
+        model, _, rest = item.strip().partition(":")
+        closure, *extra = rest.split(":") if rest else ["paper"]
         closure = closure or "paper"
+        options = {}
+        for assignment in extra:
+            key, eq, value = assignment.partition("=")
+            if not eq or not key:
+                raise ParameterError(f"--variants: options after the closure are key=value, "
+                                     f"got {assignment!r}")
+            options[key] = parse_value(value)
         if model not in MODELS:
             raise ParameterError(f"--variants: model must be one of {', '.join(MODELS)}, "
                                  f"got {model!r}")
         if closure not in MODELS[model]:
             raise ParameterError(f"--variants: closure of {model} must be one of "
                                  f"{', '.join(MODELS[model])}, got {closure!r}")
-        out.append((model, closure))
+        out.append((model, closure, options))
     return out
+
+
+def variant_label(model, closure, options) -> str:
+    return ":".join([model, closure] + [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                                        for k, v in options.items()])
 
 
 def _mean(values):
@@ -281,17 +303,18 @@ def run_suite(points: dict, variants, seeds, t_end=T_END, jobs=1, cache_path=Non
                for name, p in points.items()}
 
     red_tasks = []
-    for model, closure in variants:
+    for model, closure, options in variants:
         for name, params in points.items():
             for seed in (seeds if model != "dsode" else seeds[:1]):
-                red_tasks.append((model, closure, name, params, seed))
+                red_tasks.append((model, closure, options, name, params, seed))
     t0 = time.perf_counter()
-    red = Parallel(n_jobs=jobs)(delayed(run_one)(p, m, c, s, t_end)
-                                for m, c, _, p, s in red_tasks)
+    red = Parallel(n_jobs=jobs)(delayed(run_one)(p, m, c, s, t_end, o)
+                                for m, c, o, _, p, s in red_tasks)
     red_wall = time.perf_counter() - t0
     grouped = {}
-    for (model, closure, name, _, _), res in zip(red_tasks, red):
-        grouped.setdefault(f"{model}:{closure}", {}).setdefault(name, []).append(res)
+    for (model, closure, options, name, _, _), res in zip(red_tasks, red):
+        label = variant_label(model, closure, options)
+        grouped.setdefault(label, {}).setdefault(name, []).append(res)
     variants_out = {}
     for label, by_point in grouped.items():
         checks = {}

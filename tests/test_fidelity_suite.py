@@ -27,6 +27,7 @@ def test_suite_has_the_issue_points():
 def test_runner_on_one_point(tmp_path):
     points = {"reference": fidelity.suite_points()["reference"]}
     variants = fidelity.parse_variants("surrogate:paper,dsode:ou")
+    assert fidelity.parse_variants("dsode-fs:ou:dv=2") == [("dsode-fs", "ou", {"dv": 2.0})]
     report = fidelity.run_suite(points, variants, [1], t_end=300.0, jobs=1,
                                 cache_path=tmp_path / "cache.json", log=lambda *_: None)
     json.dumps(report)  # JSON-able
@@ -57,6 +58,7 @@ def test_runner_on_one_point(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("network:paper", "model must be one of"),
     ("dsode:white", "closure of dsode must be one of"),
+    ("dsode:ou:dv", "options after the closure are key=value"),
 ])
 def test_bad_variants(text, message):
     with pytest.raises(ParameterError, match=message):
