@@ -506,7 +506,7 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                     break
 
             # refractory pool (SPEC §4 step 4)
-            pool_before = refr[q] + f_q  # neurons the leavers are taken from
+            pool_before = refr[q] + f_q  # whom the leavers come from (closure "ou", pool rules)
             if ref_mode == REF_EXPONENTIAL:
                 pool = refr[q] + f_q
                 leave = _split(rng, pool, p_exit) if noise else pool * p_exit

@@ -38,7 +38,9 @@ the pending kicks enters the input. Each recurrent variance term is multiplied b
     "diffusion"  f = 2τ / 1 ms  2 dt S² σ²/τ  (white-noise limit of a fluctuation with
                                               correlation time τ)
     "ou"         f = 0          the fluctuation is carried as a state instead (surrogate:
-                                one Ornstein–Uhlenbeck deviation per neuron and pathway)
+                                one Ornstein–Uhlenbeck deviation per neuron and pathway,
+                                :func:`advance_deviation`; dsODE: its conditional mean per
+                                bin, snnreduce.dsode.kernel)
 """
 
 from __future__ import annotations

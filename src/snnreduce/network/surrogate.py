@@ -226,8 +226,8 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
             target = min(n_steps, step + chunk)
             new_step, buf.n = _run_steps(
                 rng, step, target, n_e, pop, pw, dt, decay, params.threshold, p_exit,
-                bool(fixed), refr_steps, moment_integrator == "euler", v, refr, h, var, eta, counts,
-                buf.key, buf.neuron, buf.n, rec_v, rec_h, rec_var, rec_refr)
+                bool(fixed), refr_steps, moment_integrator == "euler", v, refr, h, var, eta,
+                counts, buf.key, buf.neuron, buf.n, rec_v, rec_h, rec_var, rec_refr)
             bar.update((new_step - step) * dt)
             step = new_step
     finally:
