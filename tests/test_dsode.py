@@ -421,3 +421,29 @@ def test_ou_deviations_stay_deviations_from_the_population_mean(preset, refracto
             assert abs(total) < 1e-6 * spread
             # and the bins carry part, not all, of the variance
             assert 0.0 < np.dot(n[q], eta[q, kind] ** 2) / size <= var[pathway]
+
+
+@pytest.mark.parametrize("closure", engine.DSODE_CLOSURES)
+def test_driven_population_fires_at_its_mean_drive_under_every_closure(closure):
+    """I neurons without inhibition or refractoriness (τ_R = 0), driven by λ_I and by the
+    pending kicks of uncoupled E neurons (P^IE = 0.5, S^IE = 1), integrate their mean drive
+    μ = λ_I + S P r_E (r_E: E spikes per ms): without leak, floor or waste, flux balance
+    gives rate × (M + overshoot) = μ whatever the input's spread, so a closure may change
+    the noise but not the mean drive ("ou": the bins' deviations must sum to zero).
+    Tolerance: the mean overshoot of the firing mass is within [0, μ dt + 2 s] (s: the
+    input sd of a step, including the closure's recurrent variance)."""
+    params = sr.NetworkParams(p_ee=0.0, p_ei=0.0, p_ii=0.0, p_ie=0.5, s_ie=1.0, lambda_i=3.0,
+                              tau_r=0.0, initial_state="uniform")
+    out = run(params, t_end=3000.0, closure=closure, record=("pending_var",))
+    counts = out["population_counts"][10000:]
+    r_e = counts[:, 0].mean() / params.dt
+    mu = params.lambda_i + params.s_ie * params.p_ie * r_e
+    rate_i = counts[:, 1].mean() / params.dt / params.n_i  # spikes per ms per neuron
+    dt, tau = params.dt, params.tau_ie
+    var_pw = out["records"]["pending_var"][10000:, 1].mean()
+    factor = {"paper": 1.0 / tau**2, "diffusion": 2.0 / tau,
+              "ou": dt / tau**2}[closure]  # "ou": the O(dt²) within-bin term at most
+    s = math.sqrt(dt * params.lambda_i + dt * params.s_ie**2 * var_pw * factor)
+    analytic = mu / params.threshold
+    assert rate_i <= analytic * (1 + 1e-9)
+    assert rate_i >= mu / (params.threshold + mu * dt + 2 * s)
