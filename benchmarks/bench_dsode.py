@@ -14,6 +14,8 @@ Prints, in one run, wall time per biological second of
 
 Run ``python benchmarks/bench_dsode.py`` (about 2 minutes on 2 cores; most of it is the
 N = 40 000 network), ``--quick`` to skip N = 40 000, ``--json out.json`` to keep the numbers.
+``--closure paper,diffusion,ou`` times the dsODE rows for each input closure (docs/dsode.md §1)
+in the same process; ratios are to the first closure listed.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ def main(argv=None):
     ap.add_argument("--no-nest", action="store_true")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--closure", default="paper",
+                    help="comma-separated dsODE closures to time (default paper)")
     args = ap.parse_args(argv)
 
     import snnreduce
@@ -90,25 +94,37 @@ def main(argv=None):
     rows = []
 
     ref = NetworkParams.preset("reference")
-    first, (best, cpu), res = timed(lambda: snnreduce.reduce(ref, t_end=t_bio_ms), args.repeats)
-    r_e, r_i = rates(res)
-    dsode_s = best / args.t_bio
-    rows.append(dict(model="dsODE (reference, deterministic)", n=400, first_s=first, best_s=best,
-                     cpu_s=cpu, per_bio_s=dsode_s, rate_e_hz=r_e, rate_i_hz=r_i))
-    log(f"dsODE reference: first call {first:.3f} s, best of {args.repeats} {best:.4f} s (cpu {cpu:.4f} s) "
-        f"-> {1000 * dsode_s:.2f} ms per bio s; rates E {r_e:.1f} I {r_i:.1f} Hz")
-    first, (best, cpu), res = timed(lambda: snnreduce.reduce(ref, t_end=t_bio_ms, record=()), args.repeats)
-    rows.append(dict(model="dsODE (reference, deterministic, record=())", n=400, first_s=first, best_s=best,
-                     cpu_s=cpu, per_bio_s=best / args.t_bio, rate_e_hz=r_e, rate_i_hz=r_i))
-    log(f"dsODE reference, no records: best of {args.repeats} {best:.4f} s (cpu {cpu:.4f} s) "
-        f"-> {1000 * best / args.t_bio:.2f} ms per bio s")
-    first, (best, cpu), res = timed(lambda: snnreduce.reduce(ref, t_end=t_bio_ms, noise="finite-size",
-                                                             seed=args.seed), args.repeats)
-    r_e, r_i = rates(res)
-    rows.append(dict(model="dsODE (reference, finite-size noise)", n=400, first_s=first, best_s=best,
-                     cpu_s=cpu, per_bio_s=best / args.t_bio, rate_e_hz=r_e, rate_i_hz=r_i))
-    log(f"dsODE finite-size: first call {first:.3f} s, best of {args.repeats} {best:.4f} s (cpu {cpu:.4f} s) "
-        f"-> {1000 * best / args.t_bio:.2f} ms per bio s; rates E {r_e:.1f} I {r_i:.1f} Hz")
+    closures = [c.strip() for c in args.closure.split(",") if c.strip()]
+    dsode_s = None
+    for closure in closures:
+        tag = "" if closures == ["paper"] else f", closure {closure}"
+        first, (best, cpu), res = timed(lambda: snnreduce.reduce(ref, t_end=t_bio_ms, closure=closure),
+                                        args.repeats)
+        r_e, r_i = rates(res)
+        dsode_s = best / args.t_bio if dsode_s is None else dsode_s
+        rows.append(dict(model=f"dsODE (reference, deterministic{tag})", n=400, first_s=first,
+                         best_s=best, cpu_s=cpu, per_bio_s=best / args.t_bio, rate_e_hz=r_e,
+                         rate_i_hz=r_i))
+        log(f"dsODE reference{tag}: first call {first:.3f} s, best of {args.repeats} {best:.4f} s "
+            f"(cpu {cpu:.4f} s) -> {1000 * best / args.t_bio:.2f} ms per bio s; "
+            f"rates E {r_e:.1f} I {r_i:.1f} Hz")
+        first, (best, cpu), res = timed(lambda: snnreduce.reduce(ref, t_end=t_bio_ms, record=(),
+                                                                 closure=closure), args.repeats)
+        rows.append(dict(model=f"dsODE (reference, deterministic, record=(){tag})", n=400,
+                         first_s=first, best_s=best, cpu_s=cpu, per_bio_s=best / args.t_bio,
+                         rate_e_hz=r_e, rate_i_hz=r_i))
+        log(f"dsODE reference, no records{tag}: best of {args.repeats} {best:.4f} s "
+            f"(cpu {cpu:.4f} s) -> {1000 * best / args.t_bio:.2f} ms per bio s")
+        first, (best, cpu), res = timed(lambda: snnreduce.reduce(ref, t_end=t_bio_ms,
+                                                                 noise="finite-size", seed=args.seed,
+                                                                 closure=closure), args.repeats)
+        r_e, r_i = rates(res)
+        rows.append(dict(model=f"dsODE (reference, finite-size noise{tag})", n=400, first_s=first,
+                         best_s=best, cpu_s=cpu, per_bio_s=best / args.t_bio, rate_e_hz=r_e,
+                         rate_i_hz=r_i))
+        log(f"dsODE finite-size{tag}: first call {first:.3f} s, best of {args.repeats} {best:.4f} s "
+            f"(cpu {cpu:.4f} s) -> {1000 * best / args.t_bio:.2f} ms per bio s; "
+            f"rates E {r_e:.1f} I {r_i:.1f} Hz")
 
     for n in sizes:
         p = NetworkParams.preset("reference", k=400.0 / n)

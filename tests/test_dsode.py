@@ -12,6 +12,7 @@ from scipy.signal import welch
 
 import snnreduce as sr
 from snnreduce.dsode import engine, run, run_batch
+from snnreduce.dsode import kernel as K
 from snnreduce.dsode.moments import (advance_moments, input_mean_var, pathway_table,
                                      population_table, stationary_moments)
 from snnreduce.params import ParameterError
@@ -137,13 +138,15 @@ network_params = st.builds(
        noise=st.sampled_from([None, "finite-size"]),
        dv=st.sampled_from([1.0, 4.0, 7.3]),
        v_low=st.sampled_from([-40.0, -10.0, -70.0]),
+       closure=st.sampled_from(engine.DSODE_CLOSURES),
        seed=st.integers(0, 2**32 - 1))
 def test_mass_is_conserved_for_any_valid_parameters(params, rule, integrator, noise, dv, v_low,
-                                                     seed):
+                                                     closure, seed):
     with float64_bins():
         out = run(params, t_end=25.0, noise=noise, rng=np.random.default_rng(seed),
                   record=("bin_count", "bin_mean", "refractory", "pending", "pending_var"),
-                  dv=dv, v_low=v_low, refractory_rule=rule, moment_integrator=integrator)
+                  dv=dv, v_low=v_low, refractory_rule=rule, moment_integrator=integrator,
+                  closure=closure)
     assert out["status"] == "ok"
     _check_invariants(params, out)
     if noise is not None and rule == "exponential":
@@ -293,6 +296,7 @@ def test_chunked_runs_equal_one_call():
     (dict(truncate_sd=0.5), "truncate_sd must be"),
     (dict(bins=3), "unknown dsODE option 'bins'"),
     (dict(rate_lag=2), "rate_lag must be"),
+    (dict(closure="white"), "closure must be one of 'paper', 'diffusion', 'ou'"),
     (dict(record=("voltage",)), "the dsODE can record"),
 ])
 def test_bad_options_give_one_line_errors(options, message):
@@ -355,3 +359,91 @@ def test_finite_size_homogeneous_regime_is_asynchronous_like_the_network():
     ssi_net = _ssi(net.population_counts[1000:, 0].astype(float), params.n_e)
     ssi_fs = _ssi(fs.population_counts[1000:, 0], params.n_e)
     assert abs(ssi_fs - ssi_net) < 0.03
+
+
+# ------------------------------------------------------------------------- closures
+def test_diffusion_closure_is_the_paper_closure_at_its_implied_correlation_time():
+    """The paper's dt S² σ²/τ² is the white-noise variance 2 dt S² σ²/τ at τ = 0.5 ms: with
+    every τ = 0.5 the two closures are the same system (the factor 2τ is exactly 1)."""
+    params = sr.NetworkParams.preset("lcy-regular").replace(
+        tau_ee=0.5, tau_ie=0.5, tau_ei=0.5, tau_ii=0.5)
+    for noise in (None, "finite-size"):
+        a, b = (run(params, t_end=200.0, noise=noise, rng=np.random.default_rng(4),
+                    closure=c)["population_counts"] for c in ("paper", "diffusion"))
+        assert np.array_equal(a, b)
+    # ...and at the reference's τ the diffusion closure has more noise, so it differs
+    p = sr.NetworkParams.preset("lcy-regular")
+    assert not np.allclose(run(p, t_end=200.0)["population_counts"],
+                           run(p, t_end=200.0, closure="diffusion")["population_counts"])
+
+
+@pytest.mark.parametrize("noise", [None, "finite-size"])
+@pytest.mark.parametrize("rule", ["exponential", "paper"])
+def test_ou_closure_without_pending_kicks_is_the_paper_dsode(noise, rule):
+    """Uncoupled (all P = 0): no pending kicks, no deviations, so closure "ou" transports
+    exactly like "paper" (its own assembly of the fractions: equal to round-off)."""
+    params = sr.NetworkParams(**UNCOUPLED, initial_state="uniform")
+    a, b = (run(params, t_end=300.0, noise=noise, rng=np.random.default_rng(2),
+                refractory_rule=rule, closure=c)["population_counts"] for c in ("paper", "ou"))
+    assert np.allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def _advance_directly(params, t_end, closure="ou"):
+    setup = engine._Setup(params, dv=4.0, v_low=-40.0, refractory_rule="exponential",
+                          moment_integrator="exact", truncate_sd=8.0, noise=None,
+                          pending_noise=False, rate_lag=0, closure=closure)
+    state = setup.initial_state()
+    steps = int(round(t_end / params.dt))
+    empty2 = np.zeros((0, 2, 0))
+    empty1 = np.zeros((0, 4))
+    K._advance(*state, setup.pop, setup.pw, setup.fc, setup.ic, 0, steps,
+               np.random.default_rng(0), np.zeros((steps, 2)), empty2, empty2, empty1, empty1,
+               np.zeros((0, 2)), 0)
+    return state
+
+
+@pytest.mark.parametrize("preset, refractory", [("reference", "exponential"),
+                                                ("lcy-homogeneous", "exponential"),
+                                                ("reference", "fixed")])
+def test_ou_deviations_stay_deviations_from_the_population_mean(preset, refractory):
+    """The deviations η are taken from the population mean h, so their sum over a
+    population (bins and refractory pool) must stay 0: the regression of the arriving
+    deviations on the landing voltage redistributes a source's deviation without creating
+    any, and every part decays by the same exp(-dt/τ). Only the clamp of the fired mean
+    voltage at M and the floor at v_low break this, both far below the tolerance."""
+    params = sr.NetworkParams.preset(preset, refractory=refractory)
+    n, vm, refr, line, h, var, last, eta, eta_r = _advance_directly(params, 300.0)
+    for q, size in enumerate(params.n):
+        for kind, pathway in enumerate((q, 2 + q)):  # q's excitatory, inhibitory pathway
+            total = float(np.dot(n[q], eta[q, kind]) + eta_r[q, kind].sum())
+            spread = math.sqrt(var[pathway]) * size
+            assert spread > 1.0  # the deviations are not trivially 0
+            assert abs(total) < 1e-6 * spread
+            # and the bins carry part, not all, of the variance
+            assert 0.0 < np.dot(n[q], eta[q, kind] ** 2) / size <= var[pathway]
+
+
+@pytest.mark.parametrize("closure", engine.DSODE_CLOSURES)
+def test_driven_population_fires_at_its_mean_drive_under_every_closure(closure):
+    """I neurons without inhibition or refractoriness (τ_R = 0), driven by λ_I and by the
+    pending kicks of uncoupled E neurons (P^IE = 0.5, S^IE = 1), integrate their mean drive
+    μ = λ_I + S P r_E (r_E: E spikes per ms): without leak, floor or waste, flux balance
+    gives rate × (M + overshoot) = μ whatever the input's spread, so a closure may change
+    the noise but not the mean drive ("ou": the bins' deviations must sum to zero).
+    Tolerance: the mean overshoot of the firing mass is within [0, μ dt + 2 s] (s: the
+    input sd of a step, including the closure's recurrent variance)."""
+    params = sr.NetworkParams(p_ee=0.0, p_ei=0.0, p_ii=0.0, p_ie=0.5, s_ie=1.0, lambda_i=3.0,
+                              tau_r=0.0, initial_state="uniform")
+    out = run(params, t_end=3000.0, closure=closure, record=("pending_var",))
+    counts = out["population_counts"][10000:]
+    r_e = counts[:, 0].mean() / params.dt
+    mu = params.lambda_i + params.s_ie * params.p_ie * r_e
+    rate_i = counts[:, 1].mean() / params.dt / params.n_i  # spikes per ms per neuron
+    dt, tau = params.dt, params.tau_ie
+    var_pw = out["records"]["pending_var"][10000:, 1].mean()
+    factor = {"paper": 1.0 / tau**2, "diffusion": 2.0 / tau,
+              "ou": dt / tau**2}[closure]  # "ou": the O(dt²) within-bin term at most
+    s = math.sqrt(dt * params.lambda_i + dt * params.s_ie**2 * var_pw * factor)
+    analytic = mu / params.threshold
+    assert rate_i <= analytic * (1 + 1e-9)
+    assert rate_i >= mu / (params.threshold + mu * dt + 2 * s)

@@ -93,3 +93,63 @@ def test_reference_rates_near_the_network():
     res = sr.simulate(params, "surrogate", t_end=1100.0, seed=4)
     c = res.population_counts[1000:].sum(0) / 1.0 / np.array(params.n)
     assert c == pytest.approx([47.0, 66.0], rel=0.08)
+
+
+# ------------------------------------------------------------------------- closures
+def test_bad_closure():
+    with pytest.raises(ParameterError, match="closure must be one of"):
+        sr.simulate(sr.NetworkParams(), "surrogate", t_end=1.0, closure="white")
+
+
+def test_diffusion_closure_is_the_paper_closure_at_tau_half_ms():
+    """2 dt S² σ²/τ = dt S² σ²/τ² at τ = 0.5 ms: the same network, the same random stream."""
+    params = sr.NetworkParams.preset("lcy-regular").replace(
+        tau_ee=0.5, tau_ie=0.5, tau_ei=0.5, tau_ii=0.5)
+    a, b = (sr.simulate(params, "surrogate", t_end=200.0, seed=3, closure=c)
+            for c in ("paper", "diffusion"))
+    assert np.array_equal(a.spike_times, b.spike_times)
+    assert np.array_equal(a.spike_neurons, b.spike_neurons)
+
+
+@pytest.mark.parametrize("closure", ["paper", "diffusion", "ou"])
+def test_recurrent_input_variance_over_a_window_has_its_closed_form(closure):
+    """Across-neuron variance of the voltage gained over a window T, per closure.
+
+    I neurons without external drive (λ_I = 0) receive only pending E kicks (P^IE = 0.05,
+    S^IE = 0.05, τ = 1.2 ms: they stay far below threshold) from 2000 uncoupled E neurons.
+    Over T = n dt the increment of V_n has across-neuron variance "paper" n dt S² σ²/τ²,
+    "diffusion" n 2 dt S² σ²/τ (white noise), "ou" the variance of the sum of an AR(1)
+    deviation with correlation e = exp(-dt/τ), (dt S/τ)² σ² [n + 2 Σ_k (n-k) e^k], the
+    discrete form of 2 (S/τ)² σ² τ² (T/τ - 1 + e^{-T/τ}) (σ² averaged over the window).
+    The common fluctuation of h cancels between neurons. Tolerance: 4 standard errors of a
+    sample variance, sqrt(2/(N-1)), plus 3 % for the fluctuation of σ² with the finite E
+    population (under which the "ou" sum weights σ²(t) slightly unevenly).
+    """
+    n_i = 6000
+    params = sr.NetworkParams(n_e=2000, n_i=n_i, p_ee=0.0, p_ei=0.0, p_ii=0.0, p_ie=0.05,
+                              s_ie=0.05, tau_ie=1.2, lambda_i=0.0)
+    t0, t_win = 100.0, 5.0  # T ~ 4τ: colored (ou) and white (diffusion) differ by 25 %
+    res = sr.simulate(params, "surrogate", t_end=t0 + t_win, seed=5, closure=closure,
+                      record=("voltage", "pending_var"))
+    assert res.population_counts[:, 1].sum() == 0  # the I neurons never fire
+    dt = params.dt
+    i0, n = int(round(t0 / dt)) - 1, int(round(t_win / dt))
+    v = res.records["voltage"].astype(np.float64)
+    gain = v[i0 + n, params.n_e:] - v[i0, params.n_e:]
+    var_pw = res.records["pending_var"][i0:i0 + n, 1].mean()  # pathway "ie"
+    assert var_pw > 1.0
+    white = n * 2 * dt * params.s_ie**2 * var_pw / params.tau_ie
+    s, tau = params.s_ie, params.tau_ie
+    if closure == "paper":
+        expected = n * dt * s**2 * var_pw / tau**2
+    elif closure == "diffusion":
+        expected = n * 2 * dt * s**2 * var_pw / tau
+    else:
+        e = math.exp(-dt / tau)
+        k = np.arange(1, n)
+        expected = (dt * s / tau) ** 2 * var_pw * (n + 2 * np.sum((n - k) * e**k))
+        continuous = 2 * s**2 * var_pw * (t_win / tau - 1 + math.exp(-t_win / tau))
+        assert expected == pytest.approx(continuous, rel=0.01)  # dt ≪ τ
+        assert expected < 0.8 * white  # so the test tells the two apart
+    tol = 4 * math.sqrt(2 / (n_i - 1)) + 0.03
+    assert gain.var(ddof=1) == pytest.approx(expected, rel=tol)

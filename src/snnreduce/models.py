@@ -124,7 +124,8 @@ _DSODE_OPTIONS = {"dv": "bin width", "v_low": "lowest bin edge (< 0)",
                   "refractory_rule": "'exponential' or 'paper'",
                   "moment_integrator": "'exact' or 'euler'", "truncate_sd": "Gaussian cut, sd",
                   "pending_noise": "finite-size noise of the pending kicks too",
-                  "rate_lag": "0 or 1 step"}
+                  "rate_lag": "0 or 1 step",
+                  "closure": "input closure: 'paper', 'diffusion' or 'ou' (docs/dsode.md)"}
 _FP_OPTIONS = {"dv": "cell width", "v_low": "lowest face", "delay": "synaptic delay, ms",
                "n_neurons": "population sizes of the noise", "synaptic_filter": "filter the input",
                "recurrent_noise": "diffusion of the recurrent input"}
@@ -145,7 +146,9 @@ _BUILTIN = (
           compare_record=_NETWORK_COMPARE, record_owner="the markov engine"),
     Model("surrogate", "surrogate", "snnreduce.network.surrogate:run", "Markov surrogate",
           "tab:blue", "reduction", records=("voltage", "pending", "pending_var", "refractory"),
-          options={"moment_integrator": "'exact' or 'euler'"}, compare_record=_NETWORK_COMPARE,
+          options={"moment_integrator": "'exact' or 'euler'",
+                   "closure": "input closure: 'paper', 'diffusion' or 'ou' (docs/dsode.md)"},
+          compare_record=_NETWORK_COMPARE,
           record_owner="the surrogate engine"),
     Model("dsode", "dsode", "snnreduce.dsode:run", "dsODE", "tab:red", "reduction",
           deterministic=True, seeded=False,

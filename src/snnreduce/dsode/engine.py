@@ -15,13 +15,17 @@ from . import kernel as K
 from .moments import pathway_table, population_table
 from .transport import bin_edges
 
-__all__ = ["run", "run_batch", "DSODE_RECORDS", "REFRACTORY_RULES", "MOMENT_INTEGRATORS"]
+__all__ = ["run", "run_batch", "DSODE_RECORDS", "REFRACTORY_RULES", "MOMENT_INTEGRATORS",
+           "DSODE_CLOSURES"]
 
 #: Records the reduced system can produce (see ``snnreduce.result.RECORD_DIMS``).
 DSODE_RECORDS = ("bin_count", "bin_mean", "pending", "pending_var", "refractory")
 REFRACTORY_RULES = ("exponential", "paper")
 MOMENT_INTEGRATORS = ("exact", "euler")
 NOISES = (None, "finite-size")
+#: Input closures of the dsODE (snnreduce.dsode.moments.CLOSURES; "ou" carries the mean
+#: pending-kick deviation of every bin as a state).
+DSODE_CLOSURES = ("paper", "diffusion", "ou")
 _CHUNK_STEPS = 2000  # steps per kernel call when a progress bar is shown
 # dtype of the bin records (float32 halves their memory; tests switch to float64 to check
 # the mass invariant to round-off)
@@ -42,7 +46,7 @@ class _Setup:
     """Validated options, constant tables and the initial state of one parameter set."""
 
     def __init__(self, params, *, dv, v_low, refractory_rule, moment_integrator, truncate_sd,
-                 noise, pending_noise, rate_lag):
+                 noise, pending_noise, rate_lag, closure):
         if not isinstance(params, NetworkParams):
             raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
         m = params.threshold
@@ -53,6 +57,7 @@ class _Setup:
         truncate_sd = _TRUNCATE_SD.check("truncate_sd", truncate_sd)
         check_choice("refractory_rule", refractory_rule, REFRACTORY_RULES)
         check_choice("moment_integrator", moment_integrator, MOMENT_INTEGRATORS)
+        check_choice("closure", closure, DSODE_CLOSURES)
         check_choice("noise", noise, NOISES)
         check_flag("pending_noise", pending_noise)
         if isinstance(rate_lag, (bool, np.bool_)) or rate_lag not in (0, 1):
@@ -83,7 +88,8 @@ class _Setup:
         self.ic[K.IC_NOISE] = noise == "finite-size"
         self.ic[K.IC_PENDING_NOISE] = bool(pending_noise)
         self.ic[K.IC_RATE_LAG] = int(rate_lag)
-        self.pop = population_table(params)
+        self.ic[K.IC_COLORED] = closure == "ou"
+        self.pop = population_table(params, closure)
         self.pw = pathway_table(params)
         self.options = {
             "dv": dv, "v_low": float(self.edges[0]), "n_bins": int(n_bins),
@@ -92,12 +98,13 @@ class _Setup:
             "moment_integrator": moment_integrator, "truncate_sd": truncate_sd,
             "noise": "none" if noise is None else noise,
             "pending_noise": bool(pending_noise) and noise is not None,
-            "rate_lag": int(rate_lag),
+            "rate_lag": int(rate_lag), "closure": closure,
             "lower_boundary": "sticky at v_low", "initial_state": params.initial_state,
         }
 
     def initial_state(self, n_bins=None, rng=None):
-        """Arrays (n, vm, refr, line, h, var, last); bins padded to ``n_bins`` if given.
+        """Arrays (n, vm, refr, line, h, var, last, eta, eta_r); bins padded to ``n_bins``
+        if given (``eta``: closure "ou" deviations, all 0 at the start like the pending kicks).
 
         With ``rng`` (finite-size runs) the "uniform" state is a sample: N_Q voltages drawn
         uniformly on [0, M), binned, so that every bin holds whole neurons.
@@ -128,7 +135,8 @@ class _Setup:
                 vm[q, :k] = np.where(share > 0, 0.5 * (lo + hi), vm[q, :k])
         refr = np.zeros(2)
         line = np.zeros((2, int(self.ic[K.IC_REF_STEPS])))
-        return n, vm, refr, line, np.zeros(4), np.zeros(4), np.zeros(2)
+        return (n, vm, refr, line, np.zeros(4), np.zeros(4), np.zeros(2), np.zeros((2, 2, kk)),
+                np.zeros((2, 2, line.shape[1])))
 
 
 def _record_arrays(record, n_steps, n_bins, lead=()):
@@ -172,7 +180,8 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
         rng: np.random.Generator | None = None, record=(), progress: bool = False,
         dv: float = 4.0, v_low: float = -40.0, refractory_rule: str = "exponential",
         moment_integrator: str = "exact", truncate_sd: float = 8.0,
-        pending_noise: bool = True, rate_lag: int = 0, **unknown) -> dict:
+        pending_noise: bool = True, rate_lag: int = 0, closure: str = "paper",
+        **unknown) -> dict:
     """Run the reduced system (dsODE) of ``params``; usually called via :func:`snnreduce.reduce`.
 
     Parameters
@@ -225,6 +234,14 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
         paper authors' code, whose moments see the spikes one step later (with
         ``refractory_rule="paper"`` and ``moment_integrator="euler"`` it gives their
         E ≈ 44 Hz, I ≈ 61 Hz on the reference set).
+    closure : {"paper", "diffusion", "ou"}
+        How the across-neuron spread σ² of the pending kicks enters the input
+        (:mod:`snnreduce.dsode.moments`, docs/dsode.md §1): ``"paper"`` (default) the
+        variance ``dt S² σ²/τ²`` of SPEC §3, ``"diffusion"`` its white-noise limit for a
+        fluctuation of correlation time τ, ``2 dt S² σ²/τ``; ``"ou"`` carries, per bin, the
+        mean deviation of its neurons' pending kicks from the population mean (an
+        Ornstein–Uhlenbeck deviation of correlation time τ), transported with the mass, so
+        that the drift of a bin is that of its own neurons.
 
     Returns
     -------
@@ -233,10 +250,10 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
         step; ``spike_times`` / ``spike_neurons`` None; ``records``; ``options``; ``status``.
     """
     check_unknown(unknown, ("dv", "v_low", "refractory_rule", "moment_integrator", "truncate_sd",
-                            "pending_noise", "rate_lag"), "dsODE")
+                            "pending_noise", "rate_lag", "closure"), "dsODE")
     setup = _Setup(params, dv=dv, v_low=v_low, refractory_rule=refractory_rule,
                    moment_integrator=moment_integrator, truncate_sd=truncate_sd, noise=noise,
-                   pending_noise=pending_noise, rate_lag=rate_lag)
+                   pending_noise=pending_noise, rate_lag=rate_lag, closure=closure)
     if noise is not None and not isinstance(rng, np.random.Generator):
         raise ParameterError("the finite-size dsODE needs rng, a numpy Generator")
     if rng is None:
@@ -273,7 +290,7 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
 
 def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: float = -40.0,
               refractory_rule: str = "exponential", moment_integrator: str = "exact",
-              truncate_sd: float = 8.0, rate_lag: int = 0,
+              truncate_sd: float = 8.0, rate_lag: int = 0, closure: str = "paper",
               threads: int | None = None) -> list[dict]:
     """Advance the deterministic dsODE of many parameter sets together (numba ``prange``).
 
@@ -287,7 +304,8 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     record = _check_record(record)
     setups = [_Setup(p, dv=dv, v_low=v_low, refractory_rule=refractory_rule,
                      moment_integrator=moment_integrator, truncate_sd=truncate_sd, noise=None,
-                     pending_noise=False, rate_lag=rate_lag) for p in params_list]
+                     pending_noise=False, rate_lag=rate_lag, closure=closure)
+              for p in params_list]
     n_sets = len(setups)
     steps = np.array([_n_steps(t_end, s.params.dt) for s in setups], dtype=np.int64)
     bins = [s.edges.size - 1 for s in setups]
@@ -300,6 +318,8 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     h = np.zeros((n_sets, 4))
     var = np.zeros((n_sets, 4))
     last = np.zeros((n_sets, 2))
+    eta = np.zeros((n_sets, 2, 2, kmax))
+    eta_r = np.zeros((n_sets, 2, 2, lmax))
     for i, s in enumerate(setups):
         n0, vm0, *_ = s.initial_state(kmax)
         n[i], vm[i] = n0, vm0
@@ -318,7 +338,7 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     if threads is not None:
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     try:
-        K._advance_batch(n, vm, refr, line, h, var, last, pop, pw, fc, ic, steps,
+        K._advance_batch(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, steps,
                          np.random.default_rng(0), counts, *recs, done)
     finally:
         numba.set_num_threads(old)

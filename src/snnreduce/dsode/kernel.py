@@ -13,8 +13,9 @@ import numba
 import numpy as np
 from numba import prange
 
-from .moments import (POP_N, POP_TAU_M, TAB_P, TAB_TAU, advance_pathway,
-                      advance_pathway_exact, input_coefficients)
+from .moments import (POP_N, POP_S_EXC, POP_S_INH, POP_TAU_EXC, POP_TAU_INH, POP_TAU_M,
+                      TAB_P, TAB_TAU, advance_pathway, advance_pathway_exact,
+                      input_coefficients)
 from .transport import (_edge_integrals, _edge_integrals_wide, _fma, _reconstruct_select,
                         _source_assemble, _source_fill, _source_setup, _u)
 
@@ -35,7 +36,8 @@ IC_EULER = 3       # 1: explicit Euler for the moments
 IC_NOISE = 4       # 1: finite-size sampling noise
 IC_PENDING_NOISE = 5  # 1: (finite-size) sampling noise of pending-kick arrival/consumption
 IC_RATE_LAG = 6    # 1: the moments see the previous step's spikes (the paper's code)
-N_IC = 7
+IC_COLORED = 7     # 1: closure "ou", per-bin conditional means of the pending-kick deviation
+N_IC = 8
 
 REF_EXPONENTIAL = 0
 REF_FIXED = 1
@@ -122,16 +124,18 @@ def _sample_source(rng, count, lo, hi, p, out):
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def _setup_sources(m, kf, vbs, e0, dv, n_bins, trunc, in_a, in_b, in_c, in_d, g1, g0, shrink,
-                   sf, si):
+                   da, db, sf, si):
     """Constants of the transport of ``m`` source bins (indices ``kf``, mean voltages
-    ``vbs``) into the columns of ``sf`` / ``si``. Branch-free, so LLVM vectorises it
+    ``vbs``) into the columns of ``sf`` / ``si``. ``da`` / ``db`` are per-source additions to
+    the drift coefficients A and B (closure "ou": the bin's own mean pending-kick deviation;
+    zeros otherwise, which leaves every number unchanged). Branch-free, so LLVM vectorises it
     (``error_model="numpy"``: no zero-division checks; every divisor here is > 0 or the
     quotient is discarded)."""
     for j in range(m):
         vb = vbs[j]
         a, w = _reconstruct_select(vb, e0 + kf[j] * dv, dv)
         g = g1 * vb + g0
-        mu = in_a - in_b * g
+        mu = (in_a + da[j]) - (in_b + db[j]) * g
         s2 = max(in_c + in_d * g * g, 0.0)
         # leak: every voltage of the uniform law decays by exp(-dt/τ_m) (= -v dt/τ_m to
         # first order), so the interval shrinks towards 0
@@ -235,9 +239,105 @@ def _flush_sampled(wts, j0, j1, sf, si, dpsi, dlam, new_n, new_m1, pbuf, mbuf, x
     return f_q
 
 
+@numba.njit(cache=True, inline="always")
+def _within_variances(n_q, eta_q, refr_q, line_q, eta_r_q, fixed, var_x, var_i, n_total):
+    """Closure "ou": the variance of the pending-kick deviation left inside the bins, σ²
+    minus the part the bin means (and the refractory means: the pool's, or each delay-line
+    cohort's with the fixed rule) carry, clipped at 0, for the excitatory and the inhibitory
+    pathway. One value for every bin (the closure's assumption)."""
+    bx = 0.0
+    bi = 0.0
+    for k in range(n_q.size):
+        bx += n_q[k] * eta_q[0, k] * eta_q[0, k]
+        bi += n_q[k] * eta_q[1, k] * eta_q[1, k]
+    if fixed:
+        for slot in range(line_q.size):
+            if line_q[slot] > 0.0:
+                bx += eta_r_q[0, slot] * eta_r_q[0, slot] / line_q[slot]
+                bi += eta_r_q[1, slot] * eta_r_q[1, slot] / line_q[slot]
+    elif refr_q > 0.0:
+        bx += eta_r_q[0, 0] * eta_r_q[0, 0] / refr_q
+        bi += eta_r_q[1, 0] * eta_r_q[1, 0] / refr_q
+    return max(var_x - bx / n_total, 0.0), max(var_i - bi / n_total, 0.0)
+
+
+@numba.njit(cache=True, inline="always")
+def _regressions(m, kf, vbs, eta_q, sf, g1, g0, kx, ki, cx, ci, reg):
+    """Closure "ou": per source, the linear predictor ``α + β X`` of a neuron's deviation
+    (before decay) from its voltage X after the step. Inside a bin the deviation is
+    N(m_k, c) independent of the position; X gets ``± k (η - m_k)`` from it, so
+    ``β = ±k c / Var(X)`` (``-`` and the conductance factor g for inhibition), with
+    ``Var(X) = s² + w²/12`` (input plus the uniform law), and ``α = m_k - β E[X]``."""
+    for j in range(m):
+        s = sf[SF_S, j]
+        off = sf[SF_OFF, j]
+        var_x = s * s * (1.0 + off * off / 12.0)
+        mean_x = sf[SF_MEAN, j]
+        k = int(kf[j])
+        g = g1 * vbs[j] + g0
+        beta_x = kx * cx / var_x
+        beta_i = -ki * g * ci / var_x
+        reg[0, j] = eta_q[0, k] - beta_x * mean_x
+        reg[1, j] = beta_x
+        reg[2, j] = eta_q[1, k] - beta_i * mean_x
+        reg[3, j] = beta_i
+
+
+@numba.njit(cache=True)
+def _flush_colored(wts, j0, j1, sf, si, dpsi, dlam, new_n, new_m1, new_eta, reg, e_x, e_i,
+                   pbuf, mbuf, xbuf, dv, n_bins, threshold, noise, rng, f_q, fired_eta):
+    """:func:`_flush` / :func:`_flush_sampled` of closure "ou": besides neurons and first
+    moments, every destination receives the pending-kick deviation its arrivals carry.
+
+    ``reg`` (4, columns) holds per source the linear predictor of a neuron's deviation after
+    the step from where it lands, ``E[η' | X] = e (α + β X)`` (rows α_x, β_x, α_i, β_i;
+    excitatory / inhibitory pathway, decay factors ``e_x`` / ``e_i``). Arrivals of ``Δn``
+    neurons with first moment ``Δm1`` add ``e (α Δn + β Δm1)`` to ``new_eta``; the fired
+    ones (mean voltage ``(E[X] - Σ_d m_d) / p_fire``, at least M) add theirs to
+    ``fired_eta``. Returns ``f_q`` plus the fired neurons."""
+    t = 0
+    top = n_bins - 1
+    for j in range(max(j0, 0), j1):
+        nj = wts[j]
+        lo = si[SI_LO, j]
+        hi = si[SI_HI, j]
+        r = sf[SF_R, j]
+        p_fire, t = _source_assemble(
+            lo, hi, top, r == 0.0, sf[SF_UA0, j], sf[SF_DU, j], sf[SF_OFF, j], r,
+            sf[SF_RS, j], sf[SF_S, j], sf[SF_C0, j], dv, sf[SF_MEAN, j], dpsi, dlam, t,
+            pbuf, mbuf, 1.0, False)
+        if noise:
+            n_fired = _sample_source(rng, nj, lo, hi, pbuf, xbuf)
+        else:
+            n_fired = nj * p_fire
+        ax, bx, ai, bi = reg[0, j], reg[1, j], reg[2, j], reg[3, j]
+        m_sum = 0.0
+        for d in range(lo, hi + 1):
+            m_sum += mbuf[d]
+            if noise:
+                dn = xbuf[d]
+                dm1 = dn * (mbuf[d] / pbuf[d]) if dn > 0.0 else 0.0
+            else:
+                dn = nj * pbuf[d]
+                dm1 = nj * mbuf[d]
+            if dn > 0.0:
+                new_n[d] += dn
+                new_m1[d] += dm1
+                new_eta[0, d] += e_x * (ax * dn + bx * dm1)
+                new_eta[1, d] += e_i * (ai * dn + bi * dm1)
+        if n_fired > 0.0:
+            x_fire = threshold
+            if p_fire > 1e-12:
+                x_fire = max((sf[SF_MEAN, j] - m_sum) / p_fire, threshold)
+            fired_eta[0] += e_x * n_fired * (ax + bx * x_fire)
+            fired_eta[1] += e_i * n_fired * (ai + bi * x_fire)
+        f_q += n_fired
+    return f_q
+
+
 @numba.njit(cache=True, error_model="numpy")
-def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, rng,
-             counts, rec_n, rec_m, rec_h, rec_v, rec_r, rec0):
+def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0, n_steps,
+             rng, counts, rec_n, rec_m, rec_h, rec_v, rec_r, rec0):
     """Advance one parameter set by ``n_steps`` steps; returns the steps done (< n_steps on
     a non-finite state).
 
@@ -246,7 +346,11 @@ def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, r
 
     State (modified in place): ``n``/``vm`` (2, K) neurons and mean voltage per bin,
     ``refr`` (2,) refractory pool, ``line`` (2, L) delay line of the fixed rule, ``h``/``var``
-    (4,) pending-kick moments, ``last`` (2,) the previous step's spikes (for ``rate_lag``).
+    (4,) pending-kick moments, ``last`` (2,) the previous step's spikes (for ``rate_lag``),
+    ``eta`` (2, 2, K) closure "ou": mean pending-kick deviation of the neurons of each bin
+    (population, pathway excitatory / inhibitory, bin), ``eta_r`` (2, 2, L) the summed
+    deviation of the refractory pool (slot 0) or, with the fixed rule, of each cohort of the
+    delay line (unused by the other closures).
     ``counts`` receives the spikes of step ``i`` at row ``rec0 + i``; so do the ``rec_*``
     arrays (first dimension 0 when not recorded) with the state after the step. ``step0`` is
     the global index of the first step (delay line).
@@ -264,6 +368,7 @@ def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, r
     noise = ic[IC_NOISE] == 1
     pending_noise = ic[IC_PENDING_NOISE] == 1
     rate_lag = ic[IC_RATE_LAG] == 1
+    colored = ic[IC_COLORED] == 1
     zero_bin = min(max(int(math.floor((0.0 - e0) / dv)), 0), n_bins - 1)
 
     new_n = np.empty(n_bins)
@@ -284,6 +389,13 @@ def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, r
     uab = np.zeros(cap + _PAD)
     dpsi = np.zeros(cap + _PAD)
     dlam = np.zeros(cap + _PAD)
+    # closure "ou": per-source drift additions, regression rows, arriving deviations
+    da = np.zeros(n_bins + 4)
+    db = np.zeros(n_bins + 4)
+    reg = np.zeros((4, n_bins + 4))
+    new_eta = np.zeros((2, n_bins))
+    fired_eta = np.zeros(2)
+    threshold = e0 + n_bins * dv
     fired = np.zeros(2)
     rates = np.zeros(2)
     h_before = np.zeros(4)
@@ -305,7 +417,26 @@ def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, r
                 new_n[k] = 0.0
                 new_m1[k] = 0.0
             f_q = 0.0
+            # (the closure's variance factors are columns of pop; numba's cache does not see
+            # changes to the inlined input_coefficients, so edit this file along with it)
             in_a, in_b, in_c, in_d, g1, g0 = input_coefficients(q, h, var, pop, dt)
+            kx = ki = cx = ci = 0.0
+            if colored:
+                jx = q
+                ji = 2 + q
+                kx = dt * pop[q, POP_S_EXC] / pop[q, POP_TAU_EXC]  # drift per unit deviation
+                ki = dt * pop[q, POP_S_INH] / pop[q, POP_TAU_INH]
+                cx, ci = _within_variances(n[q], eta[q], refr[q], line[q], eta_r[q],
+                                           ref_mode == REF_FIXED, var[jx], var[ji],
+                                           pop[q, POP_N])
+                # the deviation's spread inside a bin moves its neurons apart by
+                # k (η - m) within the step: variance k² c (O(dt²): no white noise)
+                in_c += kx * kx * cx
+                in_d += ki * ki * ci
+                for k in range(n_bins):
+                    new_eta[0, k] = 0.0
+                    new_eta[1, k] = 0.0
+                fired_eta[:] = 0.0
             # The transport runs in passes over the source bins (those holding at least
             # DUST neurons; dust stays in its bin): their constants (vectorised); the
             # standardised arguments of their evaluated edges (uaa, uab); the normal
@@ -323,14 +454,22 @@ def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, r
                     kf[_u(m)] = k
                     vbs[_u(m)] = vm[q, k]
                     wts[_u(m)] = nk
+                    if colored:
+                        da[_u(m)] = kx * eta[q, 0, k]
+                        db[_u(m)] = ki * eta[q, 1, k]
                     m += 1
                 elif nk > 0.0:  # dust: carried without transport
                     new_n[k] += nk
                     new_m1[k] += nk * vm[q, k]
+                    if colored:
+                        new_eta[0, k] += nk * decay[q] * eta[q, 0, k]
+                        new_eta[1, k] += nk * decay[2 + q] * eta[q, 1, k]
             # a whole number of vectors of 4 sources (no scalar remainder loop; the columns
             # past m are stale and unused): ~0.5 ms less per biological second
             _setup_sources((m + 3) & ~3, kf, vbs, e0, dv, n_bins, trunc, in_a, in_b, in_c,
-                           in_d, g1, g0, shrink, sf, si)
+                           in_d, g1, g0, shrink, da, db, sf, si)
+            if colored:
+                _regressions(m, kf, vbs, eta[q], sf, g1, g0, kx, ki, cx, ci, reg)
             j1 = 0
             while True:
                 j0 = j1
@@ -346,7 +485,16 @@ def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, r
                 # a whole number of vectors (no scalar remainder; the entries past n_edge
                 # are stale or zero, their results unused)
                 n_pad = (n_edge + _PAD - 1) & ~(_PAD - 1)
-                if noise:
+                if colored:
+                    if noise:
+                        _edge_integrals(uaa, uab, n_pad, dpsi, dlam)
+                    else:
+                        _edge_integrals_wide(uaa, uab, n_pad, dpsi, dlam)
+                    f_q = _flush_colored(wts, j0, j1, sf, si, dpsi, dlam, new_n, new_m1,
+                                         new_eta, reg, decay[q], decay[2 + q], pbuf, mbuf,
+                                         xbuf, dv, n_bins, threshold, noise, rng, f_q,
+                                         fired_eta)
+                elif noise:
                     _edge_integrals(uaa, uab, n_pad, dpsi, dlam)
                     f_q = _flush_sampled(wts, j0, j1, sf, si, dpsi, dlam, new_n, new_m1, pbuf,
                                          mbuf, xbuf, dv, n_bins, rng, f_q)
@@ -358,6 +506,7 @@ def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, r
                     break
 
             # refractory pool (SPEC §4 step 4)
+            pool_before = refr[q] + f_q  # whom the leavers come from (closure "ou", pool rules)
             if ref_mode == REF_EXPONENTIAL:
                 pool = refr[q] + f_q
                 leave = _split(rng, pool, p_exit) if noise else pool * p_exit
@@ -380,6 +529,23 @@ def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, r
                 leave += refr[q]
                 refr[q] = 0.0
             new_n[zero_bin] += leave  # leavers re-enter at V = 0 (adds 0 to the first moment)
+            if colored and ref_mode == REF_FIXED:
+                # each cohort keeps its own deviation, decaying, until it leaves
+                slot_in = step % ref_steps
+                slot_out = (step + 1) % ref_steps
+                for kind in range(2):  # 0: pathway qE, 1: pathway qI
+                    e_k = decay[2 * kind + q]
+                    for slot in range(ref_steps):
+                        eta_r[q, kind, slot] *= e_k
+                    eta_r[q, kind, slot_in] += fired_eta[kind]
+                    new_eta[kind, zero_bin] += eta_r[q, kind, slot_out]
+                    eta_r[q, kind, slot_out] = 0.0
+            elif colored:  # the pool's deviation decays; leavers take their share of it
+                share = min(max(leave / pool_before, 0.0), 1.0) if pool_before > 0.0 else 0.0
+                for kind in range(2):
+                    pooled = eta_r[q, kind, 0] * decay[2 * kind + q] + fired_eta[kind]
+                    new_eta[kind, zero_bin] += share * pooled
+                    eta_r[q, kind, 0] = pooled - share * pooled
 
             # the new state, written straight into the bin records too (branch-free, so
             # that LLVM vectorises the divisions; a division by an empty bin's 0 is
@@ -392,6 +558,9 @@ def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, r
                 v = min(max(new_m1[k] / nk, low), low + dv) if nk > 0.0 else low + 0.5 * dv
                 n[q, k] = nk
                 vm[q, k] = v
+                if colored:
+                    eta[q, 0, k] = new_eta[0, k] / nk if nk > 0.0 else 0.0
+                    eta[q, 1, k] = new_eta[1, k] / nk if nk > 0.0 else 0.0
                 if rec_bin_n:
                     rec_n[row, q, k] = nk
                 if rec_bin_m:
@@ -447,7 +616,7 @@ def _advance(n, vm, refr, line, h, var, last, pop, pw, fc, ic, step0, n_steps, r
 
 
 @numba.njit(cache=True, parallel=True)
-def _advance_batch(n, vm, refr, line, h, var, last, pop, pw, fc, ic, n_steps, rng,
+def _advance_batch(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, n_steps, rng,
                    counts, rec_n, rec_m, rec_h, rec_v, rec_r, done):
     """:func:`_advance` for many parameter sets (leading dimension), in parallel over sets.
 
@@ -455,6 +624,7 @@ def _advance_batch(n, vm, refr, line, h, var, last, pop, pw, fc, ic, n_steps, rn
     set ``s``; ``done[s]`` receives the steps completed.
     """
     for s in prange(n.shape[0]):
-        done[s] = _advance(n[s], vm[s], refr[s], line[s], h[s], var[s], last[s], pop[s], pw[s],
-                           fc[s], ic[s], 0, n_steps[s], rng, counts[s], rec_n[s], rec_m[s],
+        done[s] = _advance(n[s], vm[s], refr[s], line[s], h[s], var[s], last[s], eta[s],
+                           eta_r[s], pop[s], pw[s], fc[s], ic[s], 0, n_steps[s], rng,
+                           counts[s], rec_n[s], rec_m[s],
                            rec_h[s], rec_v[s], rec_r[s], 0)

@@ -29,6 +29,18 @@ The input of a neuron of Q at voltage v over one step (SPEC §3)::
 with ``g(v) = (v + M_r)/(M + M_r)``; the leak term is present only when ``τ_m > 0`` and
 external kicks keep unit size. (The recurrent variance terms are the paper's, taken as
 written: ``dt · S² σ²/τ²``.)
+
+Closures (``closure=``; docs/dsode.md §1) change only how the across-neuron spread σ² of
+the pending kicks enters the input. Each recurrent variance term is multiplied by a factor
+``f`` of its pathway (columns ``POP_VAR_EXC``, ``POP_VAR_INH`` of the population table)::
+
+    "paper"      f = 1          dt S² σ²/τ²   (SPEC §3 as the paper's code has it)
+    "diffusion"  f = 2τ / 1 ms  2 dt S² σ²/τ  (white-noise limit of a fluctuation with
+                                              correlation time τ)
+    "ou"         f = 0          the fluctuation is carried as a state instead (surrogate:
+                                one Ornstein–Uhlenbeck deviation per neuron and pathway,
+                                :func:`advance_deviation`; dsODE: its conditional mean per
+                                bin, snnreduce.dsode.kernel)
 """
 
 from __future__ import annotations
@@ -41,10 +53,16 @@ import numpy as np
 from ..params import PATHWAYS
 from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
 
-__all__ = ["PATHWAYS", "PRE", "POST", "pathway_table", "population_table",
+__all__ = ["PATHWAYS", "PRE", "POST", "CLOSURES", "pathway_table", "population_table",
            "advance_moments", "stationary_moments", "input_mean_var", "input_coefficients",
            "TAB_TAU", "TAB_P", "POP_LAMBDA", "POP_S_EXC", "POP_S_INH", "POP_TAU_EXC",
-           "POP_TAU_INH", "POP_THRESHOLD", "POP_REVERSAL", "POP_TAU_M", "POP_N"]
+           "POP_TAU_INH", "POP_THRESHOLD", "POP_REVERSAL", "POP_TAU_M", "POP_N",
+           "POP_VAR_EXC", "POP_VAR_INH", "check_closure", "variance_factor",
+           "advance_deviation"]
+
+#: Input closures (how the across-neuron spread of pending kicks enters the input; see the
+#: module docstring). "paper" is SPEC §3 as published.
+CLOSURES = ("paper", "diffusion", "ou")
 
 #: Index of the pre / post population (0 = E, 1 = I) of each pathway in ``PATHWAYS``.
 PRE = PATHWAY_PRE
@@ -64,7 +82,37 @@ POP_THRESHOLD = 5   # M
 POP_REVERSAL = 6    # M_r
 POP_TAU_M = 7       # τ_m, ms (0: no leak)
 POP_N = 8           # N_Q
-_POP_COLUMNS = 9
+POP_VAR_EXC = 9     # closure factor f of the recurrent variance term of pathway QE
+POP_VAR_INH = 10    # closure factor f of the recurrent variance term of pathway QI
+_POP_COLUMNS = 11
+
+
+def check_closure(closure) -> str:
+    """``closure`` if it is one of :data:`CLOSURES`, else a ParameterError naming them."""
+    if not isinstance(closure, str) or closure not in CLOSURES:
+        from ..params import ParameterError
+
+        raise ParameterError(f"closure must be one of {', '.join(map(repr, CLOSURES))}, "
+                             f"got {closure!r}")
+    return closure
+
+
+def variance_factor(closure: str, tau: float) -> float:
+    """The factor ``f`` that multiplies the paper's recurrent variance ``dt S² σ²/τ²`` of a
+    pathway with kick lifetime ``tau`` (ms) under ``closure``.
+
+    The fluctuation ``S η(t)/τ`` of a neuron's recurrent drive (η = its pending count minus
+    the population mean, variance σ², autocorrelation ``exp(-|t|/τ)`` for the
+    immigration-death process of SPEC §2) adds ``2 (S/τ)² σ² τ² (T/τ - 1 + e^{-T/τ})`` to the
+    voltage variance over a window T, ``→ 2 S² σ² T/τ`` for ``T ≫ τ``: per step
+    ``2 dt S² σ²/τ``, i.e. ``f = 2τ`` (τ in ms) times the paper's term. ``"ou"`` carries the
+    fluctuation explicitly, so its diffusion term is 0.
+    """
+    if closure == "paper":
+        return 1.0
+    if closure == "diffusion":
+        return 2.0 * tau
+    return 0.0
 
 
 def pathway_table(params) -> np.ndarray:
@@ -73,12 +121,14 @@ def pathway_table(params) -> np.ndarray:
     return np.column_stack([t.tau[POST, PRE], t.prob[POST, PRE]])
 
 
-def population_table(params) -> np.ndarray:
-    """``(2, 9)`` float array of the per-population constants (row = post population E, I).
+def population_table(params, closure: str = "paper") -> np.ndarray:
+    """``(2, 11)`` float array of the per-population constants (row = post population E, I);
+    the last two columns are the variance factors of ``closure`` (:func:`variance_factor`).
 
     Built from :func:`snnreduce.populations.tables`; the kick columns are per kind of sender
     (the E and the I population), the layout the kernels read.
     """
+    check_closure(closure)
     t = tables(params)
     e, i = t.index("E"), t.index("I")
     table = np.empty((t.n_populations, _POP_COLUMNS))
@@ -91,6 +141,9 @@ def population_table(params) -> np.ndarray:
     table[:, POP_REVERSAL] = t.reversal
     table[:, POP_TAU_M] = t.tau_m
     table[:, POP_N] = t.sizes
+    for q in range(t.n_populations):
+        table[q, POP_VAR_EXC] = variance_factor(closure, table[q, POP_TAU_EXC])
+        table[q, POP_VAR_INH] = variance_factor(closure, table[q, POP_TAU_INH])
     return table
 
 
@@ -156,7 +209,9 @@ def input_coefficients(q, h, var, pop, dt):
 
     Returns ``(A, B, C, D, g1, g0)`` with ``g(v) = g1 v + g0 = (v + M_r)/(M + M_r)`` and
     ``μ(v) = A - B g(v)``, ``s²(v) = C + D g(v)²`` (SPEC §3; leak not included). ``h`` and
-    ``var`` are in PATHWAYS order (post-pre); ``pop`` is :func:`population_table`.
+    ``var`` are in PATHWAYS order (post-pre); ``pop`` is :func:`population_table`, whose
+    closure factors multiply the recurrent variance terms (1 for "paper", exactly: the
+    paper's numbers are unchanged).
     """
     jx = q          # pathway qE: "ee" (0) or "ie" (1)
     ji = 2 + q      # pathway qI: "ei" (2) or "ii" (3)
@@ -169,8 +224,8 @@ def input_coefficients(q, h, var, pop, dt):
     lam = pop[q, POP_LAMBDA]
     a = dt * (lam + s_x * h[jx] / tx)
     b = dt * s_i * h[ji] / ti
-    c = dt * (lam + s_x * s_x * var[jx] / (tx * tx))
-    d = dt * s_i * s_i * var[ji] / (ti * ti)
+    c = dt * (lam + s_x * s_x * var[jx] / (tx * tx) * pop[q, POP_VAR_EXC])
+    d = dt * s_i * s_i * var[ji] / (ti * ti) * pop[q, POP_VAR_INH]
     return a, b, c, d, g1, g0
 
 
@@ -182,3 +237,19 @@ def input_mean_var(v, q, h, var, pop, dt):
     a, b, c, d, g1, g0 = input_coefficients(q, h, var, pop, dt)
     g = g1 * v + g0
     return a - b * g, max(c + d * g * g, 0.0)
+
+
+@numba.njit(cache=True, inline="always")
+def advance_deviation(eta, e, var_old, var_new, xi):
+    """One exact step of a neuron's Ornstein–Uhlenbeck pending-kick deviation (closure "ou").
+
+    ``eta`` is the neuron's deviation from the population mean ``h`` of the pending kicks of
+    one pathway, ``e = exp(-dt/τ)``, ``var_old`` / ``var_new`` the across-neuron variance σ²
+    before and after the step (:func:`advance_pathway`), ``xi`` a standard normal draw.
+    Returns ``e η + sqrt(σ²_new - e² σ²_old) ξ``: the linear-Gaussian process with the
+    autocorrelation ``exp(-|t|/τ)`` of the network's pending counts whose variance follows σ²
+    exactly (``dσ²/dt = -2σ²/τ + D`` is the variance law of ``dη = -η/τ dt + sqrt(D) dW``;
+    the innovation is never negative for the moment ODEs, clipped at 0 against round-off).
+    """
+    innovation = var_new - e * e * var_old
+    return e * eta + math.sqrt(max(innovation, 0.0)) * xi

@@ -15,10 +15,28 @@ non-refractory neuron of Q at voltage v receives in each step the Gaussian input
 bins, so comparing network / surrogate / dsODE separates the error of the approximation from
 the error of the binning.
 
+``closure`` (see :mod:`snnreduce.dsode.moments`) changes the recurrent variance terms:
+``"paper"`` as above, ``"diffusion"`` ``2 dt S² σ²/τ`` in place of ``dt S² σ²/τ²``, and
+``"ou"`` none at all: every neuron n instead carries, for its excitatory and its inhibitory
+pathway, its own deviation η_n from the population mean h of the pending kicks, an
+Ornstein–Uhlenbeck process with correlation time τ whose variance across neurons is σ²
+(:func:`~snnreduce.dsode.moments.advance_deviation`), and receives the drift of its own
+pending count ``h + η_n``::
+
+    μ_n = dt [λ_Q + S^{QE} (h^{QE} + η_n^{QE})/τ^{QE} - S^{QI} g(V_n) (h^{QI} + η_n^{QI})/τ^{QI}]
+    s²  = dt λ_Q
+
+(h + η_n is not clipped at 0, so the population mean drive is exactly the paper's). It is the
+stepped network with each neuron's pending counts replaced by a Gaussian process with their
+mean, variance and correlation time, so network vs "ou" surrogate isolates what the Gaussian
+law of the pending counts (shot noise) loses, "ou" vs "paper" what the correlation time does.
+η evolves during refractoriness too (pending kicks drain).
+
 One step ``[i dt, (i+1) dt)``, in the stepped network's order: (1) every non-refractory
 neuron: ``V <- V exp(-dt/τ_m)`` (if leak) + the Gaussian input computed from the moments and
 V at the start of the step; (2) spike if ``V > M``: V <- 0, refractory; (3) the moments of
 every pathway advance one step with the step's population rate (count / dt) held constant;
+(3b) with closure "ou", every neuron's deviations advance one step;
 (4) refractory exit, the neuron that just spiked included: probability ``1 - exp(-dt/τ_R)``
 (exponential) or after ``max(1, round(τ_R/dt))`` step ends (fixed). Spikes are stamped at the
 step midpoint ``(i + 1/2) dt``; records are the state at the end of each step.
@@ -31,8 +49,9 @@ import math
 import numba
 import numpy as np
 
-from ..dsode.moments import (POP_N, advance_moments, input_coefficients, pathway_table,
-                             population_table)
+from ..dsode.moments import (POP_N, POP_S_EXC, POP_S_INH, POP_TAU_EXC, POP_TAU_INH, TAB_TAU,
+                             advance_deviation, advance_moments, check_closure,
+                             input_coefficients, pathway_table, population_table)
 from ..params import ParameterError
 from ._common import asked_records
 from ._common import (SpikeBuffer, check_choice, check_engine_record, check_no_unknown,
@@ -46,16 +65,23 @@ SURROGATE_RECORDS = ("voltage", "pending", "pending_var", "refractory")
 
 @numba.njit(cache=True)
 def _run_steps(rng, first, last, n_e, pop, pw, dt, decay, threshold, p_exit, fixed, refr_steps,
-               euler, v, refr, h, var, counts, spk_step, spk_neuron, n_spk,
+               euler, v, refr, h, var, eta, counts, spk_step, spk_neuron, n_spk,
                rec_v, rec_h, rec_var, rec_refr):
     """Advance steps ``first .. last-1``; returns (next step, spikes stored).
 
+    ``eta`` is ``(2, N)``: each neuron's pending-kick deviation of its excitatory (row 0)
+    and inhibitory (row 1) pathway for closure "ou", or ``(0, 0)`` for the other closures.
     Stops early, before a step, when the spike buffer could overflow during it.
     """
     n_tot = v.size
     cap = spk_step.size
     rates = np.zeros(2)
     n_refr = np.zeros(2, dtype=np.int64)
+    colored = eta.shape[0] > 0
+    var_old = np.zeros(4)
+    e_pw = np.empty(4)
+    for j in range(4):
+        e_pw[j] = math.exp(-dt / pw[j, TAB_TAU])
     for step in range(first, last):
         if n_spk + n_tot > cap:
             return step, n_spk
@@ -63,6 +89,9 @@ def _run_steps(rng, first, last, n_e, pop, pw, dt, decay, threshold, p_exit, fix
             lo = 0 if q == 0 else n_e
             hi = n_e if q == 0 else n_tot
             a, b, c, d, g1, g0 = input_coefficients(q, h, var, pop, dt)
+            # per unit of a neuron's own deviation: drift dt S/τ of each pathway ("ou")
+            ax = dt * pop[q, POP_S_EXC] / pop[q, POP_TAU_EXC]
+            bx = dt * pop[q, POP_S_INH] / pop[q, POP_TAU_INH]
             count = 0
             for n in range(lo, hi):
                 if refr[n] > 0:
@@ -70,7 +99,10 @@ def _run_steps(rng, first, last, n_e, pop, pw, dt, decay, threshold, p_exit, fix
                 x = v[n]
                 g = g1 * x + g0
                 s2 = c + d * g * g
-                x = x * decay + (a - b * g)
+                if colored:
+                    x = x * decay + (a + ax * eta[0, n] - (b + bx * eta[1, n]) * g)
+                else:
+                    x = x * decay + (a - b * g)
                 if s2 > 0.0:
                     x += math.sqrt(s2) * rng.standard_normal()
                 if x > threshold:
@@ -84,7 +116,17 @@ def _run_steps(rng, first, last, n_e, pop, pw, dt, decay, threshold, p_exit, fix
                     v[n] = x
             counts[step, q] = count
             rates[q] = count / dt
+        var_old[:] = var
         advance_moments(h, var, rates, pw, dt, euler)
+        if colored:
+            for n in range(n_tot):
+                q = 0 if n < n_e else 1
+                jx = q       # pathway qE
+                ji = 2 + q   # pathway qI
+                eta[0, n] = advance_deviation(eta[0, n], e_pw[jx], var_old[jx], var[jx],
+                                              rng.standard_normal())
+                eta[1, n] = advance_deviation(eta[1, n], e_pw[ji], var_old[ji], var[ji],
+                                              rng.standard_normal())
         n_refr[:] = 0
         for n in range(n_tot):
             if refr[n] > 0:
@@ -110,7 +152,7 @@ def _run_steps(rng, first, last, n_e, pop, pw, dt, decay, threshold, p_exit, fix
 
 
 def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: bool = False,
-        moment_integrator: str = "exact", **unknown) -> dict:
+        moment_integrator: str = "exact", closure: str = "paper", **unknown) -> dict:
     """Simulate the Markov surrogate network (usually via ``simulate(..., engine="surrogate")``).
 
     Parameters
@@ -131,6 +173,10 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         Show a progress bar (does not change the random stream).
     moment_integrator : {"exact", "euler"}
         Integration of the moment ODEs over a step (see :mod:`snnreduce.dsode.moments`).
+    closure : {"paper", "diffusion", "ou"}
+        How the across-neuron spread of the pending kicks enters the input (module
+        docstring); ``"paper"`` (default) is SPEC §3. ``"ou"`` draws two more normals per
+        neuron and step (a different random stream from the other closures).
 
     Returns
     -------
@@ -138,7 +184,8 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         ``population_counts`` (int64, (n_steps, 2)), ``spike_times`` (ms, step midpoints),
         ``spike_neurons`` (int32, E first), ``records``, ``options``, ``status``.
     """
-    check_no_unknown(unknown, "surrogate", ("moment_integrator",))
+    check_no_unknown(unknown, "surrogate", ("moment_integrator", "closure"))
+    closure = check_closure(closure)
     record = check_engine_record(record, "surrogate", SURROGATE_RECORDS)
     moment_integrator = check_choice("moment_integrator", moment_integrator, ("exact", "euler"))
     if not isinstance(rng, np.random.Generator):
@@ -159,8 +206,9 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     rec_h = np.zeros((n_steps, 4) if "pending" in record else (0, 0))
     rec_var = np.zeros((n_steps, 4) if "pending_var" in record else (0, 0))
     rec_refr = np.zeros((n_steps, 2) if "refractory" in record else (0, 0), np.int64)
-    pop = population_table(params)
+    pop = population_table(params, closure)
     pw = pathway_table(params)
+    eta = np.zeros((2, n_tot) if closure == "ou" else (0, 0))
 
     chunk = max(1, min(n_steps, 2_000_000 // n_tot))
     buf = SpikeBuffer(int(n_tot * chunk * dt * 0.2) + 4 * n_tot)
@@ -172,8 +220,8 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
             target = min(n_steps, step + chunk)
             new_step, buf.n = _run_steps(
                 rng, step, target, n_e, pop, pw, dt, decay, params.threshold, p_exit,
-                bool(fixed), refr_steps, moment_integrator == "euler", v, refr, h, var, counts,
-                buf.key, buf.neuron, buf.n, rec_v, rec_h, rec_var, rec_refr)
+                bool(fixed), refr_steps, moment_integrator == "euler", v, refr, h, var, eta,
+                counts, buf.key, buf.neuron, buf.n, rec_v, rec_h, rec_var, rec_refr)
             bar.update((new_step - step) * dt)
             step = new_step
     finally:
@@ -187,6 +235,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         "spike_times": (steps + 0.5) * dt,
         "spike_neurons": neurons,
         "records": records,
-        "options": {"moment_integrator": moment_integrator, "spike_time": "step midpoint"},
+        "options": {"moment_integrator": moment_integrator, "closure": closure,
+                    "spike_time": "step midpoint"},
         "status": "ok",
     }
