@@ -103,23 +103,20 @@ class Diagram:
 
     def save_json(self, path) -> None:
         """Write :meth:`to_dict` as JSON atomically."""
-        from ..io import atomic_write
+        from ..io import atomic_write_text
 
-        text = json.dumps(self.to_dict(), indent=1)
-
-        def write(tmp):
-            with open(tmp, "w") as fh:
-                fh.write(text)
-
-        atomic_write(path, write)
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
 
 
 def _validate(params, parameter, start, stop):
     if not isinstance(params, NetworkParams):
         raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
     if parameter not in CONTINUABLE:
-        raise ParameterError(f"parameter must be one of {', '.join(CONTINUABLE)}, "
-                             f"got {parameter!r}")
+        known = parameter in NetworkParams.__dataclass_fields__
+        raise ParameterError(
+            (f"parameter {parameter!r} cannot be continued (it is discrete or changes the "
+             "state's size or the step); " if known else f"unknown parameter {parameter!r}; ")
+            + f"continuable: {', '.join(CONTINUABLE)}")
     for name, value in (("start", start), ("stop", stop)):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
                 or not np.isfinite(value):
