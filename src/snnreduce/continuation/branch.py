@@ -287,8 +287,20 @@ def continue_branch(problem, u0, p0: float, p_stop: float, *, kind: str | None =
         remaining = direction * (p_stop - p_now) / p_unit
         if remaining <= 1e-9:
             break
+        to_end = ds
         if tangent[n] * direction > 0:
-            ds = min(ds, 1.02 * remaining / (tangent[n] * direction))
+            to_end = remaining / (tangent[n] * direction)
+            ds = min(ds, 1.02 * to_end)
+        if ds >= to_end and len(points) > 1:  # last step: solve at p_stop itself
+            fix = newton(lambda v: stepper.g(v, p_stop), z[:n] + to_end * tangent[:n],
+                         tol=tol, jac0=jac[0] - np.eye(n))
+            if fix.converged:
+                z_new, jac_new, point, _ = accept(np.append(fix.u, p_stop / p_unit))
+                special += _bracketed(points[-1], point, len(points) - 1, problem, kind) \
+                    if _unstable(stability_counts(points[-1].multipliers)) \
+                    != _unstable(stability_counts(point.multipliers)) else []
+                points.append(point)
+                break
         res = stepper.correct(z, tangent, w, ds, jac)
         if res.converged and np.sqrt(np.sum(w * (res.u - z - ds * tangent) ** 2)) > 0.5 * ds:
             res.converged = False  # the corrector went far from the predictor: maybe
@@ -301,15 +313,10 @@ def continue_branch(problem, u0, p0: float, p_stop: float, *, kind: str | None =
                 break
             continue
         z_new, jac_new, point, moved = accept(res.u)
-        if direction * (point.parameter - p_stop) > 1e-9:  # past the end: solve at p_stop
-            fix = newton(lambda v: stepper.g(v, p_stop), z_new[:n], tol=tol,
-                         jac0=jac_new[0] - np.eye(n))
-            if fix.converged:
-                z_new, jac_new, point, moved = accept(np.append(fix.u, p_stop / p_unit))
         old_counts = stability_counts(points[-1].multipliers)
         new_counts = stability_counts(point.multipliers)
         if locate and not moved and _unstable(old_counts) != _unstable(new_counts):
-            special += _locate(stepper, z, tangent, w, res_ds(z, z_new, tangent, w), jac,
+            special += _locate(stepper, z, tangent, w, _step_length(z, z_new, tangent, w), jac,
                                points[-1], point, len(points) - 1, p_unit, locate_tol,
                                problem, kind)
         elif _unstable(old_counts) != _unstable(new_counts):
@@ -329,7 +336,7 @@ def continue_branch(problem, u0, p0: float, p_stop: float, *, kind: str | None =
     return Branch(kind, parameter_name, points, special, reason, problem)
 
 
-def res_ds(z, z_new, tangent, w):
+def _step_length(z, z_new, tangent, w):
     """Arclength of the accepted step along the old tangent."""
     return float(np.sum(w * tangent * (z_new - z)))
 

@@ -171,8 +171,8 @@ class StepProblem(_DsodeProblem):
 
     def __init__(self, params, parameter="p_ei", options=None, x_ref=None, stride: int = 1):
         if x_ref is None:
-            x_ref = StateMap(params, **(options or {})).to_vector(
-                StateMap(params, **(options or {})).initial_state())
+            m = StateMap(params, **(options or {}))
+            x_ref = m.to_vector(m.initial_state())
         super().__init__(params, parameter, options, x_ref)
         self.stride = int(stride)
         self.iterates = 1
