@@ -158,3 +158,21 @@ def test_cli_bad_input_exits_2(capsys):
         assert exc.value.code == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and word in err[0]
+
+
+def test_cli_continue_writes_json_and_figure(tmp_path):
+    import json
+
+    from snnreduce.cli import main
+
+    out = tmp_path / "cont"
+    main(["continue", "--param", "p_ei", "--from", "0.70", "--to", "0.72",
+          "--t-transient", "300", "--out", str(out), "--quiet"])
+    data = json.loads((out / "cont.json").read_text())
+    assert (out / "cont.png").stat().st_size > 10_000
+    kinds = {b["kind"] for b in data["branches"]}
+    assert {"fixed point", "cycle"} <= kinds
+    cycle = next(b for b in data["branches"] if b["kind"] == "cycle")
+    assert min(cycle["parameter"]) == pytest.approx(0.70) and all(cycle["stable"])
+    assert all(16 < t < 19 for t in cycle["period_ms"])  # the gamma cycle, ~17.4 ms
+    assert data["params"]["p_ei"] == 0.8 and data["parameter"] == "p_ei"
