@@ -24,7 +24,7 @@ RANKS = {
     "snnreduce.result": 2, "snnreduce.io": 2, "snnreduce._stimulus_kernel": 2,
     "snnreduce.network": 3, "snnreduce.dsode": 3, "snnreduce.baselines": 3,
     "snnreduce.analysis": 3,
-    "snnreduce.api": 4, "snnreduce.resources": 4,
+    "snnreduce.api": 4, "snnreduce.resources": 4, "snnreduce.continuation": 4,
     "snnreduce.compare": 5, "snnreduce.sweep": 5, "snnreduce.sweeps": 5, "snnreduce.plot": 5,
     "snnreduce.export": 5,
     "snnreduce.cli": 6, "snnreduce": 6,

@@ -331,6 +331,53 @@ def export_command(path, to, out, smooth):
     click.echo("wrote " + ", ".join(str(p) for p in written), err=True)
 
 
+@cli.command(name="continue")
+@preset_option
+@set_option
+@params_option
+@k_option
+@click.option("--param", "parameter", required=True,
+              help="Continued parameter, a continuous NetworkParams field, e.g. p_ei (I -> E), "
+                   "s_ee, tau_ee, lambda_e.")
+@click.option("--from", "start", type=float, required=True, help="Start of the range.")
+@click.option("--to", "stop", type=float, required=True, help="End of the range.")
+@click.option("--option", "dsode_options", multiple=True, metavar="KEY=VALUE",
+              help="dsODE option (repeatable), e.g. dv=2, refractory_rule=paper.")
+@click.option("--network", "network", type=click.Path(dir_okay=False), default=None,
+              help="Sweep file over the same parameter: its network peak-difference "
+                   "histogram is drawn under the branches.")
+@click.option("--t-transient", type=float, default=1000.0, show_default=True,
+              help="Transient (ms) of the runs that give first guesses.")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Output directory (cont.json, cont.png).")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def continue_command(preset, assignments, params_file, k, parameter, start, stop, dsode_options,
+                     network, t_transient, out, quiet):
+    """Continuation of the deterministic dsODE: fixed points, cycles, bifurcation points."""
+    from .continuation.diagram import continue_parameter, diagram_figure
+    from .plot import save_figure
+
+    params = build_params(preset, assignments, params_file, k)
+    ds = None
+    if network is not None:
+        from .sweep import load_sweep
+
+        ds = load_sweep(network)
+        if parameter not in ds.dims:
+            raise InputError(f"--network {network} is not a sweep over {parameter}")
+    say = None if quiet else (lambda message: click.echo(message, err=True))
+    diagram = continue_parameter(params, parameter, start, stop,
+                                 options=parse_assignments(dsode_options, "--option"),
+                                 t_transient=t_transient, progress=say)
+    os.makedirs(out, exist_ok=True)
+    diagram.save_json(os.path.join(out, "cont.json"))
+    save_figure(diagram_figure(diagram, ds), os.path.join(out, "cont.png"))
+    for i, sp in diagram.special_points():
+        click.echo(f"{sp.kind:22s} {parameter} = {sp.parameter:.5f}  ({diagram.branches[i].kind})")
+    click.echo(f"wrote {os.path.join(out, 'cont.json')}, cont.png ({diagram.wall_time:.1f} s)",
+               err=True)
+
+
 @cli.command()
 def presets():
     """List the named parameter sets."""

@@ -6,7 +6,7 @@ counts and no spikes — or plain arrays of counts with ``dt=`` (ms) and ``n=`` 
 Pathway names are post-pre: ``"ei"`` is I -> E.
 """
 
-from ._common import discard_steps
+from ._common import centred_box_mean, discard_steps, window_half_steps
 from .attractor import AttractorCoordinates, attractor_coordinates, count_above
 from .events import MFE, mfe
 from .neo_export import density_to_neo, rates_to_neo, to_neo, to_neo_block
@@ -25,4 +25,4 @@ __all__ = [
     "summarize",
 ]
 __all__ += ["step_response", "StepResponse", "linear_response", "LinearResponse",
-            "combine_linear_responses", "across_seeds", "discard_steps"]
+            "combine_linear_responses", "across_seeds", "discard_steps", "centred_box_mean", "window_half_steps"]

@@ -1,0 +1,375 @@
+"""The one-parameter bifurcation diagram of the dsODE: the recipe of ``snnreduce continue``.
+
+:func:`continue_parameter` continues, over ``[start, stop]`` of one NetworkParams field:
+
+1. the stationary state (fixed point of the step map), from a transient at ``start``;
+2. the period-1 cycle (fixed point of the return map), from a transient at the first of
+   ``start``, just past a Hopf point of the stationary branch, ``stop``, where the dsODE
+   oscillates — continued to both ends of the range;
+3. the period-2 cycle (fixed point of the twice-iterated return map) through the simulated
+   period-2 attractor just past every period-doubling point of the cycle branch, to both
+   ends (it ends where it merges back into the period-1 branch).
+
+A cycle branch ends at its first turning point in the parameter (the unstable period-1 cycle
+of the reference preset winds back and forth there, see docs/continuation.md).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..dsode.state import map_options
+from ..params import NetworkParams, ParameterError
+from .branch import Branch, SpecialPoint, continue_branch
+from .newton import newton
+from .orbits import _average_state, _oscillating, section_problem, transient
+from .problems import CONTINUABLE, StepProblem
+
+__all__ = ["Diagram", "continue_parameter", "diagram_figure", "PEAK_LIMIT"]
+
+#: Kind of the marker where the smaller burst of a period-2 cycle falls below the mean of the
+#: smoothed E count, the default height of :func:`snnreduce.analysis.peak_sequence`: a
+#: brute-force peak-difference diagram stops seeing period 2 there. Not a bifurcation.
+PEAK_LIMIT = "peak-detection limit"
+
+
+@dataclass
+class Diagram:
+    """Branches and special points of one continuation run.
+
+    Attributes
+    ----------
+    params : NetworkParams
+        The base parameters (the continued field varies along the branches).
+    parameter : str
+        Continued field.
+    start, stop : float
+        Range.
+    options : dict
+        dsODE options used.
+    branches : list of Branch
+    notes : list of str
+        What was tried and not found.
+    wall_time : float
+        Seconds.
+    version : str
+    """
+
+    params: NetworkParams
+    parameter: str
+    start: float
+    stop: float
+    options: dict
+    branches: list
+    notes: list = field(default_factory=list)
+    wall_time: float = 0.0
+    version: str = ""
+
+    def special_points(self):
+        """``(branch index, SpecialPoint)`` of every branch, in branch order."""
+        return [(i, sp) for i, b in enumerate(self.branches) for sp in b.special]
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able content (branches, special points, provenance)."""
+        branches = []
+        for b in self.branches:
+            info = [pt.info for pt in b.points]
+            branches.append({
+                "kind": b.kind, "stop_reason": b.stop_reason,
+                "parameter": [pt.parameter for pt in b.points],
+                "stable": [pt.stable for pt in b.points],
+                "period_ms": [i.get("period_ms") for i in info],
+                "rate_e_hz": [i.get("rate_e_hz") for i in info],
+                "rate_i_hz": [i.get("rate_i_hz") for i in info],
+                "peak_difference": [i.get("peak_difference") for i in info],
+                "peak_heights": [i.get("peak_heights") for i in info],
+                "max_multiplier_modulus": [float(np.abs(pt.multipliers).max())
+                                           for pt in b.points],
+            })
+        special = [{"type": sp.kind, "parameter": sp.parameter, "branch": i,
+                    "branch_kind": self.branches[i].kind,
+                    "multiplier": [float(np.real(sp.multiplier)), float(np.imag(sp.multiplier))]}
+                   for i, sp in self.special_points()]
+        return {"format": "snnreduce-continuation/1", "parameter": self.parameter,
+                "range": [self.start, self.stop], "params": self.params.to_dict(),
+                "options": {k: v for k, v in self.options.items()},
+                "engine": "dsode (deterministic)", "version": self.version,
+                "wall_time_s": self.wall_time, "branches": branches,
+                "special_points": special, "notes": self.notes}
+
+    def save_json(self, path) -> None:
+        """Write :meth:`to_dict` as JSON atomically."""
+        from .._files import atomic_write_text
+
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
+
+
+def _validate(params, parameter, start, stop):
+    if not isinstance(params, NetworkParams):
+        raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
+    if parameter not in CONTINUABLE:
+        known = parameter in NetworkParams.__dataclass_fields__
+        raise ParameterError(
+            (f"parameter {parameter!r} cannot be continued (it is discrete or changes the "
+             "state's size or the step); " if known else f"unknown parameter {parameter!r}; ")
+            + f"continuable: {', '.join(CONTINUABLE)}")
+    for name, value in (("start", start), ("stop", stop)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                or not np.isfinite(value):
+            raise ParameterError(f"{name} must be a number, got {value!r}")
+    if start == stop:
+        raise ParameterError(f"the range of {parameter} is empty ({start:g} to {stop:g})")
+    for value in (start, stop):
+        params.replace(**{parameter: float(value)})  # ParameterError names the bound
+
+
+def _turning_stop(direction, name):
+    """A stop rule: end a branch once the parameter turns back (first turning point)."""
+    state = {"best": None}
+
+    def stop(u, p):
+        best = state["best"]
+        if best is None or direction * (p - best) > 0:
+            state["best"] = p
+            return None
+        if direction * (p - best) < -1e-6:
+            return f"turning point at {name} ≈ {best:.5g}"
+        return None
+
+    return stop
+
+
+def _peak_limits(branch: Branch):
+    """Where the smaller peak of a period-2 branch crosses the peak detector's height."""
+    out = []
+    pts = branch.points
+    for i in range(1, len(pts)):
+        a, b = pts[i - 1].info.get("peak_margin"), pts[i].info.get("peak_margin")
+        if a is None or b is None or np.sign(a) == np.sign(b):
+            continue
+        f = a / (a - b)
+        p = pts[i - 1].parameter + f * (pts[i].parameter - pts[i - 1].parameter)
+        out.append(SpecialPoint(PEAK_LIMIT, float(p), complex(np.nan), pts[i].u,
+                                np.zeros(0), i - 1))
+    return out
+
+
+def continue_parameter(params: NetworkParams, parameter: str, start: float, stop: float, *,
+                       options: dict | None = None, t_transient: float = 1000.0,
+                       step: float = 0.02, max_points: int = 120, fixed_points: bool = True,
+                       cycles: bool = True, progress=None) -> Diagram:
+    """Bifurcation diagram of the deterministic dsODE over ``parameter`` in [start, stop].
+
+    Parameters
+    ----------
+    params : NetworkParams
+        The network (pathways post-pre: ``p_ei`` is I -> E).
+    parameter : str
+        A field of :data:`~snnreduce.continuation.problems.CONTINUABLE`.
+    start, stop : float
+        Range of the parameter.
+    options : dict, optional
+        dsODE options (``dv``, ``refractory_rule``, ...), passed through untouched.
+    t_transient : float
+        Transient (ms) of the runs that give the first guesses.
+    step : float
+        First arclength step, fraction of the range.
+    max_points : int
+        Points per branch at most.
+    fixed_points, cycles : bool
+        Which branches to compute.
+    progress : callable, optional
+        ``progress(message)`` after each branch.
+
+    Returns
+    -------
+    Diagram
+    """
+    from .._version import __version__
+
+    t0 = time.perf_counter()
+    _validate(params, parameter, start, stop)
+    start, stop = float(start), float(stop)
+    options = map_options(options or {})
+    direction = 1.0 if stop > start else -1.0
+    say = progress or (lambda message: None)
+    branches, notes = [], []
+    kw = {"parameter_name": parameter, "step": step, "max_points": max_points}
+
+    p_start = params.replace(**{parameter: start})
+    x0, h_tail = transient(p_start, t_transient, **options)
+    if fixed_points:
+        guess = _average_state(p_start, options, x0) if _oscillating(h_tail) else x0
+        prob = StepProblem(params, parameter, options, x_ref=guess)
+        fp = continue_branch(prob, prob.to_scaled(guess), start, stop, kind="fixed point",
+                             **kw)
+        if fp.points:
+            branches.append(fp)
+        else:
+            notes.append(f"stationary state: {fp.stop_reason}")
+        say(f"fixed point branch: {len(fp.points)} points, {fp.stop_reason}")
+
+    if cycles:
+        hopf = [sp.parameter for b in branches for sp in b.special if sp.kind == "hopf"]
+        tries = [start] + [h + 0.02 * direction * abs(stop - start) for h in hopf] + [stop]
+        for p_c in tries:
+            cyc = _cycle_branches(params, parameter, options, p_c, start, stop, direction,
+                                  t_transient, kw)
+            if cyc:
+                branches += cyc
+                say(f"cycle branch from {parameter} = {p_c:g}: "
+                    + "; ".join(f"{len(b.points)} points, {b.stop_reason}" for b in cyc))
+                break
+        else:
+            notes.append("no cycle found: the dsODE did not oscillate at "
+                         + ", ".join(f"{p:g}" for p in tries))
+        primary = [b for b in branches if b.kind == "cycle"]
+        for sp in [s for b in primary for s in b.special if s.kind == "period-doubling"]:
+            # the doubled branch from the simulated period-2 attractor just past the point
+            # (normal-form switching, switch_period_doubling, lands on other P∘P solutions
+            # here: the period-2 amplitude grows too steeply past the reference PD point)
+            p_sim = sp.parameter + 0.025 * direction * abs(stop - start)
+            doubled = _cycle_branches(params, parameter, options, p_sim, start, stop,
+                                      direction, t_transient, kw, iterates=2)
+            for d2 in doubled:
+                d2.special += _peak_limits(d2)
+            branches += doubled
+            if not doubled:
+                notes.append(f"period-2 branch near {sp.parameter:.5g}: no period-2 cycle "
+                             f"found at {parameter} = {p_sim:.5g}")
+            say(f"period-2 branch through {parameter} = {p_sim:.5g}: "
+                + "; ".join(f"{len(b.points)} points, {b.stop_reason}" for b in doubled))
+    return Diagram(params, parameter, start, stop, options, branches, notes,
+                   time.perf_counter() - t0, __version__)
+
+
+def _cycle_branches(params, parameter, options, p_c, start, stop, direction, t_transient,
+                    kw, iterates=1):
+    """Cycle branch(es) through ``p_c`` continued to both ends of the range; [] if the dsODE
+    does not oscillate at ``p_c`` or Newton fails there. ``iterates = 2``: the period-2
+    cycle (a doubled branch ends where it merges back with the period-1 one)."""
+    from .branch import _merge_rule
+
+    try:
+        p_here = params.replace(**{parameter: float(p_c)})
+    except ParameterError:
+        return []
+    x, h_tail = transient(p_here, t_transient, **options)
+    if not _oscillating(h_tail) or h_tail.min() <= 0:
+        return []
+    problem = section_problem(params, parameter, options, x, h_tail, iterates)
+    y, _ = problem._return(problem.statemap(p_c), x)
+    u = problem.to_scaled(y)
+    first = newton(lambda v: problem.image(v, p_c) - v, u, max_iter=40,
+                   jacobian=lambda v: problem.jacobian(v, p_c) - np.eye(v.size))
+    if not first.converged:
+        return []
+    if iterates > 1 and np.max(np.abs(problem.image(first.u, p_c, iterates=1) - first.u)) < 1e-6:
+        return []  # Newton found the period-1 cycle
+    kind = "cycle" if iterates == 1 else f"period-{iterates} cycle"
+    out = []
+    for end in (stop, start):
+        if end == p_c:
+            continue
+        d = 1.0 if end > p_c else -1.0
+        branch_problem = problem.copy()
+        rule = _turning_stop(d, parameter)
+        if iterates > 1:
+            rule = _merge_rule(branch_problem, rule)
+        b = continue_branch(branch_problem, first.u, p_c, end, kind=kind, stop=rule, **kw)
+        if b.points:
+            out.append(b)
+    return out
+
+
+def diagram_figure(diagram: Diagram, network=None, network_model: str = "snn"):
+    """Branches over the parameter: E peak-difference amplitude (±, left) and E rate (right).
+
+    Stable parts solid, unstable dashed; special points marked. With ``network`` (a sweep
+    Dataset over the same parameter, see :func:`snnreduce.sweep.load_sweep`), the network's
+    successive-peak-difference histogram is drawn under the left panel.
+    """
+    import matplotlib
+
+    if not matplotlib.get_backend():
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    fig, (ax, ax_rate) = plt.subplots(1, 2, figsize=(13, 5), constrained_layout=True,
+                                      gridspec_kw={"width_ratios": [1.4, 1]})
+    name = diagram.parameter
+    if network is not None:
+        _network_histogram(ax, fig, network, name, network_model, LogNorm)
+    colours = {"fixed point": "tab:green", "cycle": "tab:blue", "period-2 cycle": "tab:red"}
+    for b in diagram.branches:
+        x = b.parameters
+        amp = np.array([pt.info.get("peak_difference") or 0.0 for pt in b.points])
+        rate = np.array([pt.info.get("rate_e_hz", np.nan) for pt in b.points])
+        stable = b.stable
+        colour = colours.get(b.kind, "k")
+        for lo, hi, ok in _runs(stable):
+            style = "-" if ok else "--"
+            sl = slice(lo, hi + 1)
+            label = f"{b.kind} ({'stable' if ok else 'unstable'})"
+            ax.plot(x[sl], amp[sl], style, color=colour, lw=2, label=label)
+            if np.any(amp[sl] > 0):
+                ax.plot(x[sl], -amp[sl], style, color=colour, lw=2)
+            ax_rate.plot(x[sl], rate[sl], style, color=colour, lw=2, label=label)
+    markers = {"period-doubling": "o", "fold": "s", "branch point": "D", "hopf": "*",
+               "neimark-sacker": "^", PEAK_LIMIT: "x"}
+    for i, sp in diagram.special_points():
+        m = markers.get(sp.kind, "o")
+        ax.axvline(sp.parameter, color="0.6", lw=0.6, ls=":")
+        ax.plot([sp.parameter], [0.0], m, color="k", ms=8, mfc="none",
+                label=f"{sp.kind} {sp.parameter:.4f}")
+    handles, labels = ax.get_legend_handles_labels()
+    uniq = dict(zip(labels, handles))
+    ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc="upper left")
+    ax.set(xlabel=name, ylabel="Δ E peak height (spikes/ms)",
+           title="continuation of the deterministic dsODE"
+           + (" over the network's peak differences" if network is not None else ""),
+           xlim=(min(diagram.start, diagram.stop), max(diagram.start, diagram.stop)))
+    ax_rate.set(xlabel=name, ylabel="E rate (Hz/neuron)", title="E rate along the branches")
+    return fig
+
+
+def _runs(flags):
+    """(first, last, value) of the runs of equal values; neighbours share end points."""
+    out = []
+    lo = 0
+    for i in range(1, len(flags) + 1):
+        if i == len(flags) or flags[i] != flags[lo]:
+            out.append((lo, min(i, len(flags) - 1), bool(flags[lo])))
+            lo = i
+    return out
+
+
+def _network_histogram(ax, fig, ds, param, model, LogNorm):
+    if param not in ds.dims:
+        raise ParameterError(f"the network sweep is not over {param} (its dimensions: "
+                             f"{', '.join(ds.dims)})")
+    models = list(ds["model"].values)
+    if model not in models:
+        model = next((m for m in ("snn", "markov", "surrogate", "dsode-fs") if m in models),
+                     models[0])
+    heights = ds["peak_height"].sel(model=model)
+    other = [d for d in heights.dims if d not in (param, "seed", "peak")]
+    heights = heights.isel({d: 0 for d in other}).transpose(param, "seed", "peak").values
+    diffs = [np.concatenate([np.diff(h[np.isfinite(h)]) for h in per]) for per in heights]
+    x = np.asarray(ds[param].values, dtype=float)
+    span = max(max((np.abs(d).max() for d in diffs if d.size), default=1.0), 1e-9) * 1.05
+    y_edges = np.linspace(-span, span, 121)
+    mid = (x[1:] + x[:-1]) / 2
+    x_edges = np.concatenate([[x[0] - (mid[0] - x[0])], mid, [x[-1] + (x[-1] - mid[-1])]]) \
+        if x.size > 1 else np.array([x[0] - 0.5, x[0] + 0.5])
+    hist = np.array([np.histogram(d, bins=y_edges)[0] for d in diffs], dtype=float)
+    hist[hist == 0] = np.nan
+    vmax = np.nanmax(hist) if np.isfinite(hist).any() else 10.0
+    mesh = ax.pcolormesh(x_edges, y_edges, hist.T, shading="flat", cmap="Greys",
+                         norm=LogNorm(vmin=1, vmax=max(vmax, 1.0)), alpha=0.7)
+    fig.colorbar(mesh, ax=ax, label=f"{model}: successive peaks (count, log)")

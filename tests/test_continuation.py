@@ -1,0 +1,188 @@
+"""Fixed points, cycles and continuation (snnreduce.continuation, snnreduce.dsode.state).
+
+The detector is checked on maps with closed-form bifurcation points; the dsODE parts on short
+runs (a few seconds in all).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import snnreduce as sr
+from snnreduce.analysis import attractor_coordinates, firing_rates, peak_sequence, ssi
+from snnreduce.continuation import (FunctionMap, continue_branch, find_cycle, find_fixed_point,
+                                    switch_period_doubling)
+from snnreduce.dsode import run
+from snnreduce.dsode.state import StateMap
+from snnreduce.params import ParameterError
+
+
+def logistic(x, r):
+    return r * x * (1.0 - x)
+
+
+# -- the detector on maps with known bifurcations ------------------------------------------
+
+def test_logistic_period_doubling_cascade():
+    problem = FunctionMap(logistic)
+    branch = continue_branch(problem, np.array([1 - 1 / 2.5]), 2.5, 3.5, parameter_name="r")
+    pds = [sp for sp in branch.special if sp.kind == "period-doubling"]
+    assert len(pds) == 1 and abs(pds[0].parameter - 3.0) < 1e-5
+    assert abs(pds[0].multiplier + 1) < 1e-5
+    # stability flips at r = 3
+    for pt in branch.points:
+        assert pt.stable == (pt.parameter < 3.0) or abs(pt.parameter - 3.0) < 1e-6
+    doubled = switch_period_doubling(problem, pds[0], 3.5, parameter_name="r")
+    assert len(doubled.points) > 5
+    for pt in doubled.points[1::5]:  # closed form of the period-2 orbit
+        r = pt.parameter
+        root = np.sqrt((r + 1) * (r - 3))
+        assert min(abs(pt.u[0] - (r + 1 + root) / (2 * r)),
+                   abs(pt.u[0] - (r + 1 - root) / (2 * r))) < 1e-7
+    second = [sp for sp in doubled.special if sp.kind == "period-doubling"]
+    assert len(second) == 1 and abs(second[0].parameter - (1 + np.sqrt(6))) < 1e-5
+
+
+def test_delayed_logistic_neimark_sacker():
+    # x' = r x (1 - y), y' = x: fixed point 1 - 1/r, det of the Jacobian r - 1 -> NS at r = 2
+    problem = FunctionMap(lambda x, r: np.array([r * x[0] * (1 - x[1]), x[0]]))
+    branch = continue_branch(problem, np.full(2, 1 - 1 / 1.5), 1.5, 2.5)
+    ns = [sp for sp in branch.special if sp.kind == "neimark-sacker"]
+    assert len(ns) == 1 and abs(ns[0].parameter - 2.0) < 1e-5
+    assert abs(abs(ns[0].multiplier) - 1) < 1e-6 and abs(ns[0].multiplier.imag) > 0.5
+
+
+def test_fold_is_passed_and_located():
+    # x' = x + (r - x²)/2: fixed points ±sqrt(r), fold at r = 0 (multiplier 1 - x)
+    problem = FunctionMap(lambda x, r: x + 0.5 * (r - x ** 2))
+    branch = continue_branch(problem, np.array([1.0]), 1.0, -1.0, max_points=200,
+                             stop=lambda u, p: "done" if u[0] < -0.8 else None)
+    folds = [sp for sp in branch.special if sp.kind == "fold"]
+    assert len(folds) == 1 and abs(folds[0].parameter) < 1e-6
+    assert branch.points[-1].u[0] < -0.8 and not branch.points[-1].stable
+    for pt in branch.points:  # every point solves the equation
+        assert abs(pt.parameter - pt.u[0] ** 2) < 1e-8
+
+
+# -- the dsODE as a map ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("closure, refractory_rule",
+                         [("paper", "exponential"), ("diffusion", "exponential"),
+                          ("ou", "exponential"), ("ou", "fixed")])
+def test_state_map_reproduces_run_and_conserves_mass(closure, refractory_rule):
+    p = sr.NetworkParams.preset("reference")
+    if refractory_rule == "fixed":
+        p = p.replace(refractory="fixed")
+    m = StateMap(p, closure=closure)
+    state = m.initial_state()
+    counts, _ = m.advance(state, 3013)  # not a whole number of delay-line turns
+    assert np.array_equal(counts, run(p, t_end=301.3, closure=closure)["population_counts"])
+    x = m.to_vector(state)
+    pool = m.line_steps - 1 if m.fixed_line else 1
+    deviations = 2 * 2 * (m.n_bins + pool) if closure == "ou" else 0
+    assert x.size == m.size == 2 * (2 * m.n_bins - 1 + pool) + 8 + deviations
+    back = m.from_vector(x)
+    for q in range(2):
+        assert abs(back.n[q].sum() + back.refr[q] - p.n[q]) < 1e-9
+    assert np.allclose(back.n, state.n, rtol=0, atol=1e-9)
+    if closure == "ou":  # the deviations survive the round trip where there are neurons
+        assert np.allclose(back.n[:, None, :] * back.eta, state.n[:, None, :] * state.eta,
+                           rtol=0, atol=1e-9)
+    # the flat vector advances like the state (continuation of a run)
+    more, _ = m.advance(back, 10)
+    ref, _ = m.advance(state, 10)
+    assert np.allclose(more, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_state_map_passes_options_through():
+    p = sr.NetworkParams.preset("reference")
+    assert StateMap(p, dv=8.0).n_bins == 18
+    m = StateMap(p, refractory_rule="paper", rate_lag=1)
+    counts, _ = m.advance(m.initial_state(), 500)
+    ref = run(p, t_end=50, refractory_rule="paper", rate_lag=1)["population_counts"]
+    assert np.array_equal(counts, ref)
+    assert m.layout["last"][1] - m.layout["last"][0] == 2
+    with pytest.raises(ParameterError, match="unknown dsODE option"):
+        StateMap(p, bins=3)
+
+
+def test_fixed_point_stays_put_and_matches_simulated_stability():
+    p = sr.NetworkParams.preset("lcy-homogeneous")
+    fp = find_fixed_point(p, t_transient=500.0)
+    assert fp.converged and fp.residual < 1e-10 and fp.stable
+    res = fp.result(t_end=1000.0)
+    c = res.population_counts
+    assert np.max(np.abs(c - c[0])) < 1e-9 * c[0].max()  # a fixed point to round-off
+    # a long run from the initial state converges to it (stable)
+    far = sr.reduce(p, t_end=3000, record=()).population_counts[-1]
+    assert np.allclose(far, c[0], rtol=1e-6)
+    assert abs(fp.info["rate_e_hz"] - firing_rates(res, discard=0)["E"]) < 1e-6
+
+
+def test_unstable_fixed_point_drifts_away():
+    p = sr.NetworkParams.preset("reference", p_ei=0.8)
+    fp = find_fixed_point(p, t_transient=300.0)
+    assert fp.converged and not fp.stable
+    c = fp.result(t_end=1500.0, record=()).population_counts
+    assert np.max(np.abs(c[-5000:] - c[0])) > 0.1 * c[0].max()  # it oscillates away
+
+
+def test_cycle_has_the_simulated_period_and_is_a_result():
+    p = sr.NetworkParams.preset("reference", p_ei=0.7)
+    cyc = find_cycle(p, t_transient=600.0)
+    assert cyc.converged and cyc.stable and cyc.iterates == 1
+    long = sr.reduce(p, t_end=3000, record=())
+    peaks = peak_sequence(long, "E", discard=1000.0)
+    simulated = np.mean(np.diff(peaks.times))
+    assert abs(cyc.period_ms - simulated) < 0.05  # peak times are whole steps (0.1 ms)
+    res = cyc.result(n_periods=10)
+    assert isinstance(res, sr.Result) and res.engine == "dsode"
+    rates = firing_rates(res, discard=0.0)
+    assert abs(rates["E"] - cyc.info["rate_e_hz"]) < 0.02 * rates["E"]
+    assert 0 < ssi(res, "E", discard=0.0) < 1
+    assert attractor_coordinates(res, discard=0.0).time.size == res.n_steps
+    # the long run's rate is the cycle's rate
+    assert abs(firing_rates(long, discard=1000.0)["E"] - rates["E"]) < 0.01 * rates["E"]
+
+
+def test_cycle_multiplier_crosses_minus_one_between_stable_and_period_two():
+    # the brute-force sweep: period 1 at 0.78, period 2 at 0.79 (docs/bifurcation.md)
+    below = find_cycle(sr.NetworkParams.preset("reference", p_ei=0.77), t_transient=600.0)
+    assert below.stable and below.multipliers[0].real < -0.2
+    two = find_cycle(sr.NetworkParams.preset("reference", p_ei=0.80), t_transient=600.0,
+                     iterates=2)
+    assert two.converged and two.stable
+    assert two.info["peak_difference"] > 50  # large and small bursts alternate
+
+
+def test_cli_bad_input_exits_2(capsys):
+    from snnreduce.cli import main
+
+    for args, word in ((["--param", "n_e", "--from", "1", "--to", "2"], "cannot be continued"),
+                       (["--param", "p_ei", "--from", "0.5", "--to", "0.5"], "empty"),
+                       (["--param", "p_ei", "--from", "0.5", "--to", "1.5"], "p_ei"),
+                       (["--param", "nope", "--from", "0", "--to", "1"], "unknown parameter")):
+        with pytest.raises(SystemExit) as exc:
+            main(["continue", *args, "--out", "unused"])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and word in err[0]
+
+
+def test_cli_continue_writes_json_and_figure(tmp_path):
+    import json
+
+    from snnreduce.cli import main
+
+    out = tmp_path / "cont"
+    main(["continue", "--param", "p_ei", "--from", "0.70", "--to", "0.72",
+          "--t-transient", "300", "--out", str(out), "--quiet"])
+    data = json.loads((out / "cont.json").read_text())
+    assert (out / "cont.png").stat().st_size > 10_000
+    kinds = {b["kind"] for b in data["branches"]}
+    assert {"fixed point", "cycle"} <= kinds
+    cycle = next(b for b in data["branches"] if b["kind"] == "cycle")
+    assert min(cycle["parameter"]) == pytest.approx(0.70) and all(cycle["stable"])
+    assert all(16 < t < 19 for t in cycle["period_ms"])  # the gamma cycle, ~17.4 ms
+    assert data["params"]["p_ei"] == 0.8 and data["parameter"] == "p_ei"
