@@ -405,3 +405,14 @@ def test_cli_force_runs_what_the_estimate_refuses(tmp_path):
     assert run_cli(*sweep, available_bytes=0).returncode == 2
     assert run_cli(*sweep, "--force", available_bytes=0).returncode == 0
     assert np.all(sw.load_sweep(tmp_path / "s.nc")["status"] == "ok")
+
+
+def test_cli_stats_refuses_a_discard_that_leaves_no_data(tmp_path):
+    path = tmp_path / "r.nc"
+    sr.reduce(sr.NetworkParams.preset("reference"), t_end=150, record=()).save(path)
+    ok = run_cli("stats", str(path), "--discard", "100")
+    assert ok.returncode == 0, ok.stderr
+    proc = run_cli("stats", str(path), "--discard", "150")
+    assert proc.returncode == 2
+    assert "t_end=150 ms is not longer than the discarded transient (discard=150 ms)" in proc.stderr
+    assert one_line(proc.stderr) and "Traceback" not in proc.stderr

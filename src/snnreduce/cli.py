@@ -132,7 +132,11 @@ def stats(path, as_json, discard):
     from . import load
     from .analysis import summarize
 
+    from .resources import require_statistics_window
+
     result = load(path)
+    # a discard that leaves no data is a request no statistic can answer: refuse it
+    require_statistics_window(result.t_end, result.dt, discard)
     summary = summarize(result, discard=discard)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
