@@ -50,7 +50,7 @@ import numpy as np  # noqa: E402
 import snnreduce as sr  # noqa: E402
 from snnreduce.analysis import peak_sequence, summarize  # noqa: E402
 from snnreduce.dsode.engine import DSODE_CLOSURES  # noqa: E402
-from snnreduce.dsode.moments import CLOSURES  # noqa: E402
+from snnreduce.dsode.moments import CLOSURES, DEFAULT_CLOSURE  # noqa: E402
 from snnreduce.params import ParameterError  # noqa: E402
 
 T_END = 2000.0
@@ -159,8 +159,8 @@ def parse_variants(text) -> list[tuple[str, str, dict]]:
     out = []
     for item in (text.split(",") if isinstance(text, str) else text):
         model, _, rest = item.strip().partition(":")
-        closure, *extra = rest.split(":") if rest else ["paper"]
-        closure = closure or "paper"
+        closure, *extra = rest.split(":") if rest else [DEFAULT_CLOSURE]
+        closure = closure or DEFAULT_CLOSURE
         options = {}
         for assignment in extra:
             key, eq, value = assignment.partition("=")

@@ -57,12 +57,16 @@ __all__ = ["PATHWAYS", "PRE", "POST", "CLOSURES", "pathway_table", "population_t
            "advance_moments", "stationary_moments", "input_mean_var", "input_coefficients",
            "TAB_TAU", "TAB_P", "POP_LAMBDA", "POP_S_EXC", "POP_S_INH", "POP_TAU_EXC",
            "POP_TAU_INH", "POP_THRESHOLD", "POP_REVERSAL", "POP_TAU_M", "POP_N",
-           "POP_VAR_EXC", "POP_VAR_INH", "check_closure", "variance_factor",
+           "POP_VAR_EXC", "POP_VAR_INH", "DEFAULT_CLOSURE", "check_closure", "variance_factor",
            "advance_deviation"]
 
 #: Input closures (how the across-neuron spread of pending kicks enters the input; see the
 #: module docstring). "paper" is SPEC §3 as published.
 CLOSURES = ("paper", "diffusion", "ou")
+
+#: Closure of the dsODE and the surrogate when none is given: "ou" loses the least against
+#: the network on the regime suite (docs/validation.md); "paper" stays available unchanged.
+DEFAULT_CLOSURE = "ou"
 
 #: Index of the pre / post population (0 = E, 1 = I) of each pathway in ``PATHWAYS``.
 PRE = PATHWAY_PRE
