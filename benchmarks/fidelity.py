@@ -373,6 +373,8 @@ def markdown(report: dict) -> str:
     prov = report["provenance"]
     net = report["network"]
     lines = ["### Targets per variant", "",
+             f"The default closure of the dsODE and the surrogate is `{DEFAULT_CLOSURE}`; "
+             "`paper` is the paper's Markov approximation (the default before issue 10).", "",
              "| variant | points with E, I ≤ 5 % | max \\|err\\| | mean \\|err\\| ≤ 3 % "
              "| SSI rule | gamma ±3 Hz | P^EI period-2 window (network "
              + _f((next(iter(report["variants"].values()))["summary"]["network_window"]
