@@ -30,9 +30,10 @@ with ``g(v) = (v + M_r)/(M + M_r)``; the leak term is present only when ``τ_m >
 external kicks keep unit size. (The recurrent variance terms are the paper's, taken as
 written: ``dt · S² σ²/τ²``.)
 
-Closures (``closure=``; docs/dsode.md §1) change only how the across-neuron spread σ² of
-the pending kicks enters the input. Each recurrent variance term is multiplied by a factor
-``f`` of its pathway (columns ``POP_VAR_EXC``, ``POP_VAR_INH`` of the population table)::
+Closures (``closure=``; docs/dsode.md §1; default :data:`DEFAULT_CLOSURE`, "ou") change only
+how the across-neuron spread σ² of the pending kicks enters the input. Each recurrent
+variance term is multiplied by a factor ``f`` of its pathway (columns ``POP_VAR_EXC``,
+``POP_VAR_INH`` of the population table)::
 
     "paper"      f = 1          dt S² σ²/τ²   (SPEC §3 as the paper's code has it)
     "diffusion"  f = 2τ / 1 ms  2 dt S² σ²/τ  (white-noise limit of a fluctuation with

@@ -16,7 +16,7 @@ bins, so comparing network / surrogate / dsODE separates the error of the approx
 the error of the binning.
 
 ``closure`` (see :mod:`snnreduce.dsode.moments`) changes the recurrent variance terms:
-``"paper"`` as above (SPEC §3), ``"diffusion"`` ``2 dt S² σ²/τ`` in place of ``dt S² σ²/τ²``, and
+``"paper"`` as above, ``"diffusion"`` ``2 dt S² σ²/τ`` in place of ``dt S² σ²/τ²``, and
 ``"ou"`` none at all: every neuron n instead carries, for its excitatory and its inhibitory
 pathway, its own deviation η_n from the population mean h of the pending kicks, an
 Ornstein–Uhlenbeck process with correlation time τ whose variance across neurons is σ²
