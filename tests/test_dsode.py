@@ -318,6 +318,22 @@ def test_batch_matches_single_runs():
         assert np.array_equal(got["records"]["bin_edges"], ref["records"]["bin_edges"])
 
 
+def test_every_entry_point_defaults_to_the_ou_closure():
+    """reduce, run, run_batch (the sweep's batch path) and the surrogate default to "ou", and
+    a run without ``closure`` is the run with ``closure="ou"``, not the paper's."""
+    from snnreduce.dsode.moments import DEFAULT_CLOSURE
+
+    assert DEFAULT_CLOSURE == "ou"
+    params = sr.NetworkParams.preset("reference")
+    assert sr.reduce(params, t_end=20.0, record=()).options["closure"] == "ou"
+    assert sr.simulate(params, "surrogate", t_end=5.0, seed=1).options["closure"] == "ou"
+    default = run(params, t_end=30.0)["population_counts"]
+    assert np.array_equal(default, run(params, t_end=30.0, closure="ou")["population_counts"])
+    assert not np.array_equal(default,
+                              run(params, t_end=30.0, closure="paper")["population_counts"])
+    assert np.array_equal(run_batch([params], t_end=30.0)[0]["population_counts"], default)
+
+
 # ------------------------------------------------------------- reference behaviour
 @pytest.mark.parametrize("closure", ["paper", "ou"])
 def test_reference_preset_gamma_cycle(closure):
