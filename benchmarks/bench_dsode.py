@@ -15,7 +15,8 @@ Prints, in one run, wall time per biological second of
 Run ``python benchmarks/bench_dsode.py`` (about 2 minutes on 2 cores; most of it is the
 N = 40 000 network), ``--quick`` to skip N = 40 000, ``--json out.json`` to keep the numbers.
 ``--closure paper,diffusion,ou`` times the dsODE rows for each input closure (docs/dsode.md §1)
-in the same process; ratios are to the first closure listed.
+in the same process; ratios are to the first closure listed. The default times the default
+closure ("ou") and then "paper", and prints each closure's cost as a ratio to "paper".
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ if (HERE.parent / "src" / "snnreduce").is_dir():
 import numpy as np  # noqa: E402
 
 import _nest_peers as peers  # noqa: E402
+
+from snnreduce.dsode.moments import DEFAULT_CLOSURE  # noqa: E402
 
 T_DROP = 100.0
 
@@ -70,8 +73,8 @@ def main(argv=None):
     ap.add_argument("--no-nest", action="store_true")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--closure", default="paper",
-                    help="comma-separated dsODE closures to time (default paper)")
+    ap.add_argument("--closure", default=f"{DEFAULT_CLOSURE},paper",
+                    help=f"comma-separated dsODE closures to time (default {DEFAULT_CLOSURE},paper)")
     args = ap.parse_args(argv)
 
     import snnreduce
@@ -96,6 +99,7 @@ def main(argv=None):
     ref = NetworkParams.preset("reference")
     closures = [c.strip() for c in args.closure.split(",") if c.strip()]
     dsode_s = None
+    per_closure = {}  # closure -> wall per bio s of its three dsODE rows
     for closure in closures:
         tag = "" if closures == ["paper"] else f", closure {closure}"
         first, (best, cpu), res = timed(lambda: snnreduce.reduce(ref, t_end=t_bio_ms, closure=closure),
@@ -125,6 +129,12 @@ def main(argv=None):
         log(f"dsODE finite-size{tag}: first call {first:.3f} s, best of {args.repeats} {best:.4f} s "
             f"(cpu {cpu:.4f} s) -> {1000 * best / args.t_bio:.2f} ms per bio s; "
             f"rates E {r_e:.1f} I {r_i:.1f} Hz")
+        per_closure[closure] = [r["per_bio_s"] for r in rows[-3:]]
+    if "paper" in per_closure and len(per_closure) > 1:
+        for closure, costs in per_closure.items():
+            ratios = ", ".join(f"{c / p:.2f}" for c, p in zip(costs, per_closure["paper"]))
+            log(f"cost of closure {closure} / paper (deterministic, record=(), finite-size): "
+                f"{ratios}")
 
     for n in sizes:
         p = NetworkParams.preset("reference", k=400.0 / n)

@@ -50,7 +50,7 @@ import numpy as np  # noqa: E402
 import snnreduce as sr  # noqa: E402
 from snnreduce.analysis import peak_sequence, summarize  # noqa: E402
 from snnreduce.dsode.engine import DSODE_CLOSURES  # noqa: E402
-from snnreduce.dsode.moments import CLOSURES  # noqa: E402
+from snnreduce.dsode.moments import CLOSURES, DEFAULT_CLOSURE  # noqa: E402
 from snnreduce.params import ParameterError  # noqa: E402
 
 T_END = 2000.0
@@ -159,8 +159,8 @@ def parse_variants(text) -> list[tuple[str, str, dict]]:
     out = []
     for item in (text.split(",") if isinstance(text, str) else text):
         model, _, rest = item.strip().partition(":")
-        closure, *extra = rest.split(":") if rest else ["paper"]
-        closure = closure or "paper"
+        closure, *extra = rest.split(":") if rest else [DEFAULT_CLOSURE]
+        closure = closure or DEFAULT_CLOSURE
         options = {}
         for assignment in extra:
             key, eq, value = assignment.partition("=")
@@ -373,6 +373,8 @@ def markdown(report: dict) -> str:
     prov = report["provenance"]
     net = report["network"]
     lines = ["### Targets per variant", "",
+             f"The default closure of the dsODE and the surrogate is `{DEFAULT_CLOSURE}`; "
+             "`paper` is the paper's Markov approximation (the default before issue 10).", "",
              "| variant | points with E, I ≤ 5 % | max \\|err\\| | mean \\|err\\| ≤ 3 % "
              "| SSI rule | gamma ±3 Hz | P^EI period-2 window (network "
              + _f((next(iter(report["variants"].values()))["summary"]["network_window"]

@@ -3,10 +3,15 @@
 Reproduces (T = 2000 ms, first 100 ms dropped):
 
 1. the reference preset over 5 network seeds — stepped and event-driven engines, the Markov
-   surrogate, the dsODE with both refractory rules — rates, SSI, gamma peak and the
+   surrogate and the dsODE with the default closure ("ou") and the paper's (``closure=
+   "paper"``), the dsODE with both refractory rules — rates, SSI, gamma peak and the
    period-2 alternation of MFE sizes;
-2. the P^{EI} sweep 0.5-1.0 (step 0.05): network (5 seeds) vs dsODE with both refractory rules;
-3. lcy-homogeneous: network vs deterministic vs finite-size dsODE (SSI, gamma power).
+2. the P^{EI} sweep 0.5-1.0 (step 0.05): network (5 seeds) vs the dsODE with the default
+   closure, with the paper's closure, and with the paper's closure and refractory rule;
+3. lcy-homogeneous: network vs deterministic vs finite-size dsODE (SSI, gamma power), default
+   closure.
+
+The paper-code rows pass ``closure="paper"``: they are the paper's system.
 
 Run:  python examples/validation.py [--out docs/validation.md] [--seeds 5]
 """
@@ -53,10 +58,17 @@ def reference_table(seeds):
         "network (stepped)": [snnreduce.simulate(params, "stepped", t_end=T_END, seed=s) for s in seeds],
         "network (event-driven)": [snnreduce.simulate(params, "markov", t_end=T_END, seed=s) for s in seeds],
         "Markov surrogate": [snnreduce.simulate(params, "surrogate", t_end=T_END, seed=s) for s in seeds],
+        "Markov surrogate, closure paper": [snnreduce.simulate(params, "surrogate", t_end=T_END,
+                                                               seed=s, closure="paper")
+                                            for s in seeds],
         "dsODE (exponential exit)": [snnreduce.reduce(params, t_end=T_END)],
-        "dsODE (paper-code rule)": [snnreduce.reduce(params, t_end=T_END, refractory_rule="paper")],
-        "dsODE (paper-code rule, Euler, lag 1)": [snnreduce.reduce(
-            params, t_end=T_END, refractory_rule="paper", moment_integrator="euler", rate_lag=1)],
+        "dsODE, closure paper (exponential exit)": [snnreduce.reduce(params, t_end=T_END,
+                                                                     closure="paper")],
+        "dsODE, closure paper (paper-code rule)": [snnreduce.reduce(
+            params, t_end=T_END, refractory_rule="paper", closure="paper")],
+        "dsODE, closure paper (paper-code rule, Euler, lag 1)": [snnreduce.reduce(
+            params, t_end=T_END, refractory_rule="paper", moment_integrator="euler", rate_lag=1,
+            closure="paper")],
     }
     ref_e = np.mean([summarize(r)["rate_hz"]["E"] for r in runs["network (stepped)"]])
     ref_i = np.mean([summarize(r)["rate_hz"]["I"] for r in runs["network (stepped)"]])
@@ -81,10 +93,13 @@ def pei_table(n_seeds):
     params = snnreduce.NetworkParams.preset("reference")
     grid = {"p_ei": "0.5:1.0:11"}
     net = sweep(params, grid, models="snn,dsode", seeds=n_seeds, t_end=T_END, progress=False)
+    closure = sweep(params, grid, models="dsode", seeds=1, t_end=T_END, progress=False,
+                    model_options={"dsode": {"closure": "paper"}})
     paper = sweep(params, grid, models="dsode", seeds=1, t_end=T_END, progress=False,
-                  model_options={"dsode": {"refractory_rule": "paper"}})
-    lines = ["| P^EI | net E (Hz) | dsODE E | paper E | net I (Hz) | dsODE I | paper I "
-             "| net SSI E | dsODE SSI E | paper SSI E |", "|---|" + "---|" * 9]
+                  model_options={"dsode": {"refractory_rule": "paper", "closure": "paper"}})
+    lines = ["| P^EI | net E (Hz) | dsODE E | closure paper E | paper E | net I (Hz) | dsODE I "
+             "| closure paper I | paper I | net SSI E | dsODE SSI E | closure paper SSI E "
+             "| paper SSI E |", "|---|" + "---|" * 12]
     for v in net["p_ei"].values:
         def stat(ds, model, name, pop):
             return ds[name].sel(p_ei=v, model=model, population=pop).values
@@ -93,12 +108,17 @@ def pei_table(n_seeds):
         se = stat(net, "snn", "ssi", "E")
         de, di, dse = (float(stat(net, "dsode", n, p)[0]) for n, p in
                        (("rate_hz", "E"), ("rate_hz", "I"), ("ssi", "E")))
+        ce, ci, cse = (float(stat(closure, "dsode", n, p)[0]) for n, p in
+                       (("rate_hz", "E"), ("rate_hz", "I"), ("ssi", "E")))
         pe, pi, pse = (float(stat(paper, "dsode", n, p)[0]) for n, p in
                        (("rate_hz", "E"), ("rate_hz", "I"), ("ssi", "E")))
-        lines.append(f"| {v:.2f} | {fmt(e)} | {de:.3g} ({100 * (de / e.mean() - 1):+.0f} %) "
-                     f"| {pe:.3g} ({100 * (pe / e.mean() - 1):+.0f} %) | {fmt(i)} "
-                     f"| {di:.3g} ({100 * (di / i.mean() - 1):+.0f} %) "
-                     f"| {pi:.3g} ({100 * (pi / i.mean() - 1):+.0f} %) | {fmt(se)} | {dse:.3g} | {pse:.3g} |")
+
+        def err(x, ref):
+            return f"{x:.3g} ({100 * (x / ref.mean() - 1):+.0f} %)"
+
+        lines.append(f"| {v:.2f} | {fmt(e)} | {err(de, e)} | {err(ce, e)} | {err(pe, e)} "
+                     f"| {fmt(i)} | {err(di, i)} | {err(ci, i)} | {err(pi, i)} | {fmt(se)} "
+                     f"| {dse:.3g} | {cse:.3g} | {pse:.3g} |")
     return "\n".join(lines)
 
 

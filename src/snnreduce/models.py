@@ -120,12 +120,13 @@ _STEPPED_OPTIONS = {"drive": "'gaussian' or 'poisson' external drive",
                     "recurrent": "'expected' or 'sampled' recurrent kicks",
                     "consumption": "'poisson' or 'binomial' pending-kick consumption",
                     "fixed_indegree": "quenched graph with a fixed in-degree"}
+_CLOSURE_HELP = "input closure: 'ou' (default), 'paper' or 'diffusion' (docs/dsode.md)"
 _DSODE_OPTIONS = {"dv": "bin width", "v_low": "lowest bin edge (< 0)",
                   "refractory_rule": "'exponential' or 'paper'",
                   "moment_integrator": "'exact' or 'euler'", "truncate_sd": "Gaussian cut, sd",
                   "pending_noise": "finite-size noise of the pending kicks too",
                   "rate_lag": "0 or 1 step",
-                  "closure": "input closure: 'paper', 'diffusion' or 'ou' (docs/dsode.md)"}
+                  "closure": _CLOSURE_HELP}
 _FP_OPTIONS = {"dv": "cell width", "v_low": "lowest face", "delay": "synaptic delay, ms",
                "n_neurons": "population sizes of the noise", "synaptic_filter": "filter the input",
                "recurrent_noise": "diffusion of the recurrent input"}
@@ -147,7 +148,7 @@ _BUILTIN = (
     Model("surrogate", "surrogate", "snnreduce.network.surrogate:run", "Markov surrogate",
           "tab:blue", "reduction", records=("voltage", "pending", "pending_var", "refractory"),
           options={"moment_integrator": "'exact' or 'euler'",
-                   "closure": "input closure: 'paper', 'diffusion' or 'ou' (docs/dsode.md)"},
+                   "closure": _CLOSURE_HELP},
           compare_record=_NETWORK_COMPARE,
           record_owner="the surrogate engine"),
     Model("dsode", "dsode", "snnreduce.dsode:run", "dsODE", "tab:red", "reduction",

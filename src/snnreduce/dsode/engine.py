@@ -12,7 +12,7 @@ from .._threads import prefer_workqueue
 from ..params import NetworkParams, ParameterError
 from ..validation import Interval, check_choice, check_flag, check_record, check_unknown
 from . import kernel as K
-from .moments import pathway_table, population_table
+from .moments import DEFAULT_CLOSURE, pathway_table, population_table
 from .transport import bin_edges
 
 __all__ = ["run", "run_batch", "DSODE_RECORDS", "REFRACTORY_RULES", "MOMENT_INTEGRATORS",
@@ -180,7 +180,7 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
         rng: np.random.Generator | None = None, record=(), progress: bool = False,
         dv: float = 4.0, v_low: float = -40.0, refractory_rule: str = "exponential",
         moment_integrator: str = "exact", truncate_sd: float = 8.0,
-        pending_noise: bool = True, rate_lag: int = 0, closure: str = "paper",
+        pending_noise: bool = True, rate_lag: int = 0, closure: str = DEFAULT_CLOSURE,
         **unknown) -> dict:
     """Run the reduced system (dsODE) of ``params``; usually called via :func:`snnreduce.reduce`.
 
@@ -236,12 +236,12 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
         E ≈ 44 Hz, I ≈ 61 Hz on the reference set).
     closure : {"paper", "diffusion", "ou"}
         How the across-neuron spread σ² of the pending kicks enters the input
-        (:mod:`snnreduce.dsode.moments`, docs/dsode.md §1): ``"paper"`` (default) the
-        variance ``dt S² σ²/τ²`` of SPEC §3, ``"diffusion"`` its white-noise limit for a
-        fluctuation of correlation time τ, ``2 dt S² σ²/τ``; ``"ou"`` carries, per bin, the
-        mean deviation of its neurons' pending kicks from the population mean (an
+        (:mod:`snnreduce.dsode.moments`, docs/dsode.md §1): ``"ou"`` (default) carries, per
+        bin, the mean deviation of its neurons' pending kicks from the population mean (an
         Ornstein–Uhlenbeck deviation of correlation time τ), transported with the mass, so
-        that the drift of a bin is that of its own neurons.
+        that the drift of a bin is that of its own neurons; ``"paper"`` the variance
+        ``dt S² σ²/τ²`` of SPEC §3 (the paper's reduction, unchanged); ``"diffusion"`` its
+        white-noise limit for a fluctuation of correlation time τ, ``2 dt S² σ²/τ``.
 
     Returns
     -------
@@ -290,7 +290,7 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
 
 def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: float = -40.0,
               refractory_rule: str = "exponential", moment_integrator: str = "exact",
-              truncate_sd: float = 8.0, rate_lag: int = 0, closure: str = "paper",
+              truncate_sd: float = 8.0, rate_lag: int = 0, closure: str = DEFAULT_CLOSURE,
               threads: int | None = None) -> list[dict]:
     """Advance the deterministic dsODE of many parameter sets together (numba ``prange``).
 

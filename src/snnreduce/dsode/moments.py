@@ -30,9 +30,10 @@ with ``g(v) = (v + M_r)/(M + M_r)``; the leak term is present only when ``τ_m >
 external kicks keep unit size. (The recurrent variance terms are the paper's, taken as
 written: ``dt · S² σ²/τ²``.)
 
-Closures (``closure=``; docs/dsode.md §1) change only how the across-neuron spread σ² of
-the pending kicks enters the input. Each recurrent variance term is multiplied by a factor
-``f`` of its pathway (columns ``POP_VAR_EXC``, ``POP_VAR_INH`` of the population table)::
+Closures (``closure=``; docs/dsode.md §1; default :data:`DEFAULT_CLOSURE`, "ou") change only
+how the across-neuron spread σ² of the pending kicks enters the input. Each recurrent
+variance term is multiplied by a factor ``f`` of its pathway (columns ``POP_VAR_EXC``,
+``POP_VAR_INH`` of the population table)::
 
     "paper"      f = 1          dt S² σ²/τ²   (SPEC §3 as the paper's code has it)
     "diffusion"  f = 2τ / 1 ms  2 dt S² σ²/τ  (white-noise limit of a fluctuation with
@@ -57,12 +58,16 @@ __all__ = ["PATHWAYS", "PRE", "POST", "CLOSURES", "pathway_table", "population_t
            "advance_moments", "stationary_moments", "input_mean_var", "input_coefficients",
            "TAB_TAU", "TAB_P", "POP_LAMBDA", "POP_S_EXC", "POP_S_INH", "POP_TAU_EXC",
            "POP_TAU_INH", "POP_THRESHOLD", "POP_REVERSAL", "POP_TAU_M", "POP_N",
-           "POP_VAR_EXC", "POP_VAR_INH", "check_closure", "variance_factor",
+           "POP_VAR_EXC", "POP_VAR_INH", "DEFAULT_CLOSURE", "check_closure", "variance_factor",
            "advance_deviation"]
 
 #: Input closures (how the across-neuron spread of pending kicks enters the input; see the
 #: module docstring). "paper" is SPEC §3 as published.
 CLOSURES = ("paper", "diffusion", "ou")
+
+#: Closure of the dsODE and the surrogate when none is given: "ou" loses the least against
+#: the network on the regime suite (docs/validation.md); "paper" stays available unchanged.
+DEFAULT_CLOSURE = "ou"
 
 #: Index of the pre / post population (0 = E, 1 = I) of each pathway in ``PATHWAYS``.
 PRE = PATHWAY_PRE

@@ -30,6 +30,7 @@ pending count ``h + η_n``::
 stepped network with each neuron's pending counts replaced by a Gaussian process with their
 mean, variance and correlation time, so network vs "ou" surrogate isolates what the Gaussian
 law of the pending counts (shot noise) loses, "ou" vs "paper" what the correlation time does.
+"ou" is the default (the closure that loses least on the regime suite, docs/validation.md).
 η evolves during refractoriness too (pending kicks drain).
 
 One step ``[i dt, (i+1) dt)``, in the stepped network's order: (1) every non-refractory
@@ -49,9 +50,10 @@ import math
 import numba
 import numpy as np
 
-from ..dsode.moments import (POP_N, POP_S_EXC, POP_S_INH, POP_TAU_EXC, POP_TAU_INH, TAB_TAU,
-                             advance_deviation, advance_moments, check_closure,
-                             input_coefficients, pathway_table, population_table)
+from ..dsode.moments import (DEFAULT_CLOSURE, POP_N, POP_S_EXC, POP_S_INH, POP_TAU_EXC,
+                             POP_TAU_INH, TAB_TAU, advance_deviation, advance_moments,
+                             check_closure, input_coefficients, pathway_table,
+                             population_table)
 from ..params import ParameterError
 from ._common import asked_records
 from ._common import (SpikeBuffer, check_choice, check_engine_record, check_no_unknown,
@@ -152,7 +154,7 @@ def _run_steps(rng, first, last, n_e, pop, pw, dt, decay, threshold, p_exit, fix
 
 
 def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: bool = False,
-        moment_integrator: str = "exact", closure: str = "paper", **unknown) -> dict:
+        moment_integrator: str = "exact", closure: str = DEFAULT_CLOSURE, **unknown) -> dict:
     """Simulate the Markov surrogate network (usually via ``simulate(..., engine="surrogate")``).
 
     Parameters
@@ -175,8 +177,8 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         Integration of the moment ODEs over a step (see :mod:`snnreduce.dsode.moments`).
     closure : {"paper", "diffusion", "ou"}
         How the across-neuron spread of the pending kicks enters the input (module
-        docstring); ``"paper"`` (default) is SPEC §3. ``"ou"`` draws two more normals per
-        neuron and step (a different random stream from the other closures).
+        docstring); ``"ou"`` (default) draws two more normals per neuron and step (a
+        different random stream from the other closures); ``"paper"`` is SPEC §3.
 
     Returns
     -------
