@@ -97,3 +97,22 @@ def test_presets_lists_every_preset():
     out = cli("presets").stdout
     for name in snnreduce.PRESETS:
         assert name in out
+
+
+def test_sweep_option_goes_to_the_models_that_take_it(tmp_path):
+    from snnreduce.cli import InputError, options_per_model
+
+    assert options_per_model(["closure=paper", "dsode:dv=2"], "dsode,surrogate,snn") == {
+        "dsode": {"closure": "paper", "dv": 2}, "surrogate": {"closure": "paper"}}
+    assert options_per_model([], "dsode") is None
+    with pytest.raises(InputError, match="bogus is not an option of any of dsode"):
+        options_per_model(["bogus=1"], "dsode")
+    with pytest.raises(InputError, match="names model 'snn', which is not among"):
+        options_per_model(["snn:drive=poisson"], "dsode")
+    out = tmp_path / "s.nc"
+    cli("sweep", "--set", "p_ei=0.6,0.8", "--model", "dsode", "--option", "closure=paper",
+        "--t-end", "150", "--quiet", "--out", str(out))
+    from snnreduce.sweep import load_sweep
+
+    assert json.loads(load_sweep(out).attrs["spec"])["model_options"] == {
+        "dsode": {"closure": "paper"}}

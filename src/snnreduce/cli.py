@@ -44,6 +44,32 @@ def parse_assignments(items, what="--set") -> dict:
     return out
 
 
+def options_per_model(items, models) -> dict | None:
+    """A sweep's ``--option`` values by model: ``KEY=VALUE`` goes to every model of ``models``
+    that takes option KEY (the registry says which), ``MODEL:KEY=VALUE`` to that model only."""
+    names = [m.strip() for m in (models.split(",") if isinstance(models, str) else models)
+             if m.strip()]
+    out: dict[str, dict] = {}
+    for item in items:
+        head, _, raw = item.partition("=")
+        model, colon, key = head.rpartition(":")
+        value = parse_assignments([f"{key}={raw}" if colon else item], "--option")
+        key = next(iter(value))
+        if colon:
+            targets = [model.strip()]
+            if targets[0] not in names:
+                raise InputError(f"--option {item!r} names model {targets[0]!r}, which is not "
+                                 f"among --model {','.join(names)}")
+        else:
+            targets = [m for m in names if m in registry.MODELS
+                       and key in registry.MODELS[m].options]
+            if not targets:
+                raise InputError(f"--option {key} is not an option of any of {', '.join(names)}")
+        for m in targets:
+            out.setdefault(m, {}).update(value)
+    return out or None
+
+
 def build_params(preset: str, assignments, params_file=None, k: float = 1.0) -> NetworkParams:
     """The preset, then the ``--params`` file's values over it, then the size knob k, then ``--set``."""
     params = NetworkParams.preset(preset)
@@ -237,7 +263,9 @@ def _comparison_table(payload) -> str:
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="dask scheduler address, e.g. tcp://127.0.0.1:8786 (backend dask).")
 @click.option("--option", "model_options", multiple=True, metavar="KEY=VALUE",
-              help="Model option passed to every run (repeatable).")
+              help="Model option (repeatable): KEY=VALUE for every model that takes KEY, "
+                   "MODEL:KEY=VALUE for one, e.g. --option closure=paper, "
+                   "--option dsode:dv=2.")
 @click.option("--store-raster", is_flag=True, help="Also keep every run's full Result on disk.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output NetCDF file.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted sweep into the same --out.")
@@ -257,7 +285,7 @@ def sweep_command(preset, assignments, params_file, k, t_end, models, seeds, job
         ds = sweep(params, grid, models=models, seeds=seeds, t_end=t_end, backend=backend,
                    n_jobs=jobs, scheduler=scheduler, out=out, resume=resume, progress=not quiet,
                    store_raster=store_raster, check_memory=not force,
-                   model_options=parse_assignments(model_options, "--option") or None)
+                   model_options=options_per_model(model_options, models))
     except ImportError as exc:
         raise InputError(str(exc)) from None
     failed = int((ds["status"] != "ok").sum())
