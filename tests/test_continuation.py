@@ -187,6 +187,31 @@ def test_cycle_multiplier_crosses_minus_one_between_stable_and_period_two():
     assert two.info["peak_difference"] > 50  # large and small bursts alternate
 
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize("closure, start, stop, brute_force", [
+    # brute force (docs/continuation.md, "Every closure"): period 1 up to 0.784 / 0.758,
+    # alternation growing from 0.785 / 0.7585
+    ("paper", 0.775, 0.795, 0.785), ("ou", 0.750, 0.770, 0.7588)])
+def test_period_doubling_of_the_gamma_cycle_matches_brute_force(closure, start, stop,
+                                                                brute_force):
+    # one arclength step over the whole range: under "ou" the multiplier goes from -0.4 to
+    # -2.3 in it, the case where the nearest-to--1 test missed the crossing
+    from snnreduce.continuation.orbits import section_problem, transient
+
+    params = sr.NetworkParams.preset("reference", p_ei=start)
+    options = {"closure": closure}
+    x, h_tail = transient(params, 600.0, **options)
+    problem = section_problem(params, "p_ei", options, x, h_tail)
+    y, _ = problem._return(problem.statemap(start), x)
+    branch = continue_branch(problem, problem.to_scaled(y), start, stop, step=1.0,
+                             step_max=1.0, describe=False, parameter_name="p_ei")
+    assert branch.points[0].stable and not branch.points[-1].stable
+    pds = [sp for sp in branch.special if sp.kind == "period-doubling"]
+    assert len(pds) == 1 and abs(pds[0].parameter - brute_force) < 0.005
+    assert abs(pds[0].multiplier + 1) < 1e-3
+
+
 def test_cli_bad_input_exits_2(capsys):
     from snnreduce.cli import main
 
