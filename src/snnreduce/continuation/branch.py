@@ -30,6 +30,11 @@ __all__ = ["BranchPoint", "SpecialPoint", "Branch", "continue_branch", "switch_p
            "test_values"]
 
 _IMAG_TOL = 1e-7
+#: Multiplier of a fold / period doubling.
+_TARGET = {"fold": 1.0, "period-doubling": -1.0}
+#: A located fold / period doubling whose multiplier is farther than this from ±1 is a sign
+#: change of det(I ∓ DΦ) through a pole (a multiplier through infinity), not a crossing.
+_NOT_A_CROSSING = 0.1
 
 
 @dataclass
@@ -467,6 +472,10 @@ def _locate(stepper, z, tangent, w, ds, jac, a, b, index, p_unit, locate_tol, pr
             continue
         u, p, dphi, mu = best
         crit, vec = _eigvec(dphi, mu[_critical(mu, kind)])
+        if kind in _TARGET and abs(crit - _TARGET[kind]) > _NOT_A_CROSSING:
+            # det(I ∓ DΦ) also changes sign where a real multiplier passes through infinity
+            # (a nearly singular return map): the sign change is then no bifurcation
+            continue
         out.append(SpecialPoint(_label(kind, branch_kind, problem), float(p), complex(crit),
                                 u.copy(), vec, index))
     return out
