@@ -13,6 +13,7 @@ import snnreduce as sr
 from snnreduce.analysis import attractor_coordinates, firing_rates, peak_sequence, ssi
 from snnreduce.continuation import (FunctionMap, continue_branch, find_cycle, find_fixed_point,
                                     switch_period_doubling)
+from snnreduce.continuation import branch as branch_module
 from snnreduce.dsode import run
 from snnreduce.dsode.state import StateMap
 from snnreduce.params import ParameterError
@@ -63,6 +64,36 @@ def test_fold_is_passed_and_located():
     assert branch.points[-1].u[0] < -0.8 and not branch.points[-1].stable
     for pt in branch.points:  # every point solves the equation
         assert abs(pt.parameter - pt.u[0] ** 2) < 1e-8
+
+
+
+def test_period_doubling_found_when_the_multiplier_jumps_far_in_one_step():
+    # x' = μ(p) x + x³, y' = -0.05 y with μ(p) = -0.3 - 40 p: period doubling at p = 0.0175.
+    # One step of 0.05 takes μ from -0.3 to -2.3, farther from -1 than the other multiplier
+    # (-0.05): the real multiplier nearest -1 switches, while det(I + DΦ) changes sign
+    problem = FunctionMap(lambda x, p: np.array([(-0.3 - 40 * p) * x[0] + x[0] ** 3,
+                                                 -0.05 * x[1]]))
+    branch = continue_branch(problem, np.zeros(2), 0.0, 1.0, step=0.05, step_max=0.05)
+    jump = [i for i in range(1, len(branch.points))
+            if branch.points[i - 1].stable != branch.points[i].stable]
+    assert jump and branch.points[jump[0]].multipliers[0].real < -2.05  # the hard case
+    pds = [sp for sp in branch.special if sp.kind == "period-doubling"]
+    assert len(pds) == 1 and abs(pds[0].parameter - 0.0175) < 1e-5
+    assert abs(pds[0].multiplier + 1) < 1e-4
+
+
+@pytest.mark.parametrize("before, after, kind", [
+    ([0.3, 0.95], [2.3, 0.95], "fold"),            # 2.3 is farther from +1 than 0.95
+    ([-0.6, -0.05], [-2.1, -0.05], "period-doubling"),
+    ([-0.6, 0.2 + 0.5j, 0.2 - 0.5j], [-0.6, -1.5 + 0.1j, -1.5 - 0.1j], None),  # no real
+    # multiplier passes ±1 (a complex pair leaves the circle): fold and PD tests keep sign
+])
+def test_test_functions_change_sign_exactly_at_real_crossings(before, after, kind):
+    ta = branch_module.test_values(np.array(before))
+    tb = branch_module.test_values(np.array(after))
+    for name in ("fold", "period-doubling"):
+        assert ta[name] < 0
+        assert (tb[name] > 0) == (name == kind)
 
 
 # -- the dsODE as a map ----------------------------------------------------------------------
@@ -157,6 +188,31 @@ def test_cycle_multiplier_crosses_minus_one_between_stable_and_period_two():
                      iterates=2, closure="paper")
     assert two.converged and two.stable
     assert two.info["peak_difference"] > 50  # large and small bursts alternate
+
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("closure, start, stop, brute_force", [
+    # brute force (docs/continuation.md, "Every closure"): period 1 up to 0.784 / 0.758,
+    # alternation growing from 0.785 / 0.7585
+    ("paper", 0.775, 0.795, 0.785), ("ou", 0.750, 0.770, 0.7588)])
+def test_period_doubling_of_the_gamma_cycle_matches_brute_force(closure, start, stop,
+                                                                brute_force):
+    # one arclength step over the whole range: under "ou" the multiplier goes from -0.4 to
+    # -2.3 in it, the case where the nearest-to--1 test missed the crossing
+    from snnreduce.continuation.orbits import section_problem, transient
+
+    params = sr.NetworkParams.preset("reference", p_ei=start)
+    options = {"closure": closure}
+    x, h_tail = transient(params, 600.0, **options)
+    problem = section_problem(params, "p_ei", options, x, h_tail)
+    y, _ = problem._return(problem.statemap(start), x)
+    branch = continue_branch(problem, problem.to_scaled(y), start, stop, step=1.0,
+                             step_max=1.0, describe=False, parameter_name="p_ei")
+    assert branch.points[0].stable and not branch.points[-1].stable
+    pds = [sp for sp in branch.special if sp.kind == "period-doubling"]
+    assert len(pds) == 1 and abs(pds[0].parameter - brute_force) < 0.005
+    assert abs(pds[0].multiplier + 1) < 1e-3
 
 
 def test_cli_bad_input_exits_2(capsys):

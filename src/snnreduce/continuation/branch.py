@@ -7,11 +7,14 @@ A branch is a curve of solutions ``(u, p)`` of ``G(u, p) = Φ(u, p) - u = 0`` fo
 failure and growth on easy convergence.
 
 At every point the multipliers (eigenvalues of ``DΦ``) are computed. A change in the number
-of multipliers outside the unit circle marks a special point, classified by the test
-function ``|μ*| - 1`` that changes sign, with ``μ*`` the multiplier nearest +1 (fold; on a
-doubled branch: branch point), nearest -1 (period doubling) or the complex one nearest the
-circle (Neimark-Sacker; for the step map of a stationary state this is a Hopf point of the
-flow). It is then located by regula falsi in the arclength.
+of multipliers outside the unit circle marks a special point, classified by the test function
+that changes sign (:func:`test_values`): for a fold (on a doubled branch: branch point) and a
+period doubling the signed determinants ``det(I ∓ DΦ)`` (their sign flips exactly when a
+real multiplier passes +1 / -1, however far it moves in one step), for a Neimark-Sacker point
+(for the step map of a stationary state: a Hopf point of the flow) ``|μ*| - 1`` of the
+complex multiplier nearest the circle. It is then located by regula falsi in the arclength;
+where no test function changes sign (a complex test whose nearest multiplier switched), the
+stability change is first narrowed by bisection on the count of unstable multipliers.
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ __all__ = ["BranchPoint", "SpecialPoint", "Branch", "continue_branch", "switch_p
            "test_values"]
 
 _IMAG_TOL = 1e-7
+#: Multiplier of a fold / period doubling.
+_TARGET = {"fold": 1.0, "period-doubling": -1.0}
+#: A located fold / period doubling whose multiplier is farther than this from ±1 is a sign
+#: change of det(I ∓ DΦ) through a pole (a multiplier through infinity), not a crossing.
+_NOT_A_CROSSING = 0.1
 
 
 @dataclass
@@ -105,19 +113,42 @@ class Branch:
 
 
 def test_values(mu: np.ndarray) -> dict:
-    """Test functions ``|μ*| - 1`` of each kind (see module docstring); NaN if no candidate."""
+    """Test functions of each kind of special point; each is < 0 before and > 0 after an
+    odd number of crossings of its kind (NaN if it has no candidate).
+
+    ``fold``: ``-sign(det(I - DΦ)) · min_i |1 - μ_i|``; ``period-doubling``:
+    ``-sign(det(I + DΦ)) · min_i |1 + μ_i|``. The sign of ``det(I ∓ DΦ) = Π (1 ∓ μ_i)`` is
+    ``(-1)^(real multipliers beyond ±1)`` (a complex pair contributes ``|1 ∓ μ|² > 0``), so it
+    flips exactly when a real multiplier passes ±1 and the function is continuous (zero
+    there). Unlike ``|μ*| - 1`` of the real multiplier nearest ±1, it cannot miss a multiplier
+    that moves from -0.6 to -2.1 in one step while another one sits at -0.05 (closure "ou",
+    docs/continuation.md). ``neimark-sacker``: ``|μ*| - 1`` of the complex multiplier nearest
+    the unit circle.
+    """
     mu = np.asarray(mu)
     real = np.abs(mu.imag) <= _IMAG_TOL * np.maximum(1.0, np.abs(mu))
-    out = {}
-    for kind, target, mask in (("fold", 1.0, real & (mu.real > 0)),
-                               ("period-doubling", -1.0, real & (mu.real < 0))):
-        cand = mu[mask]
-        out[kind] = float(abs(cand[np.argmin(np.abs(cand - target))]) - 1.0) if cand.size \
-            else float("nan")
+    out = {"fold": _signed_determinant(1.0 - mu),
+           "period-doubling": _signed_determinant(1.0 + mu)}
     cand = mu[~real & (mu.imag > 0)]
     out["neimark-sacker"] = float(np.abs(cand[np.argmin(np.abs(np.abs(cand) - 1.0))]) - 1.0) \
         if cand.size else float("nan")
     return out
+
+
+def _signed_determinant(factors: np.ndarray) -> float:
+    """``-sign(Π f_i) · min_i |f_i|`` for the factors ``f_i = 1 ∓ μ_i`` of ``det(I ∓ DΦ)``.
+
+    The sign is taken from the product of the phases ``f_i / |f_i|`` (no overflow for a few
+    hundred factors; conjugate pairs cancel to round-off).
+    """
+    if not factors.size:
+        return float("nan")
+    size = np.abs(factors)
+    smallest = float(size.min())
+    if smallest == 0.0:
+        return 0.0
+    sign = np.sign(np.prod(factors / size).real)
+    return float(-sign * smallest)
 
 
 def _critical(mu, kind):
@@ -265,19 +296,37 @@ def continue_branch(problem, u0, p0: float, p_stop: float, *, kind: str | None =
         previous = z - np.append(away_from[0], away_from[1] / p_unit)
         previous /= np.sqrt(np.sum(w * previous * previous))
 
-    def accept(z_new):
+    def accept(z_new, from_z=None, from_jac=None):
+        """The point ``z_new`` with its Jacobians, multipliers and description; the special
+        points between it and the previous point (reached from ``from_z`` along ``tangent``,
+        Jacobians ``from_jac``) are located *before* the section may move (the bracket and
+        the corrector live in the coordinates of the old section)."""
         u, p = z_new[:n], z_new[n] * p_unit
+        jac = stepper.jacobians(u, p)
+        mu = multipliers(jac[0])
+        found = []
+        if from_z is not None and _unstable(stability_counts(points[-1].multipliers)) \
+                != _unstable(stability_counts(mu)):
+            here = BranchPoint(p, u.copy(), mu)
+            if locate:
+                found = _locate(stepper, from_z, tangent, w,
+                                _step_length(from_z, z_new, tangent, w), from_jac,
+                                points[-1], here, len(points) - 1, p_unit, locate_tol,
+                                problem, kind)
+            else:
+                found = _bracketed(points[-1], here, len(points) - 1, problem, kind)
         moved = problem.reanchor(u, p)
         if moved is not None:  # a new section: same orbit, new coordinates
             u = moved
             z_new = np.append(u, z_new[n])
-        jac = stepper.jacobians(u, p)
-        mu = multipliers(jac[0])
+            jac = stepper.jacobians(u, p)
+            mu = multipliers(jac[0])
         info = problem.describe(u, p) if describe else {}
-        return z_new, jac, BranchPoint(p, u.copy(), mu, info), moved is not None
+        return z_new, jac, BranchPoint(p, u.copy(), mu, info), found
 
+    points = []
     z, jac, point, _ = accept(z)
-    points = [point]
+    points.append(point)
     special = []
     tangent = _tangent(*jac, previous, w)
     ds = step
@@ -295,10 +344,8 @@ def continue_branch(problem, u0, p0: float, p_stop: float, *, kind: str | None =
             fix = newton(lambda v: stepper.g(v, p_stop), z[:n] + to_end * tangent[:n],
                          tol=tol, jac0=jac[0] - np.eye(n))
             if fix.converged:
-                z_new, jac_new, point, _ = accept(np.append(fix.u, p_stop / p_unit))
-                special += _bracketed(points[-1], point, len(points) - 1, problem, kind) \
-                    if _unstable(stability_counts(points[-1].multipliers)) \
-                    != _unstable(stability_counts(point.multipliers)) else []
+                _, _, point, found = accept(np.append(fix.u, p_stop / p_unit), z, jac)
+                special += found
                 points.append(point)
                 break
         res = stepper.correct(z, tangent, w, ds, jac)
@@ -312,15 +359,8 @@ def continue_branch(problem, u0, p0: float, p_stop: float, *, kind: str | None =
                           f"(residual {res.residual:.2g})")
                 break
             continue
-        z_new, jac_new, point, moved = accept(res.u)
-        old_counts = stability_counts(points[-1].multipliers)
-        new_counts = stability_counts(point.multipliers)
-        if locate and not moved and _unstable(old_counts) != _unstable(new_counts):
-            special += _locate(stepper, z, tangent, w, _step_length(z, z_new, tangent, w), jac,
-                               points[-1], point, len(points) - 1, p_unit, locate_tol,
-                               problem, kind)
-        elif _unstable(old_counts) != _unstable(new_counts):
-            special += _bracketed(points[-1], point, len(points) - 1, problem, kind)
+        z_new, jac_new, point, found = accept(res.u, z, jac)
+        special += found
         points.append(point)
         new_tangent = _tangent(*jac_new, tangent, w)
         z, jac, tangent = z_new, jac_new, new_tangent
@@ -384,12 +424,22 @@ def _bracketed(a, b, index, problem, branch_kind):
 def _locate(stepper, z, tangent, w, ds, jac, a, b, index, p_unit, locate_tol, problem,
             branch_kind):
     """Regula falsi (Illinois) in the arclength σ ∈ [0, ds] on each test function that
-    changes sign between points ``a`` (at σ = 0, ``z``) and ``b`` (σ = ds)."""
-    kinds, ta, tb = _crossing_kinds(a, b)
+    changes sign between points ``a`` (at σ = 0, ``z``) and ``b`` (σ = ds).
+
+    If the number of unstable multipliers changes but no test function changes sign (the
+    Neimark-Sacker test follows the complex multiplier nearest the circle, which can switch
+    within one step), the bracket is first narrowed by bisection on that number; the test
+    functions are then compared across the narrow bracket."""
     n = z.size - 1
+    kinds, ta, tb = _crossing_kinds(a, b)
+    s_a, s_b = 0.0, ds
+    if not kinds:
+        s_a, a, s_b, b = _bisect_stability(stepper, z, tangent, w, jac, s_a, a, s_b, b,
+                                           p_unit, locate_tol)
+        kinds, ta, tb = _crossing_kinds(a, b)
     out = []
     for kind in kinds:
-        s_lo, f_lo, s_hi, f_hi = 0.0, ta[kind], ds, tb[kind]
+        s_lo, f_lo, s_hi, f_hi = s_a, ta[kind], s_b, tb[kind]
         best = None
         side = 0
         for _ in range(12):
@@ -422,9 +472,33 @@ def _locate(stepper, z, tangent, w, ds, jac, a, b, index, p_unit, locate_tol, pr
             continue
         u, p, dphi, mu = best
         crit, vec = _eigvec(dphi, mu[_critical(mu, kind)])
+        if kind in _TARGET and abs(crit - _TARGET[kind]) > _NOT_A_CROSSING:
+            # det(I ∓ DΦ) also changes sign where a real multiplier passes through infinity
+            # (a nearly singular return map): the sign change is then no bifurcation
+            continue
         out.append(SpecialPoint(_label(kind, branch_kind, problem), float(p), complex(crit),
                                 u.copy(), vec, index))
     return out
+
+
+def _bisect_stability(stepper, z, tangent, w, jac, s_a, a, s_b, b, p_unit, locate_tol):
+    """Bisection in the arclength on the number of unstable multipliers, from the bracket
+    ``[s_a, s_b]`` (points ``a``, ``b``) down to ``locate_tol`` in the parameter (or until a
+    corrector fails); returns the narrowed ``(s_a, a, s_b, b)``."""
+    n = z.size - 1
+    count_a = _unstable(stability_counts(a.multipliers))
+    while abs(s_b - s_a) * abs(tangent[n]) * p_unit >= locate_tol:
+        s = 0.5 * (s_a + s_b)
+        res = stepper.correct(z, tangent, w, s, jac)
+        if not res.converged:
+            break
+        u, p = res.u[:n], res.u[n] * p_unit
+        mid = BranchPoint(p, u.copy(), multipliers(stepper.jacobians(u, p)[0]))
+        if _unstable(stability_counts(mid.multipliers)) == count_a:
+            s_a, a = s, mid
+        else:
+            s_b, b = s, mid
+    return s_a, a, s_b, b
 
 
 def switch_period_doubling(problem, special: SpecialPoint, p_stop: float, *,

@@ -228,8 +228,12 @@ def continue_parameter(params: NetworkParams, parameter: str, start: float, stop
             notes.append("no cycle found: the dsODE did not oscillate at "
                          + ", ".join(f"{p:g}" for p in tries))
         primary = [b for b in branches if b.kind == "cycle"]
-        for sp in [s for b in primary for s in b.special if s.kind == "period-doubling"]:
+        for sp in [s for b in primary for s in b.special if s.kind == "period-doubling"
+                   and _stable_on_one_side(b, s)]:
             # the doubled branch from the simulated period-2 attractor just past the point
+            # (only where the cycle is stable on one side: a crossing between two unstable
+            # points, e.g. past the paper closure's fold at 0.843, gives no attractor of its
+            # own and the simulation lands on a period-2 branch already continued)
             # (normal-form switching, switch_period_doubling, lands on other P∘P solutions
             # here: the period-2 amplitude grows too steeply past the reference PD point)
             p_sim = sp.parameter + 0.025 * direction * abs(stop - start)
@@ -245,6 +249,13 @@ def continue_parameter(params: NetworkParams, parameter: str, start: float, stop
                 + "; ".join(f"{len(b.points)} points, {b.stop_reason}" for b in doubled))
     return Diagram(params, parameter, start, stop, options, branches, notes,
                    time.perf_counter() - t0, __version__)
+
+
+def _stable_on_one_side(branch: Branch, special: SpecialPoint) -> bool:
+    """Whether the branch is stable just before or just after ``special``."""
+    pts = branch.points
+    after = min(special.index + 1, len(pts) - 1)
+    return bool(pts[special.index].stable or pts[after].stable)
 
 
 def _cycle_branches(params, parameter, options, p_c, start, stop, direction, t_transient,
