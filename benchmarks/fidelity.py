@@ -48,8 +48,7 @@ if (ROOT / "src" / "snnreduce").is_dir():
 import numpy as np  # noqa: E402
 
 import snnreduce as sr  # noqa: E402
-from snnreduce.analysis import peak_sequence, summarize  # noqa: E402
-from snnreduce.dsode.engine import DSODE_CLOSURES  # noqa: E402
+from snnreduce.analysis import period2_alternation, summarize  # noqa: E402
 from snnreduce.dsode.moments import CLOSURES, DEFAULT_CLOSURE  # noqa: E402
 from snnreduce.params import ParameterError  # noqa: E402
 
@@ -58,7 +57,7 @@ DISCARD = 100.0
 MARK_BEGIN = "<!-- fidelity:begin -->"
 MARK_END = "<!-- fidelity:end -->"
 #: Reduction models and the closures each one has.
-MODELS = {"surrogate": CLOSURES, "dsode": DSODE_CLOSURES, "dsode-fs": DSODE_CLOSURES}
+MODELS = {"surrogate": CLOSURES, "dsode": CLOSURES, "dsode-fs": CLOSURES}
 DEFAULT_VARIANTS = tuple(f"{m}:{c}" for m, cs in MODELS.items() for c in cs)
 QUICK_POINTS = ("reference", "lcy-homogeneous", "p_ei=0.95")
 P_EI_GRID = tuple(round(0.5 + 0.05 * i, 2) for i in range(11))
@@ -94,19 +93,6 @@ def p_ei_point(x: float) -> str:
     return "reference" if abs(x - 0.8) < 1e-9 else f"p_ei={x:.2f}"
 
 
-def alternation(result) -> float:
-    """Fraction of successive E peak-height differences that flip sign with |d| > 25 % of
-    the mean peak height: near 1 for a period-2 cycle, small for period 1 or noise
-    (the definition of examples/validation.py and docs/validation.md)."""
-    heights = peak_sequence(result, "E").heights
-    d = np.diff(heights)
-    if d.size < 3:
-        return float("nan")
-    big = np.abs(d) > 0.25 * np.mean(heights)
-    flips = (np.sign(d[1:]) != np.sign(d[:-1])) & big[1:] & big[:-1]
-    return float(np.mean(flips))
-
-
 def statistics(result) -> dict:
     """The per-run numbers the suite compares (None where undefined)."""
     s = summarize(result, DISCARD)
@@ -117,7 +103,7 @@ def statistics(result) -> dict:
     return {"rate_e": num(s["rate_hz"]["E"]), "rate_i": num(s["rate_hz"]["I"]),
             "ssi_e": num(s["ssi"]["E"]), "gamma_e": num(s["gamma_peak_hz"]["E"]),
             "mfe_size_e": num(s["mfe"]["E"]["mean_size"]),
-            "alternation": num(alternation(result)) if result.status == "ok" else None,
+            "alternation": num(period2_alternation(result)) if result.status == "ok" else None,
             "status": result.status}
 
 

@@ -24,23 +24,11 @@ import time
 import numpy as np
 
 import snnreduce
-from snnreduce.analysis import peak_sequence, summarize
+from snnreduce.analysis import period2_alternation, summarize
 from snnreduce.compare import compare
 from snnreduce.sweep import sweep
 
 T_END = 2000.0
-
-
-def alternation(result) -> float:
-    """Fraction of successive E peak-height differences that flip sign with |d| > 25 % of
-    the mean peak height: near 1 for a period-2 cycle, small for period 1 or noise."""
-    heights = peak_sequence(result, "E").heights
-    d = np.diff(heights)
-    if d.size < 3:
-        return float("nan")
-    big = np.abs(d) > 0.25 * np.mean(heights)
-    flips = (np.sign(d[1:]) != np.sign(d[:-1])) & big[1:] & big[:-1]
-    return float(np.mean(flips))
 
 
 def fmt(values, digits=3):
@@ -85,7 +73,7 @@ def reference_table(seeds):
             f"| {name} | {len(results)} | {fmt(e)} | {fmt(i)} | {100 * (np.mean(e) / ref_e - 1):+.1f} % "
             f"| {100 * (np.mean(i) / ref_i - 1):+.1f} % | {fmt([x['ssi']['E'] for x in s])} "
             f"| {fmt([x['ssi']['I'] for x in s])} | {fmt(g)} | {np.mean(g) - ref_g:+.1f} Hz "
-            f"| {fmt([alternation(r) for r in results], 2)} |")
+            f"| {fmt([period2_alternation(r) for r in results], 2)} |")
     return "\n".join(lines)
 
 

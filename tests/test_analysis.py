@@ -486,3 +486,16 @@ def test_bad_input_gets_a_clear_error(call, message):
     res = from_steps([1, 2, 3], [0, 1, 3], 3, 1, 4000)       # 400 ms
     with pytest.raises(ValueError, match=message):
         call(res)
+
+
+def test_period2_alternation_tells_period_two_from_period_one():
+    from snnreduce.analysis import period2_alternation
+
+    dt, period = 0.1, 200  # a burst every 20 ms, 2000 ms
+    counts = np.zeros(20000)
+    counts[::period] = 1.0
+    counts[::2 * period] = 3.0  # every other burst three times larger: period 2
+    assert period2_alternation(counts, None, dt=dt, discard=0.0) == 1.0
+    counts[::period] = 1.0  # all bursts equal: period 1
+    assert period2_alternation(counts, None, dt=dt, discard=0.0) == 0.0
+    assert np.isnan(period2_alternation(counts[:500], None, dt=dt, discard=0.0))

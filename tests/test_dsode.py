@@ -11,7 +11,7 @@ from scipy.integrate import solve_ivp
 from scipy.signal import welch
 
 import snnreduce as sr
-from snnreduce.dsode import engine, run, run_batch
+from snnreduce.dsode import engine, moments, run, run_batch
 from snnreduce.dsode import kernel as K
 from snnreduce.dsode.moments import (advance_moments, input_mean_var, pathway_table,
                                      population_table, stationary_moments)
@@ -138,7 +138,7 @@ network_params = st.builds(
        noise=st.sampled_from([None, "finite-size"]),
        dv=st.sampled_from([1.0, 4.0, 7.3]),
        v_low=st.sampled_from([-40.0, -10.0, -70.0]),
-       closure=st.sampled_from(engine.DSODE_CLOSURES),
+       closure=st.sampled_from(moments.CLOSURES),
        seed=st.integers(0, 2**32 - 1))
 def test_mass_is_conserved_for_any_valid_parameters(params, rule, integrator, noise, dv, v_low,
                                                      closure, seed):
@@ -447,7 +447,7 @@ def test_ou_deviations_stay_deviations_from_the_population_mean(preset, refracto
             assert 0.0 < np.dot(n[q], eta[q, kind] ** 2) / size <= var[pathway]
 
 
-@pytest.mark.parametrize("closure", engine.DSODE_CLOSURES)
+@pytest.mark.parametrize("closure", moments.CLOSURES)
 def test_driven_population_fires_at_its_mean_drive_under_every_closure(closure):
     """I neurons without inhibition or refractoriness (τ_R = 0), driven by λ_I and by the
     pending kicks of uncoupled E neurons (P^IE = 0.5, S^IE = 1), integrate their mean drive

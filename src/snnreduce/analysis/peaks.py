@@ -9,7 +9,7 @@ from scipy.signal import find_peaks
 
 from ._common import centred_box_mean, check_number, population_series, window_half_steps
 
-__all__ = ["PeakSequence", "peak_sequence", "peak_differences"]
+__all__ = ["PeakSequence", "peak_sequence", "peak_differences", "period2_alternation"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,3 +113,20 @@ def peak_differences(source, population: str | None = "E", **kwargs) -> np.ndarr
     if isinstance(source, PeakSequence):
         return source.differences
     return peak_sequence(source, population, **kwargs).differences
+
+
+def period2_alternation(source, population: str | None = "E", *, big: float = 0.25,
+                        **kwargs) -> float:
+    """Fraction of successive peak-height differences that flip sign while both exceed
+    ``big`` times the mean peak height: near 1 for a period-2 cycle, small for period 1 or
+    noise (the definition docs/validation.md uses). NaN with fewer than 4 peaks.
+
+    ``source`` and ``kwargs`` are those of :func:`peak_sequence`.
+    """
+    heights = peak_sequence(source, population, **kwargs).heights
+    d = np.diff(heights)
+    if d.size < 3:
+        return float("nan")
+    large = np.abs(d) > big * np.mean(heights)
+    flips = (np.sign(d[1:]) != np.sign(d[:-1])) & large[1:] & large[:-1]
+    return float(np.mean(flips))

@@ -12,20 +12,16 @@ from .._threads import prefer_workqueue
 from ..params import NetworkParams, ParameterError
 from ..validation import Interval, check_choice, check_flag, check_record, check_unknown
 from . import kernel as K
-from .moments import DEFAULT_CLOSURE, pathway_table, population_table
+from .moments import DEFAULT_CLOSURE, check_closure, pathway_table, population_table
 from .transport import bin_edges
 
-__all__ = ["run", "run_batch", "DSODE_RECORDS", "REFRACTORY_RULES", "MOMENT_INTEGRATORS",
-           "DSODE_CLOSURES"]
+__all__ = ["run", "run_batch", "DSODE_RECORDS", "REFRACTORY_RULES", "MOMENT_INTEGRATORS"]
 
 #: Records the reduced system can produce (see ``snnreduce.result.RECORD_DIMS``).
 DSODE_RECORDS = ("bin_count", "bin_mean", "pending", "pending_var", "refractory")
 REFRACTORY_RULES = ("exponential", "paper")
 MOMENT_INTEGRATORS = ("exact", "euler")
 NOISES = (None, "finite-size")
-#: Input closures of the dsODE (snnreduce.dsode.moments.CLOSURES; "ou" carries the mean
-#: pending-kick deviation of every bin as a state).
-DSODE_CLOSURES = ("paper", "diffusion", "ou")
 _CHUNK_STEPS = 2000  # steps per kernel call when a progress bar is shown
 # dtype of the bin records (float32 halves their memory; tests switch to float64 to check
 # the mass invariant to round-off)
@@ -57,7 +53,7 @@ class _Setup:
         truncate_sd = _TRUNCATE_SD.check("truncate_sd", truncate_sd)
         check_choice("refractory_rule", refractory_rule, REFRACTORY_RULES)
         check_choice("moment_integrator", moment_integrator, MOMENT_INTEGRATORS)
-        check_choice("closure", closure, DSODE_CLOSURES)
+        check_closure(closure)
         check_choice("noise", noise, NOISES)
         check_flag("pending_noise", pending_noise)
         if isinstance(rate_lag, (bool, np.bool_)) or rate_lag not in (0, 1):
