@@ -1,4 +1,5 @@
-"""Responses to a stimulus: step response, linear response (gain and phase), and their figures.
+"""Responses to a stimulus: step response and linear response (gain and phase); their figures
+are :func:`snnreduce.plot.bode_figure` and :func:`snnreduce.plot.step_response_figure`.
 
 Definitions (also in ``docs/stimuli.md``). Every function takes a rate trace — times in ms on
 a uniform grid and the population rate in Hz, e.g. ``population_rate(result, "E", smooth=0)``
