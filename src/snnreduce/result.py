@@ -65,6 +65,13 @@ class Result:
         Seconds the run took.
     version : str
         snnreduce version that made it.
+    t_start : float
+        Absolute time of the first step, ms: 0, or where the run it continues ended
+        (``continue_from``). Spike times and :attr:`time` are absolute.
+    final_state : dict of str to ndarray or str
+        What the engine needs to resume exactly where this run ended (voltages, pending
+        kicks, random-stream state as JSON text, ...; engine-specific keys); empty when the
+        engine cannot resume.
     """
 
     params: NetworkParams
@@ -80,10 +87,12 @@ class Result:
     status: str = "ok"
     wall_time: float = 0.0
     version: str = ""
+    t_start: float = 0.0
+    final_state: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_run(cls, out: dict, *, params: NetworkParams, engine: str, seed: int | None,
-                 t_end: float, wall_time: float) -> "Result":
+                 t_end: float, wall_time: float, t_start: float = 0.0) -> "Result":
         """The Result of one engine run: the engine's dict plus the run's provenance.
 
         The one place a run becomes a Result (:func:`snnreduce.simulate`,
@@ -92,7 +101,7 @@ class Result:
         ``params`` are the parameters as the caller gave them; ``dt`` is ``params.dt``.
         """
         return cls(params=params, engine=engine, seed=seed, t_end=float(t_end), dt=params.dt,
-                   wall_time=wall_time, version=__version__, **out)
+                   wall_time=wall_time, version=__version__, t_start=float(t_start), **out)
 
     @property
     def n_steps(self) -> int:
@@ -100,8 +109,8 @@ class Result:
 
     @property
     def time(self) -> np.ndarray:
-        """Start time (ms) of each step, shape (n_steps,)."""
-        return np.arange(self.n_steps) * self.dt
+        """Start time (ms, absolute: from :attr:`t_start`) of each step, shape (n_steps,)."""
+        return self.t_start + np.arange(self.n_steps) * self.dt
 
     @property
     def has_spikes(self) -> bool:

@@ -178,8 +178,9 @@ class Shape:
         lo, hi = self._bounds(a, b)
         return _out(lo, scalar and s2), _out(hi, scalar and s2)
 
-    def step_means(self, dt: float, n_steps: int) -> np.ndarray:
-        """Mean rate over each step ``[i dt, (i+1) dt)``, ``i = 0 .. n_steps-1``.
+    def step_means(self, dt: float, n_steps: int, *, t_start: float = 0.0) -> np.ndarray:
+        """Mean rate over each step ``[t_start + i dt, t_start + (i+1) dt)``,
+        ``i = 0 .. n_steps-1``.
 
         Returns
         -------
@@ -187,7 +188,7 @@ class Shape:
             kicks/ms; times ``dt`` the expected external kicks per neuron and step.
         """
         i = np.arange(n_steps, dtype=np.float64)
-        return self._mean(i * dt, (i + 1.0) * dt)
+        return self._mean(t_start + i * dt, t_start + (i + 1.0) * dt)
 
     # ---- structure -----------------------------------------------------------------------
     @property
@@ -931,11 +932,13 @@ class Stimulus:
         return tuple(float(shapes[p].mean_over(0.0, 1.0)) for p in POPULATIONS)
 
     # ---- validation and evaluation ---------------------------------------------------------
-    def check(self, params, t_end: float) -> None:
-        """Check the stimulus against a run of ``t_end`` ms at ``params.dt``.
+    def check(self, params, t_end: float, *, t_start: float = 0.0) -> None:
+        """Check the stimulus against a run of ``t_end`` ms at ``params.dt`` from ``t_start``.
 
-        The run covers ``n_steps = ceil(t_end / dt)`` whole steps, ``[0, n_steps dt)``, as every
-        stepped engine simulates them; that is the interval checked.
+        The run covers ``n_steps = ceil(t_end / dt)`` whole steps,
+        ``[t_start, t_start + n_steps dt)``, as every stepped engine simulates them; that is
+        the interval checked. ``t_start`` (ms, >= 0) is where a continued run begins
+        (``continue_from``); the stimulus is a function of absolute time.
 
         Raises
         ------
@@ -947,8 +950,9 @@ class Stimulus:
         from ._steps import n_steps_of
 
         t_end = _number("t_end", t_end, "a finite number of ms > 0", lambda x: x > 0)
+        t0 = _number("t_start", t_start, "a finite number of ms >= 0", lambda x: x >= 0)
         dt = params.dt
-        t_run = n_steps_of(t_end, dt) * dt
+        t_run = t0 + n_steps_of(t_end, dt) * dt
         nyquist = 500.0 / dt
         for pop, shape in self.shapes:
             for term in shape.terms:
@@ -956,16 +960,16 @@ class Stimulus:
                     raise ParameterError(
                         f"stimulus {pop}: sine.hz = {term.hz:g} Hz is above the Nyquist limit "
                         f"{nyquist:g} Hz of dt = {dt:g} ms")
-                if isinstance(term, Sampled) and (term._position(0.0, clip=False) < 0
+                if isinstance(term, Sampled) and (term._position(t0, clip=False) < 0
                                                   or term._position(t_run, clip=False)
                                                   > len(term.values)):
                     raise ParameterError(
                         f"stimulus {pop}: sampled values cover [{term.start:g}, {term.stop:g}) ms "
-                        f"but the run covers [0, {t_run:g}) ms")
+                        f"but the run covers [{t0:g}, {t_run:g}) ms")
         for pop, shape in self.resolved(params).items():
             if pop not in self.populations:
                 continue
-            first = _first_negative(shape, 0.0, t_run, dt)
+            first = _first_negative(shape, t0, t_run, dt)
             if first is not None:
                 t, lowest = first
                 raise ParameterError(
@@ -973,8 +977,8 @@ class Stimulus:
                     f"{shape} falls below 0 at t = {t:.9g} ms (first time; down to about "
                     f"{lowest:.4g} kicks/ms)")
 
-    def step_rates(self, params, t_end: float) -> np.ndarray:
-        """Mean external rate over each step ``[i dt, (i+1) dt)``, validated.
+    def step_rates(self, params, t_end: float, *, t_start: float = 0.0) -> np.ndarray:
+        """Mean external rate over each step ``[t_start + i dt, t_start + (i+1) dt)``, validated.
 
         Parameters
         ----------
@@ -982,6 +986,8 @@ class Stimulus:
             The network (``dt``, and ``λ_Q`` of unset populations and ``lambda`` terms).
         t_end : float
             Simulated time, ms; ``ceil(t_end / dt)`` steps as in every stepped engine.
+        t_start : float
+            Absolute time of the first step, ms (0 unless the run continues another).
 
         Returns
         -------
@@ -991,16 +997,18 @@ class Stimulus:
         """
         from ._steps import n_steps_of
 
-        self.check(params, t_end)
+        self.check(params, t_end, t_start=t_start)
         n_steps = n_steps_of(t_end, params.dt)
         shapes = self.resolved(params)
-        means = np.stack([shapes[p].step_means(params.dt, n_steps) for p in POPULATIONS], axis=1)
+        means = np.stack([shapes[p].step_means(params.dt, n_steps, t_start=t_start)
+                          for p in POPULATIONS], axis=1)
         # the check allows round-off below 0 (a sine touching 0); engines take sqrt(λ dt)
         return np.maximum(means, 0.0)
 
-    def step_bounds(self, params, t_end: float) -> np.ndarray:
-        """Upper bound of the rate over each step ``[i dt, (i+1) dt)``, validated: the rate
-        of the proposals when an event-driven engine thins (``>=`` :meth:`step_rates`).
+    def step_bounds(self, params, t_end: float, *, t_start: float = 0.0) -> np.ndarray:
+        """Upper bound of the rate over each step ``[t_start + i dt, t_start + (i+1) dt)``,
+        validated: the rate of the proposals when an event-driven engine thins (``>=``
+        :meth:`step_rates`).
 
         Returns
         -------
@@ -1009,12 +1017,13 @@ class Stimulus:
         """
         from ._steps import n_steps_of
 
-        self.check(params, t_end)
+        self.check(params, t_end, t_start=t_start)
         n_steps = n_steps_of(t_end, params.dt)
         i = np.arange(n_steps, dtype=np.float64)
+        a, b = t_start + i * params.dt, t_start + (i + 1.0) * params.dt
         shapes = self.resolved(params)
-        return np.stack([np.maximum(shapes[p].bounds(i * params.dt, (i + 1.0) * params.dt)[1],
-                                    0.0) for p in POPULATIONS], axis=1)
+        return np.stack([np.maximum(shapes[p].bounds(a, b)[1], 0.0) for p in POPULATIONS],
+                        axis=1)
 
     # ---- text, dicts, JSON -----------------------------------------------------------------
     def __str__(self) -> str:
