@@ -179,6 +179,8 @@ def state_arrays(state, engine: str, spec: dict) -> dict:
             raise ParameterError(f"initial_state lacks {name!r}: pass a previous final_state "
                                  f"of the {engine} engine unchanged")
         a = np.array(state[name], dtype=dtype)
+        if a.size == 0 and None not in shape and 0 in shape:
+            a = a.reshape(shape)  # an empty array loses its shape in some files (JSON lists)
         if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
             raise ParameterError(f"initial_state[{name!r}] has shape {a.shape}, expected "
                                  f"{tuple('any' if s is None else s for s in shape)} for this "
