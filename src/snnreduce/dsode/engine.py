@@ -14,7 +14,7 @@ from ..validation import Interval, check_choice, check_flag, check_record, check
 from . import kernel as K
 from .moments import (DEFAULT_CLOSURE, POP_LAMBDA, check_closure, pathway_table,
                       population_table)
-from .snapshot import DsodeState, final_state, restore_generator, start_state
+from .snapshot import DsodeState, clock_of, final_state, restore_generator, start_state
 from .transport import bin_edges
 
 __all__ = ["run", "run_batch", "DSODE_RECORDS", "REFRACTORY_RULES", "MOMENT_INTEGRATORS"]
@@ -294,7 +294,9 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
     if not isinstance(params, NetworkParams):
         raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
     t_start = _T_START.check("t_start", t_start)
-    drive_params, rates = external_drive(stimulus, params, t_end, t_start)
+    t_origin, first = clock_of(initial_state, t_start)
+    drive_params, rates = external_drive(stimulus, params, t_end, t_start, t_origin=t_origin,
+                                         first=first)
     setup = _Setup(drive_params, dv=dv, v_low=v_low, refractory_rule=refractory_rule,
                    moment_integrator=moment_integrator, truncate_sd=truncate_sd, noise=noise,
                    pending_noise=pending_noise, rate_lag=rate_lag, closure=closure)
@@ -336,7 +338,7 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
         "records": _collect(record, recs, setup.edges, n_bins, done // every),
         "options": options,
         "status": status,
-        "final_state": final_state(state, time=t_start + done * dt,
+        "final_state": final_state(state, t_origin=t_origin, dt=dt,
                                    rng=rng if noise is not None else None)
         if status == "ok" else {},
     }
@@ -364,11 +366,13 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     t_start = _T_START.check("t_start", t_start)
     stimuli = _per_set("stimulus", stimulus, n_sets)
     starts = _per_set("initial_state", initial_state, n_sets)
-    drives = []
-    for p, stim in zip(params_list, stimuli):
+    drives, clocks = [], []
+    for p, stim, start in zip(params_list, stimuli, starts):
         if not isinstance(p, NetworkParams):
             raise ParameterError(f"params must be a NetworkParams, got {type(p).__name__}")
-        drives.append(external_drive(stim, p, t_end, t_start))
+        t_origin, first = clock_of(start, t_start)
+        clocks.append(t_origin)
+        drives.append(external_drive(stim, p, t_end, t_start, t_origin=t_origin, first=first))
     setups = [_Setup(p, dv=dv, v_low=v_low, refractory_rule=refractory_rule,
                      moment_integrator=moment_integrator, truncate_sd=truncate_sd, noise=None,
                      pending_noise=False, rate_lag=rate_lag, closure=closure)
@@ -452,7 +456,7 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
             "records": _collect(record, [r[i] for r in recs], s.edges, bins[i], d // every),
             "options": options,
             "status": status,
-            "final_state": final_state(state, time=t_start + d * s.params.dt)
+            "final_state": final_state(state, t_origin=clocks[i], dt=s.params.dt)
             if status == "ok" else {},
         })
     return out

@@ -20,7 +20,8 @@ import numpy as np
 from ..params import POPULATIONS, ParameterError
 from .kernel import N_KINDS
 
-__all__ = ["DsodeState", "final_state", "start_state", "restore_generator", "ARRAYS"]
+__all__ = ["DsodeState", "final_state", "start_state", "restore_generator", "clock_of",
+           "ARRAYS"]
 
 #: The array fields of a state, in the kernel's argument order.
 ARRAYS = ("n", "vm", "refr", "line", "h", "var", "last", "eta", "eta_r")
@@ -72,16 +73,34 @@ class DsodeState:
         return tuple(getattr(self, name) for name in ARRAYS)
 
 
-def final_state(state: DsodeState, *, time: float, rng=None) -> dict:
-    """The ``final_state`` dict of a run that ended in ``state`` at absolute ``time`` (ms).
+def clock_of(initial_state, t_start: float) -> tuple[float, int]:
+    """``(t_origin, first)``: the step grid ``t_origin + k dt`` a run lies on and the global
+    index of its first step — a final state's (its chain's first ``t_start`` and its
+    ``step``), else ``(t_start, 0)``. (Read before the state is validated, which needs the
+    run's tables; :func:`start_state` checks these keys.)"""
+    if isinstance(initial_state, Mapping) and "step" in initial_state:
+        try:
+            first = int(np.asarray(initial_state["step"]))
+            origin = float(np.asarray(initial_state.get("t_origin", 0.0)))
+        except (TypeError, ValueError):
+            _bad("step and t_origin must be numbers")
+        return origin, first
+    return t_start, 0
+
+
+def final_state(state: DsodeState, *, t_origin: float, dt: float, rng=None) -> dict:
+    """The ``final_state`` dict of a run that ended in ``state``, on the grid ``t_origin +
+    k dt``.
 
     Keys: the arrays of :class:`DsodeState` (copies), ``step`` (0-d int64: global index of
-    the next step), ``time`` (0-d float64, ms), ``engine`` ("dsode") and, for a finite-size
-    run (``rng`` given), ``rng``: JSON text of its bit generator's state.
+    the next step), ``t_origin`` and ``time`` (0-d float64, ms: the grid's origin and the
+    end, ``t_origin + step dt``), ``engine`` ("dsode") and, for a finite-size run (``rng``
+    given), ``rng``: JSON text of its bit generator's state.
     """
     out = {name: np.array(a, dtype=np.float64) for name, a in zip(ARRAYS, state.arrays())}
     out["step"] = np.array(state.step, dtype=np.int64)
-    out["time"] = np.array(float(time))
+    out["t_origin"] = np.array(float(t_origin))
+    out["time"] = np.array(float(t_origin + state.step * dt))
     out["engine"] = ENGINE
     if rng is not None:
         out["rng"] = json.dumps(rng.bit_generator.state)
