@@ -20,7 +20,7 @@ from .populations import population_of
 
 __all__ = ["result_figure", "compare_figure", "bifurcation_figure", "save_figure", "plot_raster",
            "plot_rates", "plot_psd", "plot_density", "plot_attractor", "bode_figure",
-           "step_response_figure"]
+           "bode_grid", "step_response_figure"]
 
 _POP_COLOURS = {"E": "tab:red", "I": "tab:blue"}
 
@@ -286,7 +286,8 @@ def _as_seeds(entry) -> list:
     return list(entry) if isinstance(entry, (list, tuple)) else [entry]
 
 
-def bode_figure(curves: Mapping[str, Sequence], *, population: str = "E", title: str | None = None):
+def bode_figure(curves: Mapping[str, Sequence], *, population: str = "E", title: str | None = None,
+                axes=None):
     """Gain and phase against frequency, one line per model, a band over seeds.
 
     Parameters
@@ -300,14 +301,21 @@ def bode_figure(curves: Mapping[str, Sequence], *, population: str = "E", title:
     population : str
         Label of the rate ("E" or "I") for the axis titles.
     title : str, optional
+    axes : (Axes, Axes), optional
+        Draw into these (gain, phase) axes of an existing figure instead of a new one
+        (:func:`bode_grid`); the figure's layout is then left to the caller.
 
     Returns
     -------
     matplotlib.figure.Figure
         Gain (Hz per kicks/ms, log-log) above phase (degrees, unwrapped, log frequency).
     """
-    plt = _pyplot()
-    fig, (ax_g, ax_p) = plt.subplots(2, 1, figsize=(6.4, 6.4), sharex=True)
+    if axes is None:
+        plt = _pyplot()
+        fig, (ax_g, ax_p) = plt.subplots(2, 1, figsize=(6.4, 6.4), sharex=True)
+    else:
+        ax_g, ax_p = axes
+        fig = ax_g.figure
     for label, entries in curves.items():
         per_freq = [_as_seeds(e) for e in entries]
         if not per_freq:
@@ -351,6 +359,34 @@ def bode_figure(curves: Mapping[str, Sequence], *, population: str = "E", title:
     ax_p.set_xlabel("stimulus frequency (Hz)")
     ax_p.set_ylabel(f"{population} phase (degrees; < 0: rate lags)")
     ax_p.grid(True, which="both", lw=0.3, alpha=0.5)
+    if axes is None:
+        fig.tight_layout()
+    return fig
+
+
+def bode_grid(curves: Mapping[str, Mapping[str, Sequence]], *, title: str | None = None):
+    """Bode figures of several populations side by side (one column each: gain above phase).
+
+    Parameters
+    ----------
+    curves : mapping population -> (mapping label -> sequence over frequencies)
+        For each population, the ``curves`` of :func:`bode_figure`.
+    title : str, optional
+        Figure title above the columns.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _pyplot()
+    pops = list(curves)
+    fig, axes = plt.subplots(2, len(pops), figsize=(5.6 * len(pops), 6.8), sharex=True,
+                             squeeze=False)
+    for col, pop in enumerate(pops):
+        bode_figure(curves[pop], population=pop, axes=(axes[0, col], axes[1, col]),
+                    title=f"{pop} rate")
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -92,6 +92,7 @@ class Task:
     params: NetworkParams
     seed: int | None      # the run's derived seed
     save_to: str | None
+    stimulus: dict | None = None   # the point's stimulus (Stimulus.to_dict), if the sweep has one
 
 
 @dataclass(frozen=True)
@@ -123,9 +124,12 @@ def run_chunk(chunk: Chunk) -> list[tuple[tuple, dict]]:
     for task in chunk.tasks:
         start = time.perf_counter()
         kwargs = {} if task.save_to is None else {"save_to": task.save_to}
+        options = dict(chunk.options)
+        if task.stimulus is not None:
+            options["stimulus"] = task.stimulus
         try:
-            raw = chunk.evaluate(task.params, chunk.model, task.seed, chunk.t_end,
-                                 dict(chunk.options), **kwargs)
+            raw = chunk.evaluate(task.params, chunk.model, task.seed, chunk.t_end, options,
+                                 **kwargs)
             record = clean_record(raw, time.perf_counter() - start)
         except Exception as exc:
             record = failed_record(exc, time.perf_counter() - start)
