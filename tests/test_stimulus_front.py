@@ -210,3 +210,62 @@ def test_compare_without_a_step_has_no_step_rows(tmp_path):
                          stimulus="E:lambda+sine(amp=1,hz=20)")
     payload = write_report(comparison, tmp_path, figure=False)
     assert "step_response" not in payload and "stimulus" in payload
+
+
+# ------------------------------------------------------- the real engines, once they are wired
+SMALL = NetworkParams.preset("reference").replace(n_e=60, n_i=20)
+
+
+def _takes_stimulus(model: str) -> bool:
+    """Until an engine is wired (engine contract), it refuses the option by name."""
+    try:
+        run_model(SMALL, model, seed=1, t_end=1.0,
+                  options={"stimulus": "E:lambda+step(at=0.5,amp=1)"})
+    except ParameterError as exc:
+        return "option 'stimulus'" not in str(exc)
+    return True
+
+
+def _wired(*models):
+    missing = [m for m in models if not _takes_stimulus(m)]
+    return pytest.mark.skipif(bool(missing), reason=f"{missing} do not take stimulus= yet")
+
+
+@pytest.mark.parametrize("model", ["snn", "markov", "surrogate", "dsode", "dsode-fs", "fp"])
+def test_a_constant_stimulus_equal_to_lambda_changes_nothing(model):
+    if not _takes_stimulus(model):
+        pytest.skip(f"{model} does not take stimulus= yet")
+    plain = run_model(SMALL, model, seed=5, t_end=200)
+    same = run_model(SMALL, model, seed=5, t_end=200,
+                     options={"stimulus": f"E:const({SMALL.lambda_e}); I:lambda"})
+    np.testing.assert_array_equal(same.population_counts, plain.population_counts)
+    if plain.spike_times is not None:
+        np.testing.assert_array_equal(same.spike_times, plain.spike_times)
+
+
+@_wired("dsode")
+def test_a_dsode_sweep_over_a_step_amplitude(tmp_path):
+    from snnreduce.sweep import sweep
+
+    ds = sweep(P, {"stimulus.E.step.amp": [0.5, 2.0]}, models=["dsode"], t_end=600,
+               backend="serial", out=tmp_path / "s.nc", progress=False,
+               stimulus="E:lambda+step(at=300,amp=1)")
+    assert (ds["status"] == "ok").all()
+    rate = ds["rate_hz"].sel(population="E", model="dsode").isel(seed=0).values
+    # the mean rate over [100, 600) ms holds 300 ms after the step: a larger step, more spikes
+    assert rate[1] > rate[0] * 1.02
+
+
+@_wired("snn", "dsode")
+def test_compare_with_a_step_on_a_small_network(tmp_path):
+    from snnreduce.compare import compare, write_report
+
+    comparison = compare(SMALL, seeds=2, t_end=700, models=["snn", "dsode"], n_jobs=1,
+                         progress=False, stimulus="E:lambda+step(at=300,amp=3)")
+    payload = write_report(comparison, tmp_path)
+    for model in ("snn", "dsode"):
+        e = payload["step_response"]["models"][model]["E"]
+        assert e["change"]["mean"] > 0 and e["rate_after"]["mean"] > e["rate_before"]["mean"]
+        assert e["rate_before"]["n"] == (2 if model == "snn" else 1)
+    assert (tmp_path / "step_response.png").exists()
+    assert "## Step response" in (tmp_path / "report.md").read_text()
