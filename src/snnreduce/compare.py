@@ -239,7 +239,8 @@ def write_report(comparison: Comparison, out_dir: str | Path, *, figure: bool = 
 
             t, traces = step_traces(comparison.results, where)
             save_figure(step_response_figure(t, traces, where.t_step,
-                                             window=(-where.before, where.window)),
+                                             window=(-where.before, where.window),
+                                             title=f"step response: {comparison.stimulus}"),
                         out_dir / "step_response.png")
     return payload
 

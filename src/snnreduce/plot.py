@@ -316,6 +316,7 @@ def bode_figure(curves: Mapping[str, Sequence], *, population: str = "E", title:
     else:
         ax_g, ax_p = axes
         fig = ax_g.figure
+    shown = set()
     for label, entries in curves.items():
         per_freq = [_as_seeds(e) for e in entries]
         if not per_freq:
@@ -324,14 +325,16 @@ def bode_figure(curves: Mapping[str, Sequence], *, population: str = "E", title:
         order = np.argsort(hz)
         per_freq = [per_freq[i] for i in order]
         hz = hz[order]
+        shown.update(hz.tolist())
         mean = [combine_linear_responses(seeds) for seeds in per_freq]
         gain = np.array([m.gain for m in mean])
         phase = np.degrees(np.unwrap(np.radians([m.phase for m in mean])))
         colour = _colour(label)
         banded = max(len(seeds) for seeds in per_freq) > 1
+        name = _label(label)
         line = ax_g.plot(hz, gain, marker="o", ms=3, lw=1.2, color=colour,
-                         label=f"{label} (mean ± sd, {max(len(s) for s in per_freq)} seeds)"
-                         if banded else label)[0]
+                         label=f"{name} (mean ± sd, {max(len(s) for s in per_freq)} seeds)"
+                         if banded else name)[0]
         colour = line.get_color()
         ax_p.plot(hz, phase, marker="o", ms=3, lw=1.2, color=colour)
         if banded:
@@ -351,6 +354,7 @@ def bode_figure(curves: Mapping[str, Sequence], *, population: str = "E", title:
                               elinewidth=0.8, capsize=2)
     ax_g.set_xscale("log")
     ax_g.set_yscale("log")
+    _plain_log_ticks(ax_g, ax_p, shown)
     ax_g.set_ylabel(f"{population} gain (Hz per kicks/ms)")
     ax_g.set_title(title or f"{population} rate response to a sinusoidal input")
     ax_g.legend(fontsize=8)
@@ -389,6 +393,21 @@ def bode_grid(curves: Mapping[str, Mapping[str, Sequence]], *, title: str | None
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _plain_log_ticks(ax_gain, ax_freq, freqs) -> None:
+    """Numbers, not powers of ten, on the log axes: ticks at the stimulus frequencies (at most
+    12 of them) and plain gain labels, so values read off the figure directly."""
+    from matplotlib.ticker import FormatStrFormatter, LogFormatter, NullFormatter
+
+    if 0 < len(freqs) <= 12:
+        ax_freq.set_xticks(sorted(freqs))
+        ax_freq.xaxis.set_minor_formatter(NullFormatter())
+    ax_freq.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax_gain.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    # minor labels only where the gain spans little more than a decade (else they crowd)
+    ax_gain.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False,
+                                                   minor_thresholds=(1.5, 0.5)))
 
 
 def _phase_sd(seeds, mean) -> float:
@@ -433,11 +452,12 @@ def step_response_figure(time, traces: Mapping[str, Mapping[str, np.ndarray]], t
             if v.ndim == 2 and v.shape[0] > 1:
                 mean, sd = v.mean(axis=0), v.std(axis=0, ddof=1)
                 line = ax.plot(t[shown], mean[shown], lw=1.0, color=colour,
-                               label=f"{label} (mean ± sd, {v.shape[0]} seeds)")[0]
+                               label=f"{_label(label)} (mean ± sd, {v.shape[0]} seeds)")[0]
                 ax.fill_between(t[shown], (mean - sd)[shown], (mean + sd)[shown],
                                 color=line.get_color(), alpha=0.25, lw=0)
             else:
-                ax.plot(t[shown], v.reshape(-1)[shown], lw=1.0, color=colour, label=label)
+                ax.plot(t[shown], v.reshape(-1)[shown], lw=1.0, color=colour,
+                        label=_label(label))
         ax.axvline(t_step, color="0.4", ls="--", lw=0.8)
         ax.set_ylabel(f"{pop} rate (Hz/neuron)")
         ax.legend(fontsize=8, loc="best")
