@@ -208,7 +208,7 @@ def test_bode_figure_draws_a_band_for_seeds_and_lines_for_reductions(tmp_path):
     assert "frequency (Hz)" in ax_p.get_xlabel()
     assert len(ax_g.collections) >= 1          # the network's band
     labels = [text.get_text() for text in ax_g.get_legend().get_texts()]
-    assert labels == ["network (stepped) (mean ± sd, 3 seeds)", "dsODE"]   # registry labels
+    assert labels == ["network (stepped): mean ± sd, 3 seeds", "dsODE"]   # registry labels
     np.testing.assert_allclose(ax_g.lines[1].get_xdata(), freqs)
     save_figure(fig, tmp_path / "bode.png")
     assert (tmp_path / "bode.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -333,7 +333,7 @@ def bode_figure(curves: Mapping[str, Sequence], *, population: str = "E", title:
         banded = max(len(seeds) for seeds in per_freq) > 1
         name = _label(label)
         line = ax_g.plot(hz, gain, marker="o", ms=3, lw=1.2, color=colour,
-                         label=f"{name} (mean ± sd, {max(len(s) for s in per_freq)} seeds)"
+                         label=f"{name}: mean ± sd, {max(len(s) for s in per_freq)} seeds"
                          if banded else name)[0]
         colour = line.get_color()
         ax_p.plot(hz, phase, marker="o", ms=3, lw=1.2, color=colour)
@@ -452,7 +452,7 @@ def step_response_figure(time, traces: Mapping[str, Mapping[str, np.ndarray]], t
             if v.ndim == 2 and v.shape[0] > 1:
                 mean, sd = v.mean(axis=0), v.std(axis=0, ddof=1)
                 line = ax.plot(t[shown], mean[shown], lw=1.0, color=colour,
-                               label=f"{_label(label)} (mean ± sd, {v.shape[0]} seeds)")[0]
+                               label=f"{_label(label)}: mean ± sd, {v.shape[0]} seeds")[0]
                 ax.fill_between(t[shown], (mean - sd)[shown], (mean + sd)[shown],
                                 color=line.get_color(), alpha=0.25, lw=0)
             else:
