@@ -181,14 +181,14 @@ def test_compare_reports_the_step_response(tmp_path):
     from snnreduce.compare import compare, write_report
 
     comparison = compare(P, seeds=1, t_end=700, models=[fake.NAME], n_jobs=1, progress=False,
-                         stimulus=STEP)
+                         stimulus=STEP, step_smooth=0)
     payload = write_report(comparison, tmp_path)
     sr = payload["step_response"]
-    assert sr["t_step"] == 300 and sr["population"] == "E"
+    assert sr["t_step"] == 300 and sr["population"] == "E" and sr["smooth_ms"] == 0
     assert sr["before_ms"] == 200 and sr["window_ms"] == 300
     e = sr["models"][fake.NAME]["E"]
-    # first-order closed forms, through the 2 ms smoothing (a centred box: no delay) and the
-    # 0.1 ms samples: change GAIN * amp, latency TAU ln 2, no overshoot, settling TAU ln 10
+    # first-order closed forms on the raw per-step rates (step means, interpolated at 0.1 ms):
+    # change GAIN * amp, latency TAU ln 2, no overshoot, settling TAU ln 10
     assert e["change"]["mean"] == pytest.approx(2 * fake.GAIN, rel=1e-3)
     assert e["latency"]["mean"] == pytest.approx(fake.TAU * math.log(2), abs=0.1)
     assert e["overshoot"]["mean"] == pytest.approx(0, abs=1e-9)
@@ -201,6 +201,31 @@ def test_compare_reports_the_step_response(tmp_path):
     assert (tmp_path / "step_response.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((tmp_path / "report.json").read_text())["step_response"] == json.loads(
         json.dumps(sr))
+
+
+def test_the_default_smoothing_keeps_the_change_and_centres_the_latency(tmp_path):
+    from snnreduce.compare import compare, write_report
+    from snnreduce.step_report import SMOOTH_MS
+
+    comparison = compare(P, seeds=1, t_end=700, models=[fake.NAME], n_jobs=1, progress=False,
+                         stimulus=STEP)
+    e = write_report(comparison, tmp_path, figure=False)["step_response"]["models"][fake.NAME]["E"]
+    # the box leaks at most w/2 of the response into the 200 ms baseline: a bias below
+    # change * (w/2) / 200
+    assert e["change"]["mean"] == pytest.approx(2 * fake.GAIN,
+                                                abs=2 * fake.GAIN * SMOOTH_MS / 2 / 200)
+    # a centred box of width w on 1 - exp(-t/τ) crosses 1/2 where
+    # (w/2 + t - τ (1 - exp(-(t + w/2)/τ))) / w = 1/2 (for t < w/2): solve by bisection
+    w, tau = SMOOTH_MS, fake.TAU
+    f = lambda t: (w / 2 + t - tau * (1 - math.exp(-(t + w / 2) / tau))) / w - 0.5
+    lo, hi = -w / 2, w / 2
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
+    assert e["latency"]["mean"] == pytest.approx(lo, abs=0.05)
+    with pytest.raises(ParameterError, match="step_smooth"):
+        compare(P, seeds=1, t_end=700, models=[fake.NAME], n_jobs=1, progress=False,
+                stimulus=STEP, step_smooth=-1)
 
 
 def test_compare_without_a_step_has_no_step_rows(tmp_path):

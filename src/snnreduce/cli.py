@@ -241,11 +241,15 @@ def _fmt(value) -> str:
               help="dsODE option (repeatable), e.g. refractory_rule=paper.")
 @click.option("--jobs", type=click.IntRange(1, 512), default=None, help="Parallel processes (default: all cores).")
 @stimulus_option
+@click.option("--step-smooth", type=float, default=None, metavar="MS",
+              help="With a step in --stimulus: box (ms) the rates of the step response are "
+                   "smoothed with (default 10 ms, step_report.SMOOTH_MS; 0: raw per-step "
+                   "rates).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @force_option
 def compare(preset, assignments, params_file, k, t_end, seeds, models, baselines, dsode_options,
-            jobs, stimulus_texts, out, quiet, force):
+            jobs, stimulus_texts, step_smooth, out, quiet, force):
     """Network vs Markov surrogate vs dsODE (and baselines): report.md, report.json, compare.png in OUT.
 
     With a step in --stimulus the report adds each model's step response (rate before and
@@ -260,7 +264,8 @@ def compare(preset, assignments, params_file, k, t_end, seeds, models, baselines
         comparison = run_compare(params, seeds=seeds, t_end=t_end, models=model_list, n_jobs=jobs,
                                  progress=not quiet, baselines=baseline_list,
                                  dsode_options=parse_assignments(dsode_options, "--dsode-option"),
-                                 check_memory=not force, stimulus=stimulus)
+                                 check_memory=not force, stimulus=stimulus,
+                                 step_smooth=step_smooth)
     except ImportError as exc:  # e.g. --baselines rdm without NEST
         raise InputError(str(exc)) from None
     payload = write_report(comparison, out)

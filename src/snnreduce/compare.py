@@ -61,6 +61,7 @@ class Comparison:
     discard: float = 100.0
     wall_time: float = 0.0
     stimulus: Stimulus | None = None
+    step_smooth: float | None = None
 
     def statistics(self) -> dict:
         """``{"models": {model: {"mean", "sd", "n_runs"}}, "errors": {model: ...}}``.
@@ -90,7 +91,8 @@ class Comparison:
 def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float = 2000.0,
             models=("snn", "surrogate", "dsode"), n_jobs: int | None = None, discard: float = 100.0,
             progress: bool = True, dsode_options: dict | None = None, baselines=(),
-            check_memory: bool = True, stimulus=None) -> Comparison:
+            check_memory: bool = True, stimulus=None, step_smooth: float | None = None
+            ) -> Comparison:
     """Run the network, the surrogate and the dsODE on ``params`` and summarise each.
 
     Parameters
@@ -120,6 +122,9 @@ def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float =
     stimulus : Stimulus, str, list of str or dict, optional
         The external drive of every run (docs/stimuli.md), checked before any run. With a
         step in it, the report adds the step response of every model (:mod:`snnreduce.step_report`).
+    step_smooth : float, optional
+        Box (ms) the rates of the step response are smoothed with; default
+        :data:`snnreduce.step_report.SMOOTH_MS`, 0 for the raw per-step rates.
 
     Raises
     ------
@@ -147,6 +152,10 @@ def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float =
     stimulus = as_stimulus(stimulus)
     if stimulus is not None:
         stimulus.check(params, t_end)
+    from .step_report import SMOOTH_MS, step_window
+
+    step_smooth = SMOOTH_MS if step_smooth is None else step_smooth
+    step_window(stimulus, t_end=t_end, discard=discard, dt=params.dt, smooth=step_smooth)
     jobs = []
     for model in models:
         for seed in ([None] if registry.get(model).deterministic else seeds):
@@ -168,7 +177,7 @@ def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float =
             attractors.setdefault(model, attractor)
     return Comparison(params=params, seeds=seeds, summaries=summaries, results=results,
                       attractors=attractors, discard=discard, wall_time=time.perf_counter() - start,
-                      stimulus=stimulus)
+                      stimulus=stimulus, step_smooth=step_smooth)
 
 
 def _run_one(params, model, seed, t_end, discard, dsode_options, stimulus=None):
@@ -248,8 +257,9 @@ def write_report(comparison: Comparison, out_dir: str | Path, *, figure: bool = 
 def _step_window(comparison: Comparison, t_end: float):
     from .step_report import step_window
 
+    kwargs = {} if comparison.step_smooth is None else {"smooth": comparison.step_smooth}
     return step_window(comparison.stimulus, t_end=t_end, discard=comparison.discard,
-                       dt=comparison.params.dt)
+                       dt=comparison.params.dt, **kwargs)
 
 
 # ----------------------------------------------------------------------------- tables

@@ -15,7 +15,7 @@ import numpy as np
 
 from .analysis import population_rate
 from .analysis.response import across_seeds, step_response
-from .params import POPULATIONS
+from .params import POPULATIONS, ParameterError
 from .stimulus import Step, Stimulus
 
 __all__ = ["StepWindow", "step_window", "step_summary", "step_traces", "step_markdown",
@@ -29,9 +29,12 @@ STEP_FIELDS = {"rate_before": ("rate before", "Hz"), "rate_after": ("rate after"
 
 #: Longest baseline before the step and analysis window after it, ms (shortened to fit the run).
 BEFORE_MS, WINDOW_MS = 200.0, 300.0
-#: Smoothing of the rate traces (ms, centred box): latency and settling need a trace whose
-#: noise is small against 10 % of the change.
-SMOOTH_MS = 2.0
+#: Default smoothing of the rate traces (ms, a centred box: no delay). Latency and settling
+#: need a trace whose noise is small against 10 % of the change; in a gamma-oscillating network
+#: (the reference preset) the multiple-firing events 15-25 ms apart would otherwise make the
+#: overshoot their peaks and the settling time never. A 10 ms box passes half of a 60 Hz
+#: oscillation, and a step's half-change time is blurred by at most ±5 ms.
+SMOOTH_MS = 10.0
 
 
 @dataclass(frozen=True)
@@ -47,13 +50,17 @@ class StepWindow:
 
 
 def step_window(stimulus: Stimulus | None, *, t_end: float, discard: float,
-                dt: float) -> StepWindow | None:
+                dt: float, smooth: float = SMOOTH_MS) -> StepWindow | None:
     """The window of the first step onset of ``stimulus`` (its earliest :class:`Step` term),
     or None when there is no step, or too little run before or after it to measure one.
 
     The baseline is at most :data:`BEFORE_MS` and starts after ``discard``; the window is at
-    most :data:`WINDOW_MS`, the step's duration and what is left of the run.
+    most :data:`WINDOW_MS`, the step's duration and what is left of the run. ``smooth``: the
+    box (ms, >= 0; 0 for the raw per-step rates) the traces are smoothed with.
     """
+    if isinstance(smooth, bool) or not isinstance(smooth, (int, float)) or not (
+            math.isfinite(smooth) and smooth >= 0):
+        raise ParameterError(f"step_smooth must be a number of ms >= 0, got {smooth!r}")
     if stimulus is None:
         return None
     steps = [(term.at, pop, term) for pop, shape in stimulus.shapes for term in shape.terms
@@ -65,7 +72,7 @@ def step_window(stimulus: Stimulus | None, *, t_end: float, discard: float,
     window = min(WINDOW_MS, term.duration, t_end - t_step)
     if before < 10 * dt or window < 10 * dt:
         return None
-    return StepWindow(float(t_step), pop, float(before), float(window))
+    return StepWindow(float(t_step), pop, float(before), float(window), float(smooth))
 
 
 def _rates(result, pop: str, smooth: float):
