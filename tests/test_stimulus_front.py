@@ -273,9 +273,13 @@ def test_a_dsode_sweep_over_a_step_amplitude(tmp_path):
     from snnreduce.sweep import sweep
 
     ds = sweep(P, {"stimulus.E.step.amp": [0.5, 2.0]}, models=["dsode"], t_end=600,
-               backend="serial", out=tmp_path / "s.nc", progress=False,
+               backend="serial", out=tmp_path / "s.nc", progress=False, store_raster=True,
                stimulus="E:lambda+step(at=300,amp=1)")
-    assert (ds["status"] == "ok").all()
+    assert (ds["status"] == "ok").all() and ds.attrs["fallbacks"] == "[]"   # one run_batch
+    # each point's run carries its own stimulus, as api runs do
+    for i, amp in enumerate((0.5, 2.0)):
+        run = snnreduce.load(tmp_path / str(ds["result_file"].isel(seed=0, model=0).values[i]))
+        assert stimulus_of(run) == parse_stimulus(f"E:lambda+step(at=300,amp={amp})")
     rate = ds["rate_hz"].sel(population="E", model="dsode").isel(seed=0).values
     # the mean rate over [100, 600) ms holds 300 ms after the step: a larger step, more spikes
     assert rate[1] > rate[0] * 1.02

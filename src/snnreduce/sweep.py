@@ -188,8 +188,7 @@ def _make_chunks(spec: _Spec, tasks: list[Task], executor) -> list[Chunk]:
     local (cheaper than starting processes for them), else one batch per worker.
     """
     chunks = []
-    # one stimulus per point is not a batch of run_batch: those points run one by one
-    batch = BATCH_DSODE and spec.evaluate is evaluate_point and spec.stimulus is None
+    batch = BATCH_DSODE and spec.evaluate is evaluate_point
     for model in spec.models:
         mine = [t for t in tasks if t.key[1] == model]
         if not mine:

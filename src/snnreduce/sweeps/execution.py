@@ -20,6 +20,7 @@ import numpy as np
 
 from ..analysis.statistics import SEQUENCES, STATISTICS as _SUMMARY_STATISTICS
 from ..params import POPULATIONS, NetworkParams, ParameterError
+from ..stimulus import as_stimulus
 
 __all__ = ["Task", "Chunk", "point_statistics", "run_chunk", "Executor", "make_executor", "STATISTICS",
            "PEAK_VARIABLES"]
@@ -164,11 +165,16 @@ def _run_dsode_batch(chunk: Chunk) -> list[tuple[tuple, dict]]:
 
     start = time.perf_counter()
     params_list = [task.params for task in chunk.tasks]
+    extra = {}
+    if any(task.stimulus is not None for task in chunk.tasks):   # one stimulus per point
+        extra["stimulus"] = [as_stimulus(task.stimulus) for task in chunk.tasks]
     outs = run_batch(params_list, t_end=chunk.t_end, threads=chunk.threads,
-                     **{"record": (), **chunk.options})
+                     **{"record": (), **chunk.options}, **extra)
     share = (time.perf_counter() - start) / len(chunk.tasks)
     done = []
     for task, params, out in zip(chunk.tasks, params_list, outs, strict=True):
+        if task.stimulus is not None:  # provenance, as api._run records it
+            out = {**out, "options": {**out.get("options", {}), "stimulus": task.stimulus}}
         result = Result.from_run(out, params=params, engine="dsode", seed=None, t_end=chunk.t_end,
                                  wall_time=share)
         if task.save_to is not None:
