@@ -87,20 +87,16 @@ def test_the_command_writes_the_three_files(lowpass, tmp_path, capsys):
                                                                "response.png"}
 
 
-def _dsode_takes_stimulus() -> bool:
-    """Until the dsODE is wired (engine contract), it refuses the option by name."""
-    try:
-        snnreduce.reduce(P, t_end=1.0, record=(), stimulus="E:lambda+step(at=0.5,amp=1)")
-    except ParameterError as exc:
-        return "option 'stimulus'" not in str(exc)
-    return True
+def test_the_command_refuses_a_parameter_file_stimulus(tmp_path, capsys):
+    path = tmp_path / "p.toml"
+    path.write_text('[stimulus]\nE = "lambda+step(at=500,amp=2)"\n')
+    with pytest.raises(SystemExit) as exit_:
+        main(["response", "--params", str(path), "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    assert "makes its own sinusoidal stimulus" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
-needs_dsode_stimulus = pytest.mark.skipif(not _dsode_takes_stimulus(),
-                                          reason="the dsODE does not take stimulus= yet")
-
-
-@needs_dsode_stimulus
 def test_dsode_low_frequency_gain_is_the_slope_of_its_static_rate_curve(tmp_path):
     """At a frequency far below the network's own time scales the response is quasi-static:
     the gain is d rate / d λ of the constant-drive runs (both populations' λ moved together,

@@ -237,29 +237,12 @@ def test_compare_without_a_step_has_no_step_rows(tmp_path):
     assert "step_response" not in payload and "stimulus" in payload
 
 
-# ------------------------------------------------------- the real engines, once they are wired
+# ------------------------------------------------------------------------- the real engines
 SMALL = NetworkParams.preset("reference").replace(n_e=60, n_i=20)
-
-
-def _takes_stimulus(model: str) -> bool:
-    """Until an engine is wired (engine contract), it refuses the option by name."""
-    try:
-        run_model(SMALL, model, seed=1, t_end=1.0,
-                  options={"stimulus": "E:lambda+step(at=0.5,amp=1)"})
-    except ParameterError as exc:
-        return "option 'stimulus'" not in str(exc)
-    return True
-
-
-def _wired(*models):
-    missing = [m for m in models if not _takes_stimulus(m)]
-    return pytest.mark.skipif(bool(missing), reason=f"{missing} do not take stimulus= yet")
 
 
 @pytest.mark.parametrize("model", ["snn", "markov", "surrogate", "dsode", "dsode-fs", "fp"])
 def test_a_constant_stimulus_equal_to_lambda_changes_nothing(model):
-    if not _takes_stimulus(model):
-        pytest.skip(f"{model} does not take stimulus= yet")
     plain = run_model(SMALL, model, seed=5, t_end=200)
     same = run_model(SMALL, model, seed=5, t_end=200,
                      options={"stimulus": f"E:const({SMALL.lambda_e}); I:lambda"})
@@ -268,7 +251,6 @@ def test_a_constant_stimulus_equal_to_lambda_changes_nothing(model):
         np.testing.assert_array_equal(same.spike_times, plain.spike_times)
 
 
-@_wired("dsode")
 def test_a_dsode_sweep_over_a_step_amplitude(tmp_path):
     from snnreduce.sweep import sweep
 
@@ -285,7 +267,6 @@ def test_a_dsode_sweep_over_a_step_amplitude(tmp_path):
     assert rate[1] > rate[0] * 1.02
 
 
-@_wired("snn", "dsode")
 def test_compare_with_a_step_on_a_small_network(tmp_path):
     from snnreduce.compare import compare, write_report
 

@@ -311,6 +311,9 @@ def response_command(preset, assignments, params_file, k, t_end, freqs, amp, tar
     from .response_job import response, write_response
 
     params = build_params(preset, assignments, params_file, k)
+    if params_file and read_stimulus_table(params_file) is not None:
+        raise InputError(f"--params {params_file} has a [stimulus] table, but response makes "
+                         f"its own sinusoidal stimulus (--freqs, --amp, --targets); remove it")
     model_list = [m.strip() for m in models.split(",") if m.strip()]
     for m in model_list:
         registry.get(m)
