@@ -332,9 +332,14 @@ def bode_figure(curves: Mapping[str, Sequence], *, population: str = "E", title:
         colour = _colour(label)
         banded = max(len(seeds) for seeds in per_freq) > 1
         name = _label(label)
-        line = ax_g.plot(hz, gain, marker="o", ms=3, lw=1.2, color=colour,
-                         label=f"{name}: mean ± sd, {max(len(s) for s in per_freq)} seeds"
-                         if banded else name)[0]
+        g_se = np.array([m.gain_se for m in mean])
+        # error bars only where they show (not the round-off of an exact sinusoid)
+        bars = not banded and bool(np.any(np.isfinite(g_se) & (g_se > 1e-6 * gain)))
+        if banded:
+            name = f"{name}: mean ± sd, {max(len(s) for s in per_freq)} seeds"
+        elif bars:   # a deterministic model's scatter across periods: its own oscillation
+            name = f"{name}: ± s.e. across periods"
+        line = ax_g.plot(hz, gain, marker="o", ms=3, lw=1.2, color=colour, label=name)[0]
         colour = line.get_color()
         ax_p.plot(hz, phase, marker="o", ms=3, lw=1.2, color=colour)
         if banded:
@@ -344,14 +349,12 @@ def bode_figure(curves: Mapping[str, Sequence], *, population: str = "E", title:
             ax_g.fill_between(hz, np.maximum(gain - g_sd, gain * 1e-3), gain + g_sd,
                               color=colour, alpha=0.25, lw=0)
             ax_p.fill_between(hz, phase - p_sd, phase + p_sd, color=colour, alpha=0.25, lw=0)
-        else:
-            g_se = np.array([m.gain_se for m in mean])
+        elif bars:
             p_se = np.array([m.phase_se for m in mean])
-            if np.any(np.isfinite(g_se) & (g_se > 0)):
-                ax_g.errorbar(hz, gain, yerr=np.nan_to_num(g_se), fmt="none", ecolor=colour,
-                              elinewidth=0.8, capsize=2)
-                ax_p.errorbar(hz, phase, yerr=np.nan_to_num(p_se), fmt="none", ecolor=colour,
-                              elinewidth=0.8, capsize=2)
+            ax_g.errorbar(hz, gain, yerr=np.nan_to_num(g_se), fmt="none", ecolor=colour,
+                          elinewidth=0.8, capsize=2)
+            ax_p.errorbar(hz, phase, yerr=np.nan_to_num(p_se), fmt="none", ecolor=colour,
+                          elinewidth=0.8, capsize=2)
     ax_g.set_xscale("log")
     ax_g.set_yscale("log")
     _plain_log_ticks(ax_g, ax_p, shown)
