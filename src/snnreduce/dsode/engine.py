@@ -12,7 +12,8 @@ from .._threads import prefer_workqueue
 from ..params import NetworkParams, ParameterError
 from ..validation import Interval, check_choice, check_flag, check_record, check_unknown
 from . import kernel as K
-from .moments import DEFAULT_CLOSURE, check_closure, pathway_table, population_table
+from .moments import (CONDITIONAL_CLOSURES, DEFAULT_CLOSURE, DEVIATION_CLOSURES,
+                      LINEAR_LAW_CLOSURES, check_closure, pathway_table, population_table)
 from .transport import bin_edges
 
 __all__ = ["run", "run_batch", "DSODE_RECORDS", "REFRACTORY_RULES", "MOMENT_INTEGRATORS"]
@@ -84,7 +85,9 @@ class _Setup:
         self.ic[K.IC_NOISE] = noise == "finite-size"
         self.ic[K.IC_PENDING_NOISE] = bool(pending_noise)
         self.ic[K.IC_RATE_LAG] = int(rate_lag)
-        self.ic[K.IC_COLORED] = closure == "ou"
+        self.ic[K.IC_COLORED] = closure in DEVIATION_CLOSURES
+        self.ic[K.IC_LINEAR] = closure in LINEAR_LAW_CLOSURES
+        self.ic[K.IC_CONDITIONAL] = closure in CONDITIONAL_CLOSURES
         self.pop = population_table(params, closure)
         self.pw = pathway_table(params)
         self.options = {
@@ -230,12 +233,15 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
         paper authors' code, whose moments see the spikes one step later (with
         ``refractory_rule="paper"`` and ``moment_integrator="euler"`` it gives their
         E ≈ 44 Hz, I ≈ 61 Hz on the reference set).
-    closure : {"paper", "diffusion", "ou"}
+    closure : {"paper", "diffusion", "ou", "ou-linear"}
         How the across-neuron spread σ² of the pending kicks enters the input
         (:mod:`snnreduce.dsode.moments`, docs/dsode.md §1): ``"ou"`` (default) carries, per
         bin, the mean deviation of its neurons' pending kicks from the population mean (an
         Ornstein–Uhlenbeck deviation of correlation time τ), transported with the mass, so
-        that the drift of a bin is that of its own neurons; ``"paper"`` the variance
+        that the drift of a bin is that of its own neurons; ``"ou-linear"`` is "ou" with
+        each bin's neurons on the linear density of its mass and mean instead of the widest
+        uniform law (less binning error where the density slopes, e.g. below the
+        threshold); ``"paper"`` the variance
         ``dt S² σ²/τ²`` of SPEC §3 (the paper's reduction, unchanged); ``"diffusion"`` its
         white-noise limit for a fluctuation of correlation time τ, ``2 dt S² σ²/τ``.
 

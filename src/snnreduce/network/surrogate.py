@@ -50,8 +50,9 @@ import math
 import numba
 import numpy as np
 
-from ..dsode.moments import (DEFAULT_CLOSURE, POP_N, POP_S_EXC, POP_S_INH, POP_TAU_EXC,
-                             POP_TAU_INH, TAB_TAU, advance_deviation, advance_moments,
+from ..dsode.moments import (DEFAULT_CLOSURE, DEVIATION_CLOSURES, POP_N, POP_S_EXC, POP_S_INH,
+                             POP_TAU_EXC, POP_TAU_INH, TAB_TAU, advance_deviation,
+                             advance_moments,
                              check_closure, input_coefficients, pathway_table,
                              population_table)
 from ..params import ParameterError
@@ -175,10 +176,12 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         Show a progress bar (does not change the random stream).
     moment_integrator : {"exact", "euler"}
         Integration of the moment ODEs over a step (see :mod:`snnreduce.dsode.moments`).
-    closure : {"paper", "diffusion", "ou"}
+    closure : {"paper", "diffusion", "ou", "ou-linear"}
         How the across-neuron spread of the pending kicks enters the input (module
         docstring); ``"ou"`` (default) draws two more normals per neuron and step (a
         different random stream from the other closures); ``"paper"`` is SPEC §3.
+        ``"ou-linear"`` differs from ``"ou"`` only in the dsODE's in-bin law: with no bins,
+        the surrogate runs it as ``"ou"`` (the same numbers).
 
     Returns
     -------
@@ -210,7 +213,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     rec_refr = np.zeros((n_steps, 2) if "refractory" in record else (0, 0), np.int64)
     pop = population_table(params, closure)
     pw = pathway_table(params)
-    eta = np.zeros((2, n_tot) if closure == "ou" else (0, 0))
+    eta = np.zeros((2, n_tot) if closure in DEVIATION_CLOSURES else (0, 0))
 
     chunk = max(1, min(n_steps, 2_000_000 // n_tot))
     buf = SpikeBuffer(int(n_tot * chunk * dt * 0.2) + 4 * n_tot)
