@@ -101,7 +101,7 @@ def test_test_functions_change_sign_exactly_at_real_crossings(before, after, kin
 @pytest.mark.parametrize("closure, refractory_rule",
                          [("paper", "exponential"), ("diffusion", "exponential"),
                           ("ou", "exponential"), ("ou", "fixed"), ("ou-cond", "exponential"),
-                          ("ou-linear", "fixed")])
+                          ("ou-cond-linear", "fixed")])
 def test_state_map_reproduces_run_and_conserves_mass(closure, refractory_rule):
     p = sr.NetworkParams.preset("reference")
     if refractory_rule == "fixed":

@@ -418,18 +418,18 @@ def test_ou_closure_without_pending_kicks_is_the_paper_dsode(noise, rule, closur
 @pytest.mark.parametrize("lam, tau_r, refractory", [(7.0, 4.0, "exponential"),
                                                     (3.0, 2.0, "fixed")])
 def test_linear_law_keeps_the_uncoupled_first_passage_rate(lam, tau_r, refractory):
-    """Closure "ou-linear" changes only the in-bin law, which keeps every bin's mass and
+    """Closure "ou-cond-linear" changes the in-bin law, which keeps every bin's mass and
     mean, so the flux-balance bound of test_uncoupled_rate_is_the_first_passage_rate holds
     for it too (uncoupled: its deviations are 0), and it is not the uniform law's run."""
     params = sr.NetworkParams(**UNCOUPLED, lambda_e=lam, lambda_i=lam, tau_r=tau_r,
                               refractory=refractory, initial_state="uniform")
     dt, m = params.dt, params.threshold
-    out = run(params, t_end=3000.0, closure="ou-linear")
+    out = run(params, t_end=3000.0, closure="ou-cond-linear")
     rate = _rates(out["population_counts"], params, discard=1000.0)
     analytic = 1000.0 / (m / lam + tau_r)
     tol = ((lam * dt + 2 * math.sqrt(lam * dt)) / lam + dt / 2) / (m / lam + tau_r)
     assert np.all(np.abs(rate / analytic - 1.0) <= tol)
-    uniform = run(params, t_end=300.0, closure="ou")["population_counts"]
+    uniform = run(params, t_end=300.0, closure="ou-cond")["population_counts"]
     assert not np.allclose(out["population_counts"][:3000], uniform, rtol=1e-6)
 
 

@@ -160,7 +160,7 @@ def test_mass_sums_to_one_everywhere(frac, k, mu, log_s, trunc):
     assert np.all((means >= EDGES[:-1]) & (means <= EDGES[1:]))
 
 
-# ------------------------------------------------ closures "ou-linear" and "ou-cond"
+# --------------------------------------------- closures "ou-cond" and "ou-cond-linear"
 from snnreduce.dsode.transport import (gaussian_part, psi_lambda_omega,  # noqa: E402
                                        reconstruct_linear)
 
@@ -255,6 +255,26 @@ def test_gaussian_part_matches_quadrature(vbar, low, mu, s):
         q = integrate.quad(part, a, b, epsabs=1e-14, epsrel=1e-10)[0]
         assert g[d] == pytest.approx(q, abs=1e-14)
     assert abs(g.sum() + g_fired) < 1e-15  # E[Y] = 0
+
+
+@pytest.mark.parametrize("vbar, low, mu, s", [
+    (97.1, 96.0, 0.4, 0.8), (97.74, 96.0, 0.4, 0.87), (1.3, 0.0, 0.7, 0.9),
+    (18.3, 16.0, 0.3, 0.5), (-39.0, -40.0, -3.0, 1.0)])
+def test_gaussian_part_of_the_linear_law_matches_quadrature(vbar, low, mu, s):
+    """As test_gaussian_part_matches_quadrature, weighted by the linear in-bin density."""
+    g, g_fired = gaussian_part(vbar, low, mu, s, EDGES, law="linear")
+    a, w, kap = reconstruct_linear(vbar, low, 4.0, s)
+    for d in range(EDGES.size - 1):
+        c, e = EDGES[d], EDGES[d + 1]
+
+        def part(u, c=c, e=e):
+            lower = 0.0 if d == 0 else _phi((c - u - mu) / s)
+            dens = (1 + kap * (2 * (u - a) / w - 1)) / w
+            return -s * dens * (_phi((e - u - mu) / s) - lower)
+
+        q = integrate.quad(part, a, a + w, epsabs=1e-14, epsrel=1e-10)[0]
+        assert g[d] == pytest.approx(q, abs=1e-14)
+    assert abs(g.sum() + g_fired) < 1e-15
 
 
 def test_gaussian_part_of_a_point_is_the_observed_displacement():

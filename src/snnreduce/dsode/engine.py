@@ -233,15 +233,16 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
         paper authors' code, whose moments see the spikes one step later (with
         ``refractory_rule="paper"`` and ``moment_integrator="euler"`` it gives their
         E ≈ 44 Hz, I ≈ 61 Hz on the reference set).
-    closure : {"paper", "diffusion", "ou", "ou-linear"}
+    closure : {"paper", "diffusion", "ou", "ou-cond", "ou-cond-linear"}
         How the across-neuron spread σ² of the pending kicks enters the input
         (:mod:`snnreduce.dsode.moments`, docs/dsode.md §1): ``"ou"`` (default) carries, per
         bin, the mean deviation of its neurons' pending kicks from the population mean (an
         Ornstein–Uhlenbeck deviation of correlation time τ), transported with the mass, so
-        that the drift of a bin is that of its own neurons; ``"ou-linear"`` is "ou" with
-        each bin's neurons on the linear density of its mass and mean instead of the widest
-        uniform law (less binning error where the density slopes, e.g. below the
-        threshold); ``"paper"`` the variance
+        that the drift of a bin is that of its own neurons; ``"ou-cond"`` is "ou" with the
+        exact conditional mean deviation of the neurons landing in each bin (instead of a
+        linear predictor in the landing voltage: less binning error), ``"ou-cond-linear"``
+        that with each bin's neurons on the linear density of its mass and mean instead of
+        the widest uniform law; ``"paper"`` the variance
         ``dt S² σ²/τ²`` of SPEC §3 (the paper's reduction, unchanged); ``"diffusion"`` its
         white-noise limit for a fluctuation of correlation time τ, ``2 dt S² σ²/τ``.
 

@@ -16,7 +16,7 @@ from numba import prange
 from .moments import (POP_N, POP_S_EXC, POP_S_INH, POP_TAU_EXC, POP_TAU_INH, POP_TAU_M,
                       TAB_P, TAB_TAU, advance_pathway, advance_pathway_exact,
                       input_coefficients)
-from .transport import (_edge_integrals, _edge_integrals_cond, _edge_integrals_linear,
+from .transport import (_edge_integrals, _edge_integrals_cond, _edge_integrals_linear_cond,
                         _edge_integrals_wide, _fma, _reconstruct_select, _source_assemble,
                         _source_assemble_g, _source_fill, _source_fill_linear, _source_setup,
                         _u, reconstruct_linear)
@@ -39,7 +39,7 @@ IC_NOISE = 4       # 1: finite-size sampling noise
 IC_PENDING_NOISE = 5  # 1: (finite-size) sampling noise of pending-kick arrival/consumption
 IC_RATE_LAG = 6    # 1: the moments see the previous step's spikes (the paper's code)
 IC_COLORED = 7     # 1: closure "ou", per-bin conditional means of the pending-kick deviation
-IC_LINEAR = 8      # 1: closure "ou-linear", linear in-bin law (transport.reconstruct_linear)
+IC_LINEAR = 8      # 1: closure "ou-cond-linear", linear in-bin law (transport.reconstruct_linear)
 IC_CONDITIONAL = 9  # 1: closure "ou-cond", exact conditional mean deviation of the arrivals
 N_IC = 10
 
@@ -61,7 +61,7 @@ SF_RS = 4      # s² / w
 SF_S = 5       # input sd
 SF_C0 = 6      # lowest edge considered
 SF_MEAN = 7    # mean voltage after the step
-SF_KAP = 8     # closure "ou-linear": slope κ of the linear in-bin law (0: uniform)
+SF_KAP = 8     # closure "ou-cond-linear": slope κ of the linear in-bin law (0: uniform)
 N_SF = 9
 SI_LO = 0      # lowest destination bin
 SI_HI = 1      # highest destination bin
@@ -162,7 +162,7 @@ def _setup_sources(m, kf, vbs, e0, dv, n_bins, trunc, in_a, in_b, in_c, in_d, g1
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def _setup_sources_linear(m, kf, vbs, e0, dv, n_bins, trunc, in_a, in_b, in_c, in_d, g1, g0,
                           shrink, da, db, sf, si):
-    """:func:`_setup_sources` with the linear in-bin law of closure "ou-linear"
+    """:func:`_setup_sources` with the linear in-bin law of closure "ou-cond-linear"
     (:func:`~snnreduce.dsode.transport.reconstruct_linear`): its slope κ goes to row
     ``SF_KAP`` and the mean after the step is ``v̄ + μ`` (the law keeps the bin mean)."""
     for j in range(m):
@@ -301,14 +301,11 @@ def _regressions(m, kf, vbs, eta_q, sf, g1, g0, kx, ki, cx, ci, reg):
     (before decay) from its voltage X after the step. Inside a bin the deviation is
     N(m_k, c) independent of the position; X gets ``± k (η - m_k)`` from it, so
     ``β = ±k c / Var(X)`` (``-`` and the conductance factor g for inhibition), with
-    ``Var(X) = s² + w²/12`` (input plus the uniform law; ``- κ² w²/36`` for the linear law
-    of "ou-linear"), and ``α = m_k - β E[X]``."""
+    ``Var(X) = s² + w²/12`` (input plus the uniform law), and ``α = m_k - β E[X]``."""
     for j in range(m):
         s = sf[SF_S, j]
         off = sf[SF_OFF, j]
-        # (κ = 0 unless "ou-linear": its law has variance w²/12 - κ² w²/36)
-        kap = sf[SF_KAP, j]
-        var_x = s * s * (1.0 + off * off / 12.0 - off * off * kap * kap / 36.0)
+        var_x = s * s * (1.0 + off * off / 12.0)
         mean_x = sf[SF_MEAN, j]
         k = int(kf[j])
         g = g1 * vbs[j] + g0
@@ -507,7 +504,7 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
     uab = np.zeros(cap + _PAD)
     dpsi = np.zeros(cap + _PAD)
     dlam = np.zeros(cap + _PAD)
-    # closure "ou-linear": κ and κ s/w of the linear law at every evaluated edge
+    # closure "ou-cond-linear": κ and κ s/w of the linear law at every evaluated edge
     kapb = np.zeros(cap + _PAD if linear else 0)
     krb = np.zeros(cap + _PAD if linear else 0)
     # closure "ou-cond": Φ(u_a) - Φ(u_b) of every evaluated edge, E[Y; X in d] per bin
@@ -622,15 +619,17 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                 # are stale or zero, their results unused)
                 n_pad = (n_edge + _PAD - 1) & ~(_PAD - 1)
                 if conditional:
-                    _edge_integrals_cond(uaa, uab, n_pad, dpsi, dlam, dphi)
+                    if linear:
+                        _edge_integrals_linear_cond(uaa, uab, kapb, krb, n_pad, dpsi, dlam,
+                                                    dphi)
+                    else:
+                        _edge_integrals_cond(uaa, uab, n_pad, dpsi, dlam, dphi)
                     f_q = _flush_conditional(wts, j0, j1, sf, si, dpsi, dlam, dphi, new_n,
                                              new_m1, new_eta, reg, decay[q], decay[2 + q],
                                              pbuf, mbuf, xbuf, gbuf, dv, n_bins, trunc, noise,
                                              rng, f_q, fired_eta)
                 elif colored:
-                    if linear:
-                        _edge_integrals_linear(uaa, uab, kapb, krb, n_pad, dpsi, dlam)
-                    elif noise:
+                    if noise:
                         _edge_integrals(uaa, uab, n_pad, dpsi, dlam)
                     else:
                         _edge_integrals_wide(uaa, uab, n_pad, dpsi, dlam)

@@ -125,7 +125,7 @@ class StateMap:
                                                 / (self.edges[1] - self.edges[0]))), 0),
                              self.n_bins - 1)
         self._rng = np.random.default_rng(0)  # never drawn from (deterministic kernel)
-        # closures "ou" / "ou-linear" carry per-bin deviations: coordinates of the map too
+        # the "ou" closures carry per-bin deviations: coordinates of the map too
         self.deviations = self.options["closure"] in DEVIATION_CLOSURES
         self.layout = self._layout()
         self.size = sum(stop - start for start, stop in self.layout.values())

@@ -273,7 +273,7 @@ def _psi_lambda_many(u, out):
         out[1, i] = 0.5 * lam2
 
 
-# The linear in-bin law (closure "ou-linear", :func:`reconstruct_linear`) needs one more
+# The linear in-bin law (closure "ou-cond-linear", :func:`reconstruct_linear`) needs one more
 # antiderivative, Ω(u) = ∫Λ = ((u³ + 3u) Φ + (u² + 2) φ)/6, from the same table and
 # expansion about the node (Ω' = Λ, Ω'' = Ψ, Ω''' = Φ, Ω'''' = φ):
 #
@@ -335,6 +335,59 @@ def _edge_integrals_cond(ua, ub, n, dpsi, dlam, dphi):
         dpsi[t] = psi_a - psi_b
         dlam[t] = 0.5 * (lam2_a - lam2_b)
         dphi[t] = cdf_a - cdf_b
+
+
+@numba.njit(cache=True)
+def _edge_integrals_linear_cond(ua, ub, kap, kr, n, dpsi, dlam, dphi):
+    """The edge integrals of a linear law ``(1 + κ t)/w`` on ``[a, b]`` (closure
+    "ou-cond-linear"), scaled so that :func:`_source_assemble` and
+    :func:`_source_assemble_g` read them as they read the uniform law's
+    (``F = (s/w) dpsi``, ``K = (s²/w) dlam``, ``G = E[Y; X < c] = -(s²/w) dphi``)::
+
+        dpsi = ΔΨ - κ (Ψ(u_a) + Ψ(u_b)) + 2 κ (s/w) ΔΛ
+        dlam = ΔΛ - κ (Λ(u_a) + Λ(u_b)) + 2 κ (s/w) ΔΩ
+        dphi = (1 - κ) ΔΦ + 2 κ (s/w) (u_a ΔΦ + φ(u_a) - φ(u_b))
+
+    (Δ: value at ``u_a`` minus value at ``u_b``; ``kap``, ``kr``: κ and κ s/w per edge).
+    From ``F(c) = ∫ f(v) Φ((c - v - μ)/s) dv`` with ``v - a = s (u_a - u)``, since
+    ``∫_{u_b}^{u_a} (u_a - u) Φ du = ΔΛ - (w/s) Ψ(u_b)``; K = ∫F adds one antiderivative;
+    G from ``E[Y 1{Y < y}] = -s² φ_s(y)`` and ``∫_{u_b}^{u_a} (u_a - u) φ du = u_a ΔΦ + Δφ``.
+    κ = 0 gives the uniform law's numbers. φ comes from the node's expansion
+    ``φ(u0 + d) = φ0 Σ_j (-1)^j He_j(u0) d^j/j!`` to j = 4 (error < 1e-19). Branch-free
+    (vectorised with gathers)."""
+    _prefer_512()
+    for t in range(n):
+        psi_a, lam2_a, om6_a = _psi_2lambda_6omega(ua[t])
+        psi_b, lam2_b, om6_b = _psi_2lambda_6omega(ub[t])
+        cdf_a, pdf_a = _cdf_pdf_edge(ua[t])
+        cdf_b, pdf_b = _cdf_pdf_edge(ub[t])
+        k = kap[t]
+        k2 = 2.0 * kr[t]
+        dl = 0.5 * (lam2_a - lam2_b)
+        dp = cdf_a - cdf_b
+        dpsi[t] = (psi_a - psi_b) - k * (psi_a + psi_b) + k2 * dl
+        dlam[t] = dl - k * (0.5 * (lam2_a + lam2_b)) + k2 * ((om6_a - om6_b) * (1.0 / 6.0))
+        dphi[t] = dp - k * dp + k2 * _fma(ua[t], dp, pdf_a - pdf_b)
+
+
+@numba.njit(cache=True, inline="always")
+def _cdf_pdf_edge(u):
+    """(Φ(u), φ(u)) from the edge table (node 1/2048 apart; expansions to d³ and d⁴)."""
+    x = min(_EDGE_LAST, max(0.0, _fma(u, _EDGE_INV_STEP, _TABLE_RANGE * _EDGE_INV_STEP)))
+    y = x + _ROUND_MAGIC
+    i = _bits(y) & 0xFFFFF
+    u0 = _fma(y - _ROUND_MAGIC, _EDGE_STEP, -_TABLE_RANGE)  # exact
+    d = u - u0
+    cdf0 = _EDGE_TAB[_u(2 * i)]
+    pdf0 = _EDGE_TAB[_u(2 * i + 1)]
+    pd = pdf0 * d
+    he2 = _fma(u0, u0, -1.0)
+    he3 = _fma(u0, he2, -2.0 * u0)
+    he4 = _fma(u0, he3, -3.0 * he2)
+    cdf = _fma(pd, _fma(-d, _fma(he2 * (-1.0 / 6.0), d, 0.5 * u0), 1.0), cdf0)
+    q = _fma(_fma(_fma(he4 * (1.0 / 24.0), d, he3 * (-1.0 / 6.0)), d, 0.5 * he2), d, -u0)
+    pdf = _fma(pdf0 * d, q, pdf0)
+    return cdf, pdf
 
 
 @numba.njit(cache=True, inline="always")
@@ -418,7 +471,7 @@ def _reconstruct_select(vbar, low, width):
 
 
 # Below this width relative to the input sd the linear law falls back to the uniform one
-# (closure "ou-linear"): its edge integrals are second divided differences, whose round-off
+# (closure "ou-cond-linear"): its edge integrals are second divided differences, whose round-off
 # grows like (s/w)², and the shape of so narrow a law moves the transported law's variance
 # by less than (w/s)²/54 < 2e-4 of s².
 LINEAR_MIN_WIDTH = 0.1
@@ -426,7 +479,7 @@ LINEAR_MIN_WIDTH = 0.1
 
 @numba.njit(cache=True, inline="always")
 def reconstruct_linear(vbar, low, width, s):
-    """The linear in-bin law of closure "ou-linear": ``(a, w, κ)``, density
+    """The linear in-bin law of closure "ou-cond-linear": ``(a, w, κ)``, density
     ``(1 + κ t)/w`` on ``[a, a + w]`` with ``t = 2(v - a)/w - 1`` (mean ``a + w/2 + κ w/6``,
     variance ``w²/12 - κ² w²/36``).
 
@@ -536,7 +589,7 @@ def _edge_integrals_wide(ua, ub, n, dpsi, dlam):
 @numba.njit(cache=True, inline="always")
 def _source_fill_linear(lo, n_edges, ua, du, off, kap, ua_buf, ub_buf, kap_buf, kr_buf, t):
     """:func:`_source_fill` of a linear law (:func:`reconstruct_linear`): also ``κ`` and
-    ``κ s/w`` of the source at each of its edges (for :func:`_edge_integrals_linear`)."""
+    ``κ s/w`` of the source at each of its edges (for :func:`_edge_integrals_linear_cond`)."""
     kr = kap / off if off > 0.0 else 0.0
     if lo != 0:
         ua += du
@@ -548,30 +601,6 @@ def _source_fill_linear(lo, n_edges, ua, du, off, kap, ua_buf, ub_buf, kap_buf, 
         ua += du
         t += 1
     return t
-
-
-@numba.njit(cache=True)
-def _edge_integrals_linear(ua, ub, kap, kr, n, dpsi, dlam):
-    """The edge integrals of a linear law ``(1 + κ t)/w`` on ``[a, b]`` (closure
-    "ou-linear"), scaled so that :func:`_source_assemble` reads them as it reads the uniform
-    law's (``F = (s/w) dpsi``, ``K = (s²/w) dlam``)::
-
-        dpsi = ΔΨ - κ (Ψ(u_a) + Ψ(u_b)) + 2 κ (s/w) ΔΛ
-        dlam = ΔΛ - κ (Λ(u_a) + Λ(u_b)) + 2 κ (s/w) ΔΩ
-
-    (Δ: value at ``u_a`` minus value at ``u_b``; ``kap``, ``kr``: κ and κ s/w per edge).
-    From ``F(c) = ∫ f(v) Φ((c - v - μ)/s) dv`` with ``v - a = s (u_a - u)``, since
-    ``∫_{u_b}^{u_a} (u_a - u) Φ du = ΔΛ - (w/s) Ψ(u_b)``; K = ∫F adds one antiderivative.
-    κ = 0 gives the uniform law's numbers exactly. Branch-free (vectorised with gathers)."""
-    _prefer_512()
-    for t in range(n):
-        psi_a, lam2_a, om6_a = _psi_2lambda_6omega(ua[t])
-        psi_b, lam2_b, om6_b = _psi_2lambda_6omega(ub[t])
-        k = kap[t]
-        k2 = 2.0 * kr[t]
-        dl = 0.5 * (lam2_a - lam2_b)
-        dpsi[t] = (psi_a - psi_b) - k * (psi_a + psi_b) + k2 * dl
-        dlam[t] = dl - k * (0.5 * (lam2_a + lam2_b)) + k2 * ((om6_a - om6_b) * (1.0 / 6.0))
 
 
 @numba.njit(cache=True)
@@ -700,35 +729,42 @@ def transport_source_linear(a, w, kap, mu, s, e0, dv, n_bins, trunc, p_out, m_ou
     krb = np.empty(n)
     dpsi = np.empty(n)
     dlam = np.empty(n)
+    dphi = np.empty(n)  # (not needed for the masses)
     _source_fill_linear(lo, n, ua0, du, off, kap, ua, ub, kb, krb, 0)
-    _edge_integrals_linear(ua, ub, kb, krb, n, dpsi, dlam)
+    _edge_integrals_linear_cond(ua, ub, kb, krb, n, dpsi, dlam, dphi)
     fired, _ = _source_assemble(lo, hi, n_bins - 1, point, ua0, du, off, r, rs, s, c0, dv,
                                 mean_x, dpsi, dlam, 0, p_out, m_out, 1.0, False)
     return lo, hi, fired
 
 
 @numba.njit(cache=True)
-def _gaussian_part_source(a, w, mu, s, e0, dv, n_bins, trunc, g_out):
+def _gaussian_part_source(a, w, kap, mu, s, e0, dv, n_bins, trunc, linear, g_out):
     lo, hi, point, n_edges, ua0, du, off, r, rs, s, c0, mean_x = _source_setup(
         a, w, mu, s, e0, dv, n_bins, trunc)
     n = 0 if point else n_edges
     ua = np.empty(n)
     ub = np.empty(n)
+    kb = np.empty(n)
+    krb = np.empty(n)
     dpsi = np.empty(n)
     dlam = np.empty(n)
     dphi = np.empty(n)
-    _source_fill(lo, n, ua0, du, off, ua, ub, 0)
-    _edge_integrals_cond(ua, ub, n, dpsi, dlam, dphi)
+    if linear:
+        _source_fill_linear(lo, n, ua0, du, off, kap, ua, ub, kb, krb, 0)
+        _edge_integrals_linear_cond(ua, ub, kb, krb, n, dpsi, dlam, dphi)
+    else:
+        _source_fill(lo, n, ua0, du, off, ua, ub, 0)
+        _edge_integrals_cond(ua, ub, n, dpsi, dlam, dphi)
     g_fire, _ = _source_assemble_g(lo, hi, n_bins - 1, point, ua0, du, off, rs, s, dphi, 0,
                                    g_out)
     return lo, hi, g_fire
 
 
 def gaussian_part(vbar: float, low: float, mu: float, s: float, edges,
-                  truncate_sd: float = 8.0):
+                  truncate_sd: float = 8.0, law: str = "uniform"):
     """``E[Y; X in bin d]`` and ``E[Y; fired]`` for a source bin (pure-Python entry, tests):
-    ``X = U + μ + Y``, ``U`` the uniform law of :func:`reconstruct`, ``Y ~ N(0, s²)`` the
-    step's Gaussian part (closure "ou-cond"; arguments as :func:`transport`).
+    ``X = U + μ + Y``, ``U`` the in-bin law (``law`` as in :func:`transport`), ``Y ~ N(0, s²)``
+    the step's Gaussian part (closure "ou-cond"; arguments as :func:`transport`).
 
     Returns ``(g, g_fired)``: ``g`` of shape ``(n_bins,)`` (0 outside the evaluated range);
     ``g.sum() + g_fired`` is 0 (E[Y] = 0) to round-off.
@@ -736,10 +772,13 @@ def gaussian_part(vbar: float, low: float, mu: float, s: float, edges,
     edges = np.asarray(edges, dtype=np.float64)
     n_bins = edges.size - 1
     dv = float(edges[1] - edges[0])
-    a, w = reconstruct(float(vbar), float(low), dv)
+    if law == "linear":
+        a, w, kap = reconstruct_linear(float(vbar), float(low), dv, float(s))
+    else:
+        (a, w), kap = reconstruct(float(vbar), float(low), dv), 0.0
     g = np.zeros(n_bins)
-    _, _, g_fire = _gaussian_part_source(a, w, float(mu), float(s), float(edges[0]), dv,
-                                         n_bins, float(truncate_sd), g)
+    _, _, g_fire = _gaussian_part_source(a, w, kap, float(mu), float(s), float(edges[0]), dv,
+                                         n_bins, float(truncate_sd), law == "linear", g)
     return g, g_fire
 
 
@@ -771,7 +810,7 @@ def transport(vbar: float, low: float, mu: float, s: float, edges, truncate_sd: 
         See :func:`transport_source`.
     law : {"uniform", "linear"}
         In-bin law: :func:`reconstruct` (SPEC §4) or :func:`reconstruct_linear` (closure
-        "ou-linear").
+        "ou-cond-linear").
 
     Returns
     -------

@@ -176,12 +176,13 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         Show a progress bar (does not change the random stream).
     moment_integrator : {"exact", "euler"}
         Integration of the moment ODEs over a step (see :mod:`snnreduce.dsode.moments`).
-    closure : {"paper", "diffusion", "ou", "ou-linear"}
+    closure : {"paper", "diffusion", "ou", "ou-cond", "ou-cond-linear"}
         How the across-neuron spread of the pending kicks enters the input (module
         docstring); ``"ou"`` (default) draws two more normals per neuron and step (a
         different random stream from the other closures); ``"paper"`` is SPEC §3.
-        ``"ou-linear"`` differs from ``"ou"`` only in the dsODE's in-bin law: with no bins,
-        the surrogate runs it as ``"ou"`` (the same numbers).
+        ``"ou-cond"`` and ``"ou-cond-linear"`` differ from ``"ou"`` only in how the dsODE's
+        bins hold the deviations: with no bins, the surrogate runs them as ``"ou"`` (the same
+        numbers).
 
     Returns
     -------
