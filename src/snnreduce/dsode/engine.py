@@ -12,7 +12,8 @@ from .._threads import prefer_workqueue
 from ..params import NetworkParams, ParameterError
 from ..validation import Interval, check_choice, check_flag, check_record, check_unknown
 from . import kernel as K
-from .moments import (DEFAULT_CLOSURE, POP_LAMBDA, check_closure, pathway_table,
+from .moments import (CONDITIONAL_CLOSURES, DEFAULT_CLOSURE, DEVIATION_CLOSURES,
+                      LINEAR_LAW_CLOSURES, POP_LAMBDA, check_closure, pathway_table,
                       population_table)
 from .snapshot import DsodeState, clock_of, final_state, restore_generator, start_state
 from .transport import bin_edges
@@ -87,7 +88,9 @@ class _Setup:
         self.ic[K.IC_NOISE] = noise == "finite-size"
         self.ic[K.IC_PENDING_NOISE] = bool(pending_noise)
         self.ic[K.IC_RATE_LAG] = int(rate_lag)
-        self.ic[K.IC_COLORED] = closure == "ou"
+        self.ic[K.IC_COLORED] = closure in DEVIATION_CLOSURES
+        self.ic[K.IC_LINEAR] = closure in LINEAR_LAW_CLOSURES
+        self.ic[K.IC_CONDITIONAL] = closure in CONDITIONAL_CLOSURES
         self.pop = population_table(params, closure)
         self.pw = pathway_table(params)
         self.n_pop, self.n_pw = self.pop.shape[0], self.pw.shape[0]
@@ -250,12 +253,16 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
         paper authors' code, whose moments see the spikes one step later (with
         ``refractory_rule="paper"`` and ``moment_integrator="euler"`` it gives their
         E ≈ 44 Hz, I ≈ 61 Hz on the reference set).
-    closure : {"paper", "diffusion", "ou"}
+    closure : {"paper", "diffusion", "ou", "ou-cond", "ou-cond-linear"}
         How the across-neuron spread σ² of the pending kicks enters the input
         (:mod:`snnreduce.dsode.moments`, docs/dsode.md §1): ``"ou"`` (default) carries, per
         bin, the mean deviation of its neurons' pending kicks from the population mean (an
         Ornstein–Uhlenbeck deviation of correlation time τ), transported with the mass, so
-        that the drift of a bin is that of its own neurons; ``"paper"`` the variance
+        that the drift of a bin is that of its own neurons; ``"ou-cond"`` is "ou" with the
+        exact conditional mean deviation of the neurons landing in each bin (instead of a
+        linear predictor in the landing voltage: less binning error), ``"ou-cond-linear"``
+        that with each bin's neurons on the linear density of its mass and mean instead of
+        the widest uniform law; ``"paper"`` the variance
         ``dt S² σ²/τ²`` of SPEC §3 (the paper's reduction, unchanged); ``"diffusion"`` its
         white-noise limit for a fluctuation of correlation time τ, ``2 dt S² σ²/τ``.
     stimulus : snnreduce.stimulus.Stimulus, optional

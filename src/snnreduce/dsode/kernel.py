@@ -20,8 +20,10 @@ from numba import prange
 from .moments import (POP_LAMBDA, POP_N, POP_PW_EXC, POP_PW_INH, POP_S_EXC, POP_S_INH,
                       POP_TAU_EXC, POP_TAU_INH, POP_TAU_M, TAB_P, TAB_POST, TAB_PRE, TAB_TAU,
                       advance_pathway, advance_pathway_exact, input_coefficients_at)
-from .transport import (_edge_integrals, _edge_integrals_wide, _fma, _reconstruct_select,
-                        _source_assemble, _source_fill, _source_setup, _u)
+from .transport import (_edge_integrals, _edge_integrals_cond, _edge_integrals_linear_cond,
+                        _edge_integrals_wide, _fma, _reconstruct_select, _source_assemble,
+                        _source_assemble_g, _source_fill, _source_fill_linear, _source_setup,
+                        _u, reconstruct_linear)
 
 # Float constants of one parameter set (``fc``).
 FC_DT = 0
@@ -41,7 +43,9 @@ IC_NOISE = 4       # 1: finite-size sampling noise
 IC_PENDING_NOISE = 5  # 1: (finite-size) sampling noise of pending-kick arrival/consumption
 IC_RATE_LAG = 6    # 1: the moments see the previous step's spikes (the paper's code)
 IC_COLORED = 7     # 1: closure "ou", per-bin conditional means of the pending-kick deviation
-N_IC = 8
+IC_LINEAR = 8      # 1: closure "ou-cond-linear", linear in-bin law (transport.reconstruct_linear)
+IC_CONDITIONAL = 9  # 1: closure "ou-cond", exact conditional mean deviation of the arrivals
+N_IC = 10
 
 REF_EXPONENTIAL = 0
 REF_FIXED = 1
@@ -68,7 +72,8 @@ SF_RS = 4      # s² / w
 SF_S = 5       # input sd
 SF_C0 = 6      # lowest edge considered
 SF_MEAN = 7    # mean voltage after the step
-N_SF = 8
+SF_KAP = 8     # closure "ou-cond-linear": slope κ of the linear in-bin law (0: uniform)
+N_SF = 9
 SI_LO = 0      # lowest destination bin
 SI_HI = 1      # highest destination bin
 SI_EDGES = 2   # edges to evaluate in the vectorised pass (0 for a point)
@@ -160,6 +165,35 @@ def _setup_sources(m, kf, vbs, e0, dv, n_bins, trunc, in_a, in_b, in_c, in_d, g1
         sf[SF_S, j] = sd
         sf[SF_C0, j] = c0
         sf[SF_MEAN, j] = mean_x
+        si[SI_LO, j] = lo
+        si[SI_HI, j] = hi
+        si[SI_EDGES, j] = 0 if point else n_edges
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _setup_sources_linear(m, kf, vbs, e0, dv, n_bins, trunc, in_a, in_b, in_c, in_d, g1, g0,
+                          shrink, da, db, sf, si):
+    """:func:`_setup_sources` with the linear in-bin law of closure "ou-cond-linear"
+    (:func:`~snnreduce.dsode.transport.reconstruct_linear`): its slope κ goes to row
+    ``SF_KAP`` and the mean after the step is ``v̄ + μ`` (the law keeps the bin mean)."""
+    for j in range(m):
+        vb = vbs[j]
+        g = g1 * vb + g0
+        mu = (in_a + da[j]) - (in_b + db[j]) * g
+        s2 = max(in_c + in_d * g * g, 0.0)
+        sd = math.sqrt(s2)
+        a, w, kap = reconstruct_linear(vb, e0 + kf[j] * dv, dv, sd)
+        lo, hi, point, n_edges, ua0, du, off, r, rs, sd, c0, mean_x = _source_setup(
+            a * shrink, w * shrink, mu, sd, e0, dv, n_bins, trunc)
+        sf[SF_UA0, j] = ua0
+        sf[SF_DU, j] = du
+        sf[SF_OFF, j] = off
+        sf[SF_R, j] = r
+        sf[SF_RS, j] = rs
+        sf[SF_S, j] = sd
+        sf[SF_C0, j] = c0
+        sf[SF_MEAN, j] = mean_x + kap * (w * shrink) * (1.0 / 6.0)
+        sf[SF_KAP, j] = kap
         si[SI_LO, j] = lo
         si[SI_HI, j] = hi
         si[SI_EDGES, j] = 0 if point else n_edges
@@ -346,6 +380,85 @@ def _flush_colored(wts, j0, j1, sf, si, dpsi, dlam, new_n, new_m1, new_eta, reg,
     return f_q
 
 
+@numba.njit(cache=True, inline="always")
+def _conditionals(m, kf, vbs, eta_q, sf, g1, g0, kx, ki, cx, ci, reg):
+    """Closure "ou-cond": per source, the bin's mean deviations and the coefficients of
+    their conditional means given the landing bin (rows m_x, γ_x, m_i, γ_i of ``reg``).
+
+    Inside a bin the deviation is ``m_k + ζ``, ``ζ ~ N(0, c)`` independent of the position
+    U (the closure's assumption, as in "ou"); the step moves a neuron to
+    ``X = U + μ + Y`` with the Gaussian part ``Y = k ζ + ξ`` (``- k g ζ`` for inhibition),
+    ``Var(Y) = s²``. ζ and Y are jointly Gaussian and independent of U, so the exact
+    conditional mean is ``E[ζ | X] = (Cov(ζ, Y)/s²) E[Y | X]``: ``γ_x = k_x c_x/s²``,
+    ``γ_i = -k_i g c_i/s²`` (:func:`~snnreduce.dsode.transport._source_assemble_g` gives
+    ``E[Y; X in d]``). It replaces the best linear predictor in X of "ou", whose
+    ``Var(X) = s² + w²/12`` counts the uniform spread, which says nothing about ζ."""
+    for j in range(m):
+        s = sf[SF_S, j]
+        inv = 1.0 / (s * s)
+        k = int(kf[j])
+        g = g1 * vbs[j] + g0
+        reg[0, j] = eta_q[0, k]
+        reg[1, j] = kx * cx * inv
+        reg[2, j] = eta_q[1, k]
+        reg[3, j] = -ki * g * ci * inv
+
+
+@numba.njit(cache=True)
+def _flush_conditional(wts, j0, j1, sf, si, dpsi, dlam, dphi, new_n, new_m1, new_eta, reg,
+                       e_x, e_i, pbuf, mbuf, xbuf, gbuf, dv, n_bins, trunc, noise, rng, f_q,
+                       fired_eta):
+    """:func:`_flush_colored` of closure "ou-cond": a destination d receiving ``Δn`` of the
+    neurons of source j gets the deviation ``e (m Δn + γ n_j E[Y; X in d] Δn/(n_j p_d))``
+    (``e (m Δn + γ n_j E[Y; X in d])`` deterministically), the fired ones
+    ``e (m n_fired + γ E[Y; fired] n_fired/p_fire)`` into ``fired_eta`` (:func:`_conditionals`).
+    E[Y | d] is clipped to ``±(T s + w + 2 dv)`` (the farthest a destination lies; round-off
+    in the far tails only). Returns ``f_q`` plus the fired neurons."""
+    t = 0
+    top = n_bins - 1
+    for j in range(max(j0, 0), j1):
+        nj = wts[j]
+        lo = si[SI_LO, j]
+        hi = si[SI_HI, j]
+        r = sf[SF_R, j]
+        point = r == 0.0
+        g_fire, _ = _source_assemble_g(lo, hi, top, point, sf[SF_UA0, j], sf[SF_DU, j],
+                                       sf[SF_OFF, j], sf[SF_RS, j], sf[SF_S, j], dphi, t,
+                                       gbuf)
+        p_fire, t = _source_assemble(
+            lo, hi, top, point, sf[SF_UA0, j], sf[SF_DU, j], sf[SF_OFF, j], r,
+            sf[SF_RS, j], sf[SF_S, j], sf[SF_C0, j], dv, sf[SF_MEAN, j], dpsi, dlam, t,
+            pbuf, mbuf, 1.0, False)
+        if noise:
+            n_fired = _sample_source(rng, nj, lo, hi, pbuf, xbuf)
+        else:
+            n_fired = nj * p_fire
+        mx, gx, mi, gi = reg[0, j], reg[1, j], reg[2, j], reg[3, j]
+        y_max = trunc * sf[SF_S, j] + sf[SF_OFF, j] * sf[SF_S, j] + 2.0 * dv
+        for d in range(lo, hi + 1):
+            pd = pbuf[d]
+            if noise:
+                dn = xbuf[d]
+                dm1 = dn * (mbuf[d] / pd) if dn > 0.0 else 0.0
+            else:
+                dn = nj * pd
+                dm1 = nj * mbuf[d]
+            if dn > 0.0:
+                y = min(max(gbuf[d] / pd, -y_max), y_max)  # E[Y | X in d]
+                new_n[d] += dn
+                new_m1[d] += dm1
+                new_eta[0, d] += e_x * dn * (mx + gx * y)
+                new_eta[1, d] += e_i * dn * (mi + gi * y)
+        if n_fired > 0.0:
+            y = 0.0
+            if p_fire > 1e-12:
+                y = min(max(g_fire / p_fire, -y_max), y_max)
+            fired_eta[0] += e_x * n_fired * (mx + gx * y)
+            fired_eta[1] += e_i * n_fired * (mi + gi * y)
+        f_q += n_fired
+    return f_q
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0, n_steps,
              rng, lam, counts, rec_n, rec_m, rec_h, rec_v, rec_r, rec0, rec_every):
@@ -387,6 +500,8 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
     colored = ic[IC_COLORED] == 1
     n_pop = pop.shape[0]
     n_pw = pw.shape[0]
+    linear = ic[IC_LINEAR] == 1
+    conditional = ic[IC_CONDITIONAL] == 1
     zero_bin = min(max(int(math.floor((0.0 - e0) / dv)), 0), n_bins - 1)
     stimulated = lam.shape[0] > 0
 
@@ -408,6 +523,12 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
     uab = np.zeros(cap + _PAD)
     dpsi = np.zeros(cap + _PAD)
     dlam = np.zeros(cap + _PAD)
+    # closure "ou-cond-linear": κ and κ s/w of the linear law at every evaluated edge
+    kapb = np.zeros(cap + _PAD if linear else 0)
+    krb = np.zeros(cap + _PAD if linear else 0)
+    # closure "ou-cond": Φ(u_a) - Φ(u_b) of every evaluated edge, E[Y; X in d] per bin
+    dphi = np.zeros(cap + _PAD if conditional else 0)
+    gbuf = np.zeros(n_bins if conditional else 0)
     # closure "ou": per-source drift additions, regression rows, arriving deviations
     da = np.zeros(n_bins + 4)
     db = np.zeros(n_bins + 4)
@@ -493,9 +614,15 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                         new_eta[1, k] += nk * decay[ji] * eta[q, 1, k]
             # a whole number of vectors of 4 sources (no scalar remainder loop; the columns
             # past m are stale and unused): ~0.5 ms less per biological second
-            _setup_sources((m + 3) & ~3, kf, vbs, e0, dv, n_bins, trunc, in_a, in_b, in_c,
-                           in_d, g1, g0, shrink, da, db, sf, si)
-            if colored:
+            if linear:
+                _setup_sources_linear((m + 3) & ~3, kf, vbs, e0, dv, n_bins, trunc, in_a,
+                                      in_b, in_c, in_d, g1, g0, shrink, da, db, sf, si)
+            else:
+                _setup_sources((m + 3) & ~3, kf, vbs, e0, dv, n_bins, trunc, in_a, in_b, in_c,
+                               in_d, g1, g0, shrink, da, db, sf, si)
+            if conditional:
+                _conditionals(m, kf, vbs, eta[q], sf, g1, g0, kx, ki, cx, ci, reg)
+            elif colored:
                 _regressions(m, kf, vbs, eta[q], sf, g1, g0, kx, ki, cx, ci, reg)
             j1 = 0
             while True:
@@ -506,13 +633,29 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                     n_edges = si[SI_EDGES, ju]
                     if n_edge + n_edges > cap:
                         break
-                    n_edge = _source_fill(si[SI_LO, ju], n_edges, sf[SF_UA0, ju],
-                                          sf[SF_DU, ju], sf[SF_OFF, ju], uaa, uab, n_edge)
+                    if linear:
+                        n_edge = _source_fill_linear(si[SI_LO, ju], n_edges, sf[SF_UA0, ju],
+                                                     sf[SF_DU, ju], sf[SF_OFF, ju],
+                                                     sf[SF_KAP, ju], uaa, uab, kapb, krb,
+                                                     n_edge)
+                    else:
+                        n_edge = _source_fill(si[SI_LO, ju], n_edges, sf[SF_UA0, ju],
+                                              sf[SF_DU, ju], sf[SF_OFF, ju], uaa, uab, n_edge)
                     j1 += 1
                 # a whole number of vectors (no scalar remainder; the entries past n_edge
                 # are stale or zero, their results unused)
                 n_pad = (n_edge + _PAD - 1) & ~(_PAD - 1)
-                if colored:
+                if conditional:
+                    if linear:
+                        _edge_integrals_linear_cond(uaa, uab, kapb, krb, n_pad, dpsi, dlam,
+                                                    dphi)
+                    else:
+                        _edge_integrals_cond(uaa, uab, n_pad, dpsi, dlam, dphi)
+                    f_q = _flush_conditional(wts, j0, j1, sf, si, dpsi, dlam, dphi, new_n,
+                                             new_m1, new_eta, reg, decay[jx], decay[ji],
+                                             pbuf, mbuf, xbuf, gbuf, dv, n_bins, trunc, noise,
+                                             rng, f_q, fired_eta)
+                elif colored:
                     if noise:
                         _edge_integrals(uaa, uab, n_pad, dpsi, dlam)
                     else:

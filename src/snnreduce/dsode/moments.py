@@ -42,6 +42,14 @@ variance term is multiplied by a factor ``f`` of its pathway (columns ``POP_VAR_
                                 one Ornstein–Uhlenbeck deviation per neuron and pathway,
                                 :func:`advance_deviation`; dsODE: its conditional mean per
                                 bin, snnreduce.dsode.kernel)
+    "ou-cond"    f = 0          "ou", and the dsODE passes on the exact conditional mean
+                                of the deviation given the landing bin instead of the best
+                                linear predictor in the landing voltage (kernel
+                                ._conditionals); in the surrogate (no bins) it is "ou"
+    "ou-cond-linear"  f = 0     "ou-cond", and the dsODE reconstructs each bin with the
+                                linear density of its mass and mean instead of the widest
+                                uniform law (snnreduce.dsode.transport.reconstruct_linear);
+                                in the surrogate, which has no bins, it is "ou"
 """
 
 from __future__ import annotations
@@ -62,11 +70,21 @@ __all__ = ["PATHWAYS", "PRE", "POST", "CLOSURES", "pathway_table", "population_t
            "POP_TAU_INH", "POP_THRESHOLD", "POP_REVERSAL", "POP_TAU_M", "POP_N",
            "POP_VAR_EXC", "POP_VAR_INH", "POP_PW_EXC", "POP_PW_INH", "TAB_POST", "TAB_PRE",
            "DEFAULT_CLOSURE", "check_closure", "variance_factor",
-           "advance_deviation"]
+           "advance_deviation", "DEVIATION_CLOSURES", "LINEAR_LAW_CLOSURES",
+           "CONDITIONAL_CLOSURES"]
 
 #: Input closures (how the across-neuron spread of pending kicks enters the input; see the
 #: module docstring). "paper" is SPEC §3 as published.
-CLOSURES = ("paper", "diffusion", "ou")
+CLOSURES = ("paper", "diffusion", "ou", "ou-cond", "ou-cond-linear")
+
+#: Closures that carry each neuron's (surrogate) or each bin's (dsODE) pending-kick deviation.
+DEVIATION_CLOSURES = ("ou", "ou-cond", "ou-cond-linear")
+
+#: Closures whose dsODE bins pass on the exact conditional mean deviation of their arrivals.
+CONDITIONAL_CLOSURES = ("ou-cond", "ou-cond-linear")
+
+#: Closures whose dsODE bins hold the linear in-bin law instead of the uniform one.
+LINEAR_LAW_CLOSURES = ("ou-cond-linear",)
 
 #: Closure of the dsODE and the surrogate when none is given: "ou" loses the least against
 #: the network on the regime suite (docs/validation.md); "paper" stays available unchanged.
@@ -123,8 +141,8 @@ def variance_factor(closure: str, tau: float) -> float:
     the population mean, variance σ², autocorrelation ``exp(-|t|/τ)`` for the
     immigration-death process of SPEC §2) adds ``2 (S/τ)² σ² τ² (T/τ - 1 + e^{-T/τ})`` to the
     voltage variance over a window T, ``→ 2 S² σ² T/τ`` for ``T ≫ τ``: per step
-    ``2 dt S² σ²/τ``, i.e. ``f = 2τ`` (τ in ms) times the paper's term. ``"ou"`` carries the
-    fluctuation explicitly, so its diffusion term is 0.
+    ``2 dt S² σ²/τ``, i.e. ``f = 2τ`` (τ in ms) times the paper's term. ``"ou"`` and
+    its variants carry the fluctuation explicitly, so their diffusion term is 0.
     """
     if closure == "paper":
         return 1.0

@@ -27,6 +27,7 @@ import numpy as np
 from ..params import NetworkParams, ParameterError
 from . import kernel as K
 from .engine import _Setup, _check_record, _collect, _record_arrays, run
+from .moments import DEVIATION_CLOSURES
 from .snapshot import DsodeState
 
 __all__ = ["DsodeState", "StateMap", "map_options"]
@@ -78,8 +79,8 @@ class StateMap:
                                                 / (self.edges[1] - self.edges[0]))), 0),
                              self.n_bins - 1)
         self._rng = np.random.default_rng(0)  # never drawn from (deterministic kernel)
-        # closure "ou" carries per-bin deviations: they are coordinates of the map too
-        self.deviations = self.options["closure"] == "ou"
+        # the "ou" closures carry per-bin deviations: coordinates of the map too
+        self.deviations = self.options["closure"] in DEVIATION_CLOSURES
         self.layout = self._layout()
         self.size = sum(stop - start for start, stop in self.layout.values())
 

@@ -50,8 +50,9 @@ import math
 import numba
 import numpy as np
 
-from ..dsode.moments import (DEFAULT_CLOSURE, POP_LAMBDA, POP_N, POP_S_EXC, POP_S_INH, POP_TAU_EXC,
-                             POP_TAU_INH, TAB_TAU, advance_deviation, advance_moments,
+from ..dsode.moments import (DEFAULT_CLOSURE, DEVIATION_CLOSURES, POP_LAMBDA, POP_N, POP_S_EXC,
+                             POP_S_INH, POP_TAU_EXC, POP_TAU_INH, TAB_TAU, advance_deviation,
+                             advance_moments,
                              check_closure, input_coefficients, pathway_table,
                              population_table)
 from ..params import ParameterError
@@ -203,10 +204,13 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         Show a progress bar (does not change the random stream).
     moment_integrator : {"exact", "euler"}
         Integration of the moment ODEs over a step (see :mod:`snnreduce.dsode.moments`).
-    closure : {"paper", "diffusion", "ou"}
+    closure : {"paper", "diffusion", "ou", "ou-cond", "ou-cond-linear"}
         How the across-neuron spread of the pending kicks enters the input (module
         docstring); ``"ou"`` (default) draws two more normals per neuron and step (a
         different random stream from the other closures); ``"paper"`` is SPEC §3.
+        ``"ou-cond"`` and ``"ou-cond-linear"`` differ from ``"ou"`` only in how the dsODE's
+        bins hold the deviations: with no bins, the surrogate runs them as ``"ou"`` (the same
+        numbers).
     stimulus : snnreduce.stimulus.Stimulus, optional
         Time-varying external rates: each step's mean λ̄_Q replaces λ_Q in the input's mean
         and variance (docs/stimuli.md). None or constant: the constant drive.
@@ -251,7 +255,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     lam = (stimulus_grid(stimulus, params, t_end, t_start, clock) if stimulus is not None
            else np.zeros((0, 2)))
 
-    n_eta = (2, n_tot) if closure == "ou" else (0, 0)
+    n_eta = (2, n_tot) if closure in DEVIATION_CLOSURES else (0, 0)
     if resume:
         saved = state_arrays(initial_state, "surrogate", {
             "voltage": ((n_tot,), np.float64), "refractory_left": ((n_tot,), np.int64),
