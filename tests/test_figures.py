@@ -248,7 +248,7 @@ def test_bifurcation_histograms_share_one_colour_range(sweep_ds):
         sums = np.nansum(values, axis=0)
         np.testing.assert_allclose(sums[sums > 0], 1.0)
     titles = [ax.get_title() for ax in fig.axes]
-    assert "network (stepped) (3 seeds pooled)" in titles and "dsODE" in titles
+    assert "network (stepped), 3 seeds pooled" in titles and "dsODE" in titles
     assert "rates (mean ± sd over seeds)" in titles
 
 

@@ -527,7 +527,7 @@ def bifurcation_figure(ds, param: str, network: str | None = None, reduction: st
         n_seeds = _seed_count(ds, param, model)
         ax.set(ylim=(-span, span), xlim=(x_edges[0], x_edges[-1]), xlabel=param,
                ylabel="Δ E peak height (spikes/ms)",
-               title=_label(model) + (f" ({n_seeds} seeds pooled)" if n_seeds > 1 else ""))
+               title=_label(model) + (f", {n_seeds} seeds pooled" if n_seeds > 1 else ""))
     fig.colorbar(mesh, ax=hist_axes, label="fraction of the successive differences (log)")
     banded = False
     for ax, stat, label in ((axd["rate"], "rate_hz", "rate (Hz/neuron)"),
@@ -547,7 +547,9 @@ def bifurcation_figure(ds, param: str, network: str | None = None, reduction: st
         _legend_inside(ax)
     axd["rate"].set_title("rates (mean ± sd over seeds)" if banded else "rates")
     axd["ssi"].set_title("spike synchrony index")
-    fig.suptitle(f"bifurcation diagram over {param} — T = {ds.attrs.get('t_end', '?')} ms")
+    t_end = ds.attrs.get("t_end")
+    fig.suptitle(f"bifurcation diagram over {param}"
+                 + (f" — T = {float(t_end):g} ms" if t_end is not None else ""))
     return fig
 
 
