@@ -23,8 +23,9 @@ from snnreduce import models as registry  # noqa: E402
 from snnreduce.compare import compare  # noqa: E402
 from snnreduce.io import open_netcdf  # noqa: E402
 from snnreduce.plot import (LARGE_EVENT_FRACTION, POPULATION_STYLES, bifurcation_figure,  # noqa: E402
-                            compare_figure, large_events, model_of, occupied_voltage_range,
-                            plot_cycle, plot_rates, result_figure)
+                            compare_figure, large_events, occupied_voltage_range, plot_cycle,
+                            plot_rates, result_figure)
+from snnreduce.result import model_of  # noqa: E402
 
 SMALL = snnreduce.NetworkParams(n_e=60, n_i=20)
 SWEEP = Path(__file__).resolve().parents[1] / "docs" / "data" / "sweep_p_ei.nc"

@@ -21,11 +21,12 @@ from . import models as registry
 from ._files import atomic_write
 from .analysis import peak_sequence, population_rate, spectrum
 from .analysis.response import combine_linear_responses
+from .result import model_of
 
 __all__ = ["result_figure", "compare_figure", "bifurcation_figure", "save_figure", "plot_raster",
            "plot_rates", "plot_cycle", "plot_psd", "plot_density", "plot_attractor",
-           "large_events", "model_of", "occupied_voltage_range", "bode_figure", "step_response_figure", "POPULATION_STYLES",
-           "LARGE_EVENT_FRACTION"]
+           "large_events", "occupied_voltage_range", "bode_figure", "step_response_figure",
+           "POPULATION_STYLES", "LARGE_EVENT_FRACTION"]
 
 #: Line style of each population in every figure.
 POPULATION_STYLES = {"E": "-", "I": "--"}
@@ -47,28 +48,6 @@ def _colour(model: str):
 def _label(model: str) -> str:
     entry = registry.MODELS.get(model)
     return model if entry is None else entry.label
-
-
-def _same_option(given, fixed) -> bool:
-    # engines spell "no noise" as the string "none" where the registry fixes None
-    if given in (None, "none") and fixed in (None, "none"):
-        return True
-    return given == fixed
-
-
-def model_of(result) -> str:
-    """Registry name of the model that made ``result``.
-
-    The models sharing ``result.engine`` are tried with the most options fixed first
-    (``dsode-fs`` before ``dsode``, ``fp-fs`` before ``fp``); the first whose fixed options
-    the run used wins. A result of no registered engine is named by its engine.
-    """
-    candidates = sorted((m for m in registry.MODELS.values() if m.engine == result.engine),
-                        key=lambda m: -len(m.fixed))
-    for model in candidates:
-        if all(_same_option(result.options.get(k), v) for k, v in model.fixed.items()):
-            return model.name
-    return candidates[-1].name if candidates else result.engine
 
 
 def _seed_text(result) -> str:
