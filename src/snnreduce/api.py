@@ -109,7 +109,7 @@ def _continuation(model: _models.Model, params, *, seed, options: dict, initial_
         raise ParameterError(f"continue_from holds no final state: the {made_by} model cannot "
                              "resume a run exactly (or the run is from a version before "
                              "continued runs); rerun it from the start instead")
-    if seed is not None and seed != prev.seed:
+    if model.seeded and seed is not None and seed != prev.seed:
         raise ParameterError(f"seed: a continued run keeps the seed of continue_from "
                              f"({prev.seed}); leave seed out, got {seed!r}")
     inherited = {k: prev.options[k] for k in model.options if k in prev.options}
