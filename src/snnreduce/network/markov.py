@@ -31,23 +31,30 @@ import math
 import numba
 import numpy as np
 
+from .._stimulus_kernel import kernel_table, rate_at
 from ..params import ParameterError
 from ._common import asked_records
 from ._common import (COL_LAMBDA, COL_P_EXC, COL_P_INH, COL_S_EXC, COL_S_INH, COL_TAU_EXC,
                       COL_TAU_INH, SpikeBuffer, check_choice, check_flag, check_no_unknown,
                       check_engine_record, initial_voltages, n_steps_of, population_table, progress_bar,
                       quenched_adjacency)
+from ._resume import (clock_of, clock_state, drive_of, is_state, record_stride, rng_from_text,
+                      rng_text, sampled_rows, start_voltages, state_arrays, stimulus_grid)
 
 __all__ = ["run", "VOLTAGES"]
 
 VOLTAGES = ("continuous", "integer")
 
-# int state: boundary index, has a drawn event time, queue head, queue length
-_S_BOUNDARY, _S_PENDING, _S_QHEAD, _S_QLEN = range(4)
-# float state: time, drawn time of the next Gillespie event
+# int state: boundary index (local to the run), has a drawn event time, queue head, queue
+# length, global index of the run's first step (see _resume.Clock)
+_S_BOUNDARY, _S_PENDING, _S_QHEAD, _S_QLEN, _S_FIRST = range(5)
+# float state: time (absolute, ms), drawn time of the next Gillespie event
 _F_T, _F_NEXT = range(2)
+# consts: threshold, reversal, dt, tau_r, tau_m, t_origin of the clock
+_C_ORIGIN = 5
 # modes
-_M_INTEGER, _M_QUENCHED, _M_REFR, _M_LEAK, _M_REC_V, _M_REC_PENDING, _M_REC_REFR = range(7)
+_M_INTEGER, _M_QUENCHED, _M_REFR, _M_LEAK, _M_REC_V, _M_REC_PENDING, _M_REC_REFR, _M_THIN, \
+    _M_REC_STRIDE = range(9)
 _REFR_NONE, _REFR_EXP, _REFR_FIXED = range(3)
 
 
@@ -106,11 +113,19 @@ def _bring_up_to_date(v, last_t, n, t, tau_m):
 def _run_events(rng, n_steps, stop_boundary, n_e, table, consts, modes, log1mp,
                 v, last_t, h, fen, fen_size, tot, perm, slot, act, refr,
                 queue_t, queue_n, leak_tree, st_i, st_f, indptr, indices,
-                counts, spk_time, spk_neuron, n_spk, rec_v, rec_pending, rec_refr):
+                counts, spk_time, spk_neuron, n_spk, rec_v, rec_pending, rec_refr,
+                stim_table, stim_samples, bounds):
     """Advance the jump process until boundary ``stop_boundary`` is recorded or the spike buffer
     is full. Returns the number of spikes stored. All state lives in the arrays (``st_i`` and
     ``st_f`` hold the scalars, including an already drawn next event time) so that chunked calls
     consume exactly the same random stream as one long call.
+
+    With a stimulus (``modes[_M_THIN]``) external kicks are thinned: proposals at the step's
+    upper bound ``bounds[b, 2 + Q]`` (>= λ_Q(t) on step b), each accepted with probability
+    ``λ_Q(t) / bounds[b, 2 + Q]`` (``_stimulus_kernel.rate_at`` on ``stim_table``, evaluated
+    only when the uniform lies above the step's lower bound ``bounds[b, Q]``: a squeeze, so a
+    slow stimulus costs one comparison per kick); every step boundary ends the current draw
+    (the bound changes; the process is memoryless, so this is exact).
 
     Paper symbols: h[row] = H^{QQ'} for row = 2 * kind + q_post; M = threshold, M_r = reversal.
     """
@@ -125,6 +140,10 @@ def _run_events(rng, n_steps, stop_boundary, n_e, table, consts, modes, log1mp,
     quenched = modes[_M_QUENCHED] == 1
     refr_mode = modes[_M_REFR]
     leak = modes[_M_LEAK] == 1
+    thin = modes[_M_THIN] == 1
+    stride = modes[_M_REC_STRIDE]
+    origin = consts[_C_ORIGIN]
+    first = st_i[_S_FIRST]
     inv_span = 1.0 / (M + Mr)
     sizes = np.array([n_e, n_tot - n_e])
     seg = np.array([0, n_e])
@@ -134,8 +153,13 @@ def _run_events(rng, n_steps, stop_boundary, n_e, table, consts, modes, log1mp,
         if n_spk >= cap:
             break
         n_refr_all = (sizes[0] - act[0]) + (sizes[1] - act[1])
-        rates[0] = table[0, COL_LAMBDA] * act[0]
-        rates[1] = table[1, COL_LAMBDA] * act[1]
+        b_now = st_i[_S_BOUNDARY]
+        if thin:
+            rates[0] = bounds[b_now, 2] * act[0]
+            rates[1] = bounds[b_now, 3] * act[1]
+        else:
+            rates[0] = table[0, COL_LAMBDA] * act[0]
+            rates[1] = table[1, COL_LAMBDA] * act[1]
         rates[2] = tot[0] / table[0, COL_TAU_EXC]   # ee
         rates[3] = tot[1] / table[1, COL_TAU_EXC]   # ie
         rates[4] = tot[2] / table[0, COL_TAU_INH]   # ei
@@ -155,29 +179,43 @@ def _run_events(rng, n_steps, stop_boundary, n_e, table, consts, modes, log1mp,
             if t_q < t_next:
                 t_next = t_q
                 fixed_exit = True
-        # ---- records at the step boundaries passed before the next event
+        # ---- records at the step boundaries passed before the next event (boundary b, the
+        # end of the run's step b, is at t_origin + (first + b + 1) dt: see _resume.Clock)
         stop = False
-        while st_i[_S_BOUNDARY] < n_steps and (st_i[_S_BOUNDARY] + 1) * dt <= t_next:
+        crossed = False
+        while (st_i[_S_BOUNDARY] < n_steps
+               and origin + (first + st_i[_S_BOUNDARY] + 1) * dt <= t_next):
             b = st_i[_S_BOUNDARY]
-            tb = (b + 1) * dt
-            if modes[_M_REC_V]:
-                for n in range(n_tot):
-                    x = v[n]
-                    if leak and not integer and tb > last_t[n]:
-                        x *= math.exp(-(tb - last_t[n]) / tau_m)
-                    rec_v[b, n] = x
-            if modes[_M_REC_PENDING]:
-                for r in range(4):
-                    rec_pending[b, r] = tot[r]
-            if modes[_M_REC_REFR]:
-                rec_refr[b, 0] = sizes[0] - act[0]
-                rec_refr[b, 1] = sizes[1] - act[1]
+            tb = origin + (first + b + 1) * dt
+            if (b + 1) % stride == 0:  # records sampled every stride steps
+                row = (b + 1) // stride - 1
+                if modes[_M_REC_V]:
+                    for n in range(n_tot):
+                        x = v[n]
+                        if leak and not integer and tb > last_t[n]:
+                            x *= math.exp(-(tb - last_t[n]) / tau_m)
+                        rec_v[row, n] = x
+                if modes[_M_REC_PENDING]:
+                    for r in range(4):
+                        rec_pending[row, r] = tot[r]
+                if modes[_M_REC_REFR]:
+                    rec_refr[row, 0] = sizes[0] - act[0]
+                    rec_refr[row, 1] = sizes[1] - act[1]
             st_i[_S_BOUNDARY] = b + 1
+            if thin:
+                # the drawn time used this step's bound: restart the draw at the boundary
+                t = tb
+                st_i[_S_PENDING] = 0
+                crossed = True
             if b + 1 >= stop_boundary:
                 stop = True
                 break
+            if crossed:
+                break
         if stop or st_i[_S_BOUNDARY] >= n_steps:
             break
+        if crossed:
+            continue
         # ---- the event
         t = t_next
         spiker = -1
@@ -198,6 +236,10 @@ def _run_events(rng, n_steps, stop_boundary, n_e, table, consts, modes, log1mp,
         while rates[c] == 0.0:  # guard against round-off landing on an empty class
             c -= 1
         if c <= 1:
+            if thin:
+                x = rng.random() * bounds[b_now, 2 + c]
+                if x >= bounds[b_now, c] and x >= rate_at(stim_table, stim_samples, c, t):
+                    continue  # a rejected proposal: nothing happens
             n = perm[seg[c] + _index(rng.random(), act[c])]
             if leak and not integer:
                 _bring_up_to_date(v, last_t, n, t, tau_m)
@@ -334,7 +376,8 @@ def _deactivate(n, n_e, perm, slot, act, refr, seg):
 
 
 def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: bool = False,
-        voltage: str = "continuous", fixed_indegree: bool = False, **unknown) -> dict:
+        voltage: str = "continuous", fixed_indegree: bool = False, stimulus=None,
+        t_start: float = 0.0, initial_state=None, record_every=None, **unknown) -> dict:
     """Simulate the network as an exact continuous-time Markov jump process.
 
     Parameters
@@ -346,10 +389,12 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         Simulated time, ms (rounded up to a whole number of bins).
     rng : numpy.random.Generator
         The single random stream (the quenched adjacency, if any, is drawn from it first).
+        Ignored when ``initial_state`` is a final state (its stream is resumed).
     record : iterable of str
-        ``"voltage"`` (float32, (n_steps, N)), ``"pending"`` (total pending kicks per pathway
-        summed over the post population, (n_steps, 4), order ee, ie, ei, ii post-pre),
-        ``"refractory"`` ((n_steps, 2)); all sampled at the bin ends ``(i + 1) dt``.
+        ``"voltage"`` (float32, (n_rows, N)), ``"pending"`` (total pending kicks per pathway
+        summed over the post population, (n_rows, 4), order ee, ie, ei, ii post-pre),
+        ``"refractory"`` ((n_rows, 2)); all sampled at the bin ends ``(i + 1) dt`` (every
+        m-th bin end with ``record_every``; ``n_rows = n_steps // m``).
     progress : bool
         Show a tqdm progress bar (does not change the random stream).
     voltage : {"continuous", "integer"}
@@ -359,21 +404,37 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         below -M_r; with ``tau_m > 0`` the leak is a unit step towards 0 at rate ``|V|/tau_m``.
     fixed_indegree : bool
         Quenched networks only: exactly round(P N_pre) presynaptic partners per neuron.
+    stimulus : snnreduce.stimulus.Stimulus, optional
+        Time-varying external rates λ_Q(t), exactly: an inhomogeneous Poisson process per
+        neuron, by thinning (docs/stimuli.md). None or constant: the constant drive.
+    t_start : float
+        Absolute time at the start, ms (event and spike times are absolute). A run continuing
+        a final state must start where that state ended.
+    initial_state : None, array of float (N,), or dict
+        None: ``params.initial_state``; an array: the voltages (E first, in
+        ``[-inhibitory_reversal, threshold)``, integers for ``voltage="integer"``); a dict:
+        a previous run's ``final_state`` (same params and options), continued exactly.
+    record_every : float, optional
+        Sampling interval of the records, a positive multiple of dt (None: every bin end).
 
     Returns
     -------
     dict
         ``population_counts`` (int64, (n_steps, 2)), exact ``spike_times`` (ms, sorted),
-        ``spike_neurons`` (int32, E first), ``records``, ``options``, ``status``.
+        ``spike_neurons`` (int32, E first), ``records``, ``options``, ``status``,
+        ``final_state`` (every array of the jump process, the drawn next event, the random
+        stream as JSON, the clock).
     """
-    check_no_unknown(unknown, "markov", ("voltage", "fixed_indegree"))
+    check_no_unknown(unknown, "markov", ("voltage", "fixed_indegree", "stimulus", "t_start",
+                                         "initial_state", "record_every"))
     voltage = check_choice("voltage", voltage, VOLTAGES)
     fixed_indegree = check_flag("fixed_indegree", fixed_indegree)
     record = check_engine_record(record, "markov")
     quenched = params.connectivity == "quenched"
     if fixed_indegree and not quenched:
         raise ParameterError("fixed_indegree=True needs connectivity='quenched', got 'annealed'")
-    if not isinstance(rng, np.random.Generator):
+    resume = is_state(initial_state)
+    if not resume and not isinstance(rng, np.random.Generator):
         raise ParameterError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     integer = voltage == "integer"
     if integer:
@@ -381,37 +442,72 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
             value = getattr(params, name)
             if not float(value).is_integer():
                 raise ParameterError(f"voltage='integer' needs an integer {name}, got {value!r}")
+    params, stimulus = drive_of(params, stimulus)
+    clock = clock_of(params, t_start, initial_state if resume else None)
+    stride = record_stride(record_every, params.dt)
 
     n_e, n_i = params.n_e, params.n_i
     n_tot = n_e + n_i
     dt = params.dt
     n_steps = n_steps_of(t_end, dt)
     leak = params.tau_m > 0
+    size = max(n_e, n_i)
+    if stimulus is not None:
+        bounds = stimulus_grid(stimulus, params, t_end, t_start, clock, bounds=True)
+        stim_table, stim_samples = kernel_table(stimulus, params)
+    else:
+        bounds, stim_table, stim_samples = np.zeros((0, 4)), np.zeros((0, 6)), np.zeros(1)
+    if resume:
+        saved = state_arrays(initial_state, "markov", {
+            "voltage": ((n_tot,), np.float64), "last_update": ((n_tot,), np.float64),
+            "pending": ((2, n_tot), np.int64), "pending_tree": ((4, size + 1), np.int64),
+            "pending_total": ((5,), np.int64), "order": ((n_tot,), np.int64),
+            "order_slot": ((n_tot,), np.int64), "active": ((2,), np.int64),
+            "refractory": ((n_tot,), np.int64), "exit_times": ((n_tot,), np.float64),
+            "exit_neurons": ((n_tot,), np.int64), "leak_tree": ((1, None), np.int64),
+            "counters": ((5,), np.int64), "times": ((2,), np.float64)})
+        rng = rng_from_text(initial_state.get("rng"), "rng")
+        adjacency_rng = (rng_from_text(initial_state.get("adjacency_rng"), "adjacency_rng")
+                         if quenched else None)
+    else:
+        adjacency_rng = rng
 
     if quenched:
-        indptr, indices = quenched_adjacency(params, rng, fixed_indegree)
+        adjacency_text = rng_text(adjacency_rng)
+        indptr, indices = quenched_adjacency(params, adjacency_rng, fixed_indegree)
     else:
         indptr, indices = np.zeros(1, np.int64), np.zeros(0, np.int32)
-    v = initial_voltages(params, rng, integer=integer)
-    last_t = np.zeros(n_tot)
-    h = np.zeros((2, n_tot), np.int64)        # [kind, neuron]: pending from E / from I
-    size = max(n_e, n_i)
-    fen = np.zeros((4, size + 1), np.int64)
     fen_size = np.array([n_e, n_i, n_e, n_i], np.int64)
-    tot = np.zeros(5, np.int64)             # pending per pathway row, then integer-leak total
-    perm = np.arange(n_tot, dtype=np.int64)
-    slot = np.arange(n_tot, dtype=np.int64)
-    act = np.array([n_e, n_i], np.int64)
-    refr = np.zeros(n_tot, np.int64)
-    queue_t = np.zeros(n_tot)
-    queue_n = np.zeros(n_tot, np.int64)
-    # Fenwick tree over |V| (integer voltages with leak only)
-    leak_tree = np.zeros((1, n_tot + 1 if integer and leak else 1), np.int64)
-    if integer and leak:
-        for n in range(n_tot):
-            _leak_update(leak_tree, tot, n, 0.0, v[n])
-    st_i = np.zeros(4, np.int64)
-    st_f = np.zeros(2)
+    if resume:
+        v, last_t, h = saved["voltage"], saved["last_update"], saved["pending"]
+        fen, tot = saved["pending_tree"], saved["pending_total"]
+        perm, slot, act = saved["order"], saved["order_slot"], saved["active"]
+        refr, queue_t, queue_n = saved["refractory"], saved["exit_times"], saved["exit_neurons"]
+        leak_tree = saved["leak_tree"]
+        st_i, st_f = saved["counters"], saved["times"]
+        st_i[_S_BOUNDARY] = 0
+        st_i[_S_FIRST] = clock.first
+    else:
+        v = start_voltages(params, rng, initial_state, integer=integer,
+                           default=lambda p, r: initial_voltages(p, r, integer=integer))
+        last_t = np.full(n_tot, clock.t_origin)
+        h = np.zeros((2, n_tot), np.int64)        # [kind, neuron]: pending from E / from I
+        fen = np.zeros((4, size + 1), np.int64)
+        tot = np.zeros(5, np.int64)             # pending per pathway row, then integer-leak total
+        perm = np.arange(n_tot, dtype=np.int64)
+        slot = np.arange(n_tot, dtype=np.int64)
+        act = np.array([n_e, n_i], np.int64)
+        refr = np.zeros(n_tot, np.int64)
+        queue_t = np.zeros(n_tot)
+        queue_n = np.zeros(n_tot, np.int64)
+        # Fenwick tree over |V| (integer voltages with leak only)
+        leak_tree = np.zeros((1, n_tot + 1 if integer and leak else 1), np.int64)
+        if integer and leak:
+            for n in range(n_tot):
+                _leak_update(leak_tree, tot, n, 0.0, v[n])
+        st_i = np.zeros(5, np.int64)
+        st_f = np.zeros(2)
+        st_f[_F_T] = clock.t_origin
 
     if params.tau_r == 0:
         refr_mode = _REFR_NONE
@@ -425,14 +521,16 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     with np.errstate(divide="ignore"):
         log1mp = np.log1p(-np.array(prob))
     consts = np.array([params.threshold, params.inhibitory_reversal, dt, params.tau_r,
-                       params.tau_m])
+                       params.tau_m, clock.t_origin])
     modes = np.array([integer, quenched, refr_mode, leak, "voltage" in record,
-                      "pending" in record, "refractory" in record], np.int64)
+                      "pending" in record, "refractory" in record, stimulus is not None,
+                      stride], np.int64)
 
     counts = np.zeros((n_steps, 2), np.int64)
-    rec_v = np.zeros((n_steps, n_tot) if "voltage" in record else (0, 0), np.float32)
-    rec_pending = np.zeros((n_steps, 4) if "pending" in record else (0, 0), np.int64)
-    rec_refr = np.zeros((n_steps, 2) if "refractory" in record else (0, 0), np.int64)
+    n_rows = sampled_rows(n_steps, stride)
+    rec_v = np.zeros((n_rows, n_tot) if "voltage" in record else (0, 0), np.float32)
+    rec_pending = np.zeros((n_rows, 4) if "pending" in record else (0, 0), np.int64)
+    rec_refr = np.zeros((n_rows, 2) if "refractory" in record else (0, 0), np.int64)
 
     chunk = max(1, min(n_steps, 1000))
     buf = SpikeBuffer(int(n_tot * n_steps * dt * 0.1) + 1024, key_dtype=np.float64)
@@ -446,7 +544,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
                 rng, n_steps, stop, n_e, table, consts, modes, log1mp, v, last_t, h, fen,
                 fen_size, tot, perm, slot, act, refr, queue_t, queue_n, leak_tree, st_i, st_f,
                 indptr, indices, counts, buf.key, buf.neuron, buf.n, rec_v, rec_pending,
-                rec_refr)
+                rec_refr, stim_table, stim_samples, bounds)
             bar.update((st_i[_S_BOUNDARY] - before) * dt)
     finally:
         bar.close()
@@ -456,6 +554,13 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     options = {"voltage": voltage, "fixed_indegree": fixed_indegree}
     if quenched:
         options["n_synapses"] = int(indices.size)
+    final_state = {"engine": "markov", **clock_state(clock, n_steps), "rng": rng_text(rng),
+                   "voltage": v, "last_update": last_t, "pending": h, "pending_tree": fen,
+                   "pending_total": tot, "order": perm, "order_slot": slot, "active": act,
+                   "refractory": refr, "exit_times": queue_t, "exit_neurons": queue_n,
+                   "leak_tree": leak_tree, "counters": st_i.copy(), "times": st_f}
+    if quenched:
+        final_state["adjacency_rng"] = adjacency_text
     return {
         "population_counts": counts,
         "spike_times": times,
@@ -463,4 +568,5 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         "records": records,
         "options": options,
         "status": "ok",
+        "final_state": final_state,
     }

@@ -50,7 +50,7 @@ import math
 import numba
 import numpy as np
 
-from ..dsode.moments import (DEFAULT_CLOSURE, POP_N, POP_S_EXC, POP_S_INH, POP_TAU_EXC,
+from ..dsode.moments import (DEFAULT_CLOSURE, POP_LAMBDA, POP_N, POP_S_EXC, POP_S_INH, POP_TAU_EXC,
                              POP_TAU_INH, TAB_TAU, advance_deviation, advance_moments,
                              check_closure, input_coefficients, pathway_table,
                              population_table)
@@ -58,6 +58,8 @@ from ..params import ParameterError
 from ._common import asked_records
 from ._common import (SpikeBuffer, check_choice, check_engine_record, check_no_unknown,
                       initial_voltages, n_steps_of, progress_bar, refractory_rule)
+from ._resume import (clock_of, clock_state, drive_of, is_state, record_stride, rng_from_text,
+                      rng_text, sampled_rows, start_voltages, state_arrays, stimulus_grid)
 
 __all__ = ["run", "SURROGATE_RECORDS"]
 
@@ -68,11 +70,15 @@ SURROGATE_RECORDS = ("voltage", "pending", "pending_var", "refractory")
 @numba.njit(cache=True)
 def _run_steps(rng, first, last, n_e, pop, pw, dt, decay, threshold, p_exit, fixed, refr_steps,
                euler, v, refr, h, var, eta, counts, spk_step, spk_neuron, n_spk,
-               rec_v, rec_h, rec_var, rec_refr):
+               rec_v, rec_h, rec_var, rec_refr, lam, stride):
     """Advance steps ``first .. last-1``; returns (next step, spikes stored).
 
     ``eta`` is ``(2, N)``: each neuron's pending-kick deviation of its excitatory (row 0)
     and inhibitory (row 1) pathway for closure "ou", or ``(0, 0)`` for the other closures.
+    ``lam`` is ``(n_steps, 2)``, the external rate of each step and population under a
+    stimulus (written into ``pop[q, POP_LAMBDA]`` before the step), or ``(0, 2)``: the
+    constant ``pop`` rates. Records are stored at the end of steps i with
+    ``(i + 1) % stride == 0``, row ``(i + 1) // stride - 1``.
     Stops early, before a step, when the spike buffer could overflow during it.
     """
     n_tot = v.size
@@ -87,6 +93,10 @@ def _run_steps(rng, first, last, n_e, pop, pw, dt, decay, threshold, p_exit, fix
     for step in range(first, last):
         if n_spk + n_tot > cap:
             return step, n_spk
+        if lam.shape[0] > 0:
+            # the step's mean external rate: the drift and variance dt λ of input_coefficients
+            pop[0, POP_LAMBDA] = lam[step, 0]
+            pop[1, POP_LAMBDA] = lam[step, 1]
         for q in range(2):
             lo = 0 if q == 0 else n_e
             hi = n_e if q == 0 else n_tot
@@ -138,23 +148,27 @@ def _run_steps(rng, first, last, n_e, pop, pw, dt, decay, threshold, p_exit, fix
                     refr[n] = 0
                 if refr[n] > 0:
                     n_refr[0 if n < n_e else 1] += 1
+        if (step + 1) % stride != 0:
+            continue
+        row = (step + 1) // stride - 1
         if rec_v.shape[0] > 0:
             for n in range(n_tot):
-                rec_v[step, n] = v[n]
+                rec_v[row, n] = v[n]
         if rec_h.shape[0] > 0:
             for j in range(4):
-                rec_h[step, j] = h[j] * pop[j % 2, POP_N]
+                rec_h[row, j] = h[j] * pop[j % 2, POP_N]
         if rec_var.shape[0] > 0:
             for j in range(4):
-                rec_var[step, j] = var[j]
+                rec_var[row, j] = var[j]
         if rec_refr.shape[0] > 0:
-            rec_refr[step, 0] = n_refr[0]
-            rec_refr[step, 1] = n_refr[1]
+            rec_refr[row, 0] = n_refr[0]
+            rec_refr[row, 1] = n_refr[1]
     return last, n_spk
 
 
 def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: bool = False,
-        moment_integrator: str = "exact", closure: str = DEFAULT_CLOSURE, **unknown) -> dict:
+        moment_integrator: str = "exact", closure: str = DEFAULT_CLOSURE, stimulus=None,
+        t_start: float = 0.0, initial_state=None, record_every=None, **unknown) -> dict:
     """Simulate the Markov surrogate network (usually via ``simulate(..., engine="surrogate")``).
 
     Parameters
@@ -165,12 +179,14 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     t_end : float
         Simulated time, ms; ``ceil(t_end / dt)`` steps.
     rng : numpy.random.Generator
-        The single random stream.
+        The single random stream. Ignored when ``initial_state`` is a final state (its
+        stream is resumed).
     record : iterable of str
-        Any of ``"voltage"`` (float32, (n_steps, N)), ``"pending"`` (total pending kicks per
+        Any of ``"voltage"`` (float32, (n_rows, N)), ``"pending"`` (total pending kicks per
         pathway, ``h * N_post``, order ee, ie, ei, ii), ``"pending_var"`` (variance across
         neurons σ² per pathway), ``"refractory"`` (refractory neurons per population), all at
-        the end of each step.
+        the end of each step (of every m-th step with ``record_every``;
+        ``n_rows = n_steps // m``).
     progress : bool
         Show a progress bar (does not change the random stream).
     moment_integrator : {"exact", "euler"}
@@ -179,38 +195,70 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         How the across-neuron spread of the pending kicks enters the input (module
         docstring); ``"ou"`` (default) draws two more normals per neuron and step (a
         different random stream from the other closures); ``"paper"`` is SPEC §3.
+    stimulus : snnreduce.stimulus.Stimulus, optional
+        Time-varying external rates: each step's mean λ̄_Q replaces λ_Q in the input's mean
+        and variance (docs/stimuli.md). None or constant: the constant drive.
+    t_start : float
+        Absolute time of the first step, ms (spike times are absolute). A run continuing a
+        final state must start where that state ended.
+    initial_state : None, array of float (N,), or dict
+        None: ``params.initial_state``; an array: the voltages (E first, in
+        ``[-inhibitory_reversal, threshold)``), no pending kicks, nobody refractory; a dict:
+        a previous run's ``final_state`` (same params and options), continued exactly.
+    record_every : float, optional
+        Sampling interval of the records, a positive multiple of dt (None: every step).
 
     Returns
     -------
     dict
         ``population_counts`` (int64, (n_steps, 2)), ``spike_times`` (ms, step midpoints),
-        ``spike_neurons`` (int32, E first), ``records``, ``options``, ``status``.
+        ``spike_neurons`` (int32, E first), ``records``, ``options``, ``status``,
+        ``final_state`` (voltages, refractory counters, the moments, the "ou" deviations,
+        the random stream as JSON, the clock).
     """
-    check_no_unknown(unknown, "surrogate", ("moment_integrator", "closure"))
+    check_no_unknown(unknown, "surrogate", ("moment_integrator", "closure", "stimulus",
+                                            "t_start", "initial_state", "record_every"))
     closure = check_closure(closure)
     record = check_engine_record(record, "surrogate", SURROGATE_RECORDS)
     moment_integrator = check_choice("moment_integrator", moment_integrator, ("exact", "euler"))
-    if not isinstance(rng, np.random.Generator):
+    resume = is_state(initial_state)
+    if not resume and not isinstance(rng, np.random.Generator):
         raise ParameterError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    params, stimulus = drive_of(params, stimulus)
+    clock = clock_of(params, t_start, initial_state if resume else None)
+    stride = record_stride(record_every, params.dt)
     n_e, n_i = params.n_e, params.n_i
     n_tot = n_e + n_i
     dt = params.dt
     n_steps = n_steps_of(t_end, dt)
     fixed, p_exit, refr_steps = refractory_rule(params)
     decay = math.exp(-dt / params.tau_m) if params.tau_m > 0 else 1.0
+    lam = (stimulus_grid(stimulus, params, t_end, t_start, clock) if stimulus is not None
+           else np.zeros((0, 2)))
 
-    v = initial_voltages(params, rng)
-    refr = np.zeros(n_tot, np.int64)
-    h = np.zeros(4)
-    var = np.zeros(4)
+    n_eta = (2, n_tot) if closure == "ou" else (0, 0)
+    if resume:
+        saved = state_arrays(initial_state, "surrogate", {
+            "voltage": ((n_tot,), np.float64), "refractory_left": ((n_tot,), np.int64),
+            "pending_mean": ((4,), np.float64), "pending_var": ((4,), np.float64),
+            "deviation": (n_eta, np.float64)})
+        rng = rng_from_text(initial_state.get("rng"), "rng")
+        v, refr = saved["voltage"], saved["refractory_left"]
+        h, var, eta = saved["pending_mean"], saved["pending_var"], saved["deviation"]
+    else:
+        v = start_voltages(params, rng, initial_state, default=initial_voltages)
+        refr = np.zeros(n_tot, np.int64)
+        h = np.zeros(4)
+        var = np.zeros(4)
+        eta = np.zeros(n_eta)
     counts = np.zeros((n_steps, 2), np.int64)
-    rec_v = np.zeros((n_steps, n_tot) if "voltage" in record else (0, 0), np.float32)
-    rec_h = np.zeros((n_steps, 4) if "pending" in record else (0, 0))
-    rec_var = np.zeros((n_steps, 4) if "pending_var" in record else (0, 0))
-    rec_refr = np.zeros((n_steps, 2) if "refractory" in record else (0, 0), np.int64)
+    n_rows = sampled_rows(n_steps, stride)
+    rec_v = np.zeros((n_rows, n_tot) if "voltage" in record else (0, 0), np.float32)
+    rec_h = np.zeros((n_rows, 4) if "pending" in record else (0, 0))
+    rec_var = np.zeros((n_rows, 4) if "pending_var" in record else (0, 0))
+    rec_refr = np.zeros((n_rows, 2) if "refractory" in record else (0, 0), np.int64)
     pop = population_table(params, closure)
     pw = pathway_table(params)
-    eta = np.zeros((2, n_tot) if closure == "ou" else (0, 0))
 
     chunk = max(1, min(n_steps, 2_000_000 // n_tot))
     buf = SpikeBuffer(int(n_tot * chunk * dt * 0.2) + 4 * n_tot)
@@ -223,7 +271,8 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
             new_step, buf.n = _run_steps(
                 rng, step, target, n_e, pop, pw, dt, decay, params.threshold, p_exit,
                 bool(fixed), refr_steps, moment_integrator == "euler", v, refr, h, var, eta,
-                counts, buf.key, buf.neuron, buf.n, rec_v, rec_h, rec_var, rec_refr)
+                counts, buf.key, buf.neuron, buf.n, rec_v, rec_h, rec_var, rec_refr, lam,
+                stride)
             bar.update((new_step - step) * dt)
             step = new_step
     finally:
@@ -232,12 +281,16 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     steps, neurons = buf.arrays()
     records = asked_records(record, voltage=rec_v, pending=rec_h, pending_var=rec_var,
                             refractory=rec_refr)
+    final_state = {"engine": "surrogate", **clock_state(clock, n_steps), "rng": rng_text(rng),
+                   "voltage": v, "refractory_left": refr, "pending_mean": h, "pending_var": var,
+                   "deviation": eta}
     return {
         "population_counts": counts,
-        "spike_times": (steps + 0.5) * dt,
+        "spike_times": clock.midpoints(steps),
         "spike_neurons": neurons,
         "records": records,
         "options": {"moment_integrator": moment_integrator, "closure": closure,
                     "spike_time": "step midpoint"},
         "status": "ok",
+        "final_state": final_state,
     }
