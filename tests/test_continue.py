@@ -37,6 +37,95 @@ def cli(*args):
                           text=True)
 
 
+# ----------------------------------------------------------------------------- exactness
+#: Every model that resumes, with the records it can keep.
+RESUMING = {
+    "snn": ("voltage", "pending", "refractory"),
+    "markov": ("voltage", "pending", "refractory"),
+    "surrogate": ("voltage", "pending", "pending_var", "refractory"),
+}
+T_END = 40.0
+
+
+def assert_same_run(got: Result, want: Result):
+    """Bit for bit: counts, spikes, records; the same span and provenance.
+
+    Final states are compared by what they do (:func:`assert_same_future`): an engine may
+    keep per-call bookkeeping in them (the markov engine's step counters) that differs
+    between one run and two without changing what follows.
+    """
+    assert (got.engine, got.seed, got.t_start, got.status) == (want.engine, want.seed,
+                                                               want.t_start, want.status)
+    assert got.t_end == pytest.approx(want.t_end, abs=1e-9) and got.n_steps == want.n_steps
+    np.testing.assert_array_equal(got.population_counts, want.population_counts)
+    assert got.has_spikes == want.has_spikes
+    if want.has_spikes:
+        np.testing.assert_array_equal(got.spike_times, want.spike_times)
+        np.testing.assert_array_equal(got.spike_neurons, want.spike_neurons)
+    assert sorted(got.records) == sorted(want.records)
+    for name, values in want.records.items():
+        np.testing.assert_array_equal(got.records[name], values, err_msg=name)
+    assert list(got.final_state) == list(want.final_state)
+
+
+def assert_same_future(model, got: Result, want: Result, t_end: float = 5.0):
+    """Continuing either run for ``t_end`` ms gives the same run."""
+    assert_same_run(_run(model, None, t_end, continue_from=got),
+                    _run(model, None, t_end, continue_from=want))
+
+
+def _run(model, seed, t_end, **kwargs):
+    options = {"record": RESUMING[model], **kwargs.pop("options", {})}
+    return run_model(SMALL, model, seed=seed, t_end=t_end, options=options, **kwargs)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("model", list(RESUMING))
+def test_half_then_continued_equals_one_run(model, seed, tmp_path):
+    whole = _run(model, seed, T_END)
+    first = _run(model, seed, T_END / 2)
+    second = _run(model, None, T_END / 2, continue_from=first)
+    assert second.t_start == T_END / 2 and second.seed == first.seed
+    assert second.time[0] == T_END / 2  # absolute times
+    assert_same_run(first.concat(second), whole)
+    assert_same_future(model, first.concat(second), whole)
+    # the same through a saved file of the first half
+    first.save(tmp_path / "first.nc")
+    again = _run(model, None, T_END / 2, continue_from=snnreduce.load(tmp_path / "first.nc"))
+    assert_same_run(first.concat(again), whole)
+
+
+@pytest.mark.parametrize("model", list(RESUMING))
+def test_sampled_records_continue_on_the_same_grid(model, tmp_path):
+    whole = _run(model, 2, T_END, options={"record_every": 0.5})
+    first = _run(model, 2, T_END / 2, options={"record_every": 0.5})
+    first.save(tmp_path / "first.nc")
+    # record_every is taken from the run continued
+    second = _run(model, None, T_END / 2, continue_from=snnreduce.load(tmp_path / "first.nc"))
+    assert second.record_every == 0.5
+    np.testing.assert_allclose(second.record_time, T_END / 2 + 0.5 * np.arange(1, 41))
+    both = first.concat(second)
+    assert_same_run(both, whole)
+    np.testing.assert_array_equal(both.record_time, whole.record_time)
+
+
+def test_cli_continues_a_saved_run(tmp_path):
+    base = ["--model", "snn", "--set", "n_e=40", "--set", "n_i=15", "--seed", "5",
+            "--record", "pending", "--record-every", "0.5", "--quiet"]
+    for args, out in ((["--t-end", "40"], "whole.nc"), (["--t-end", "20"], "first.nc")):
+        proc = cli("run", *base, *args, "--out", str(tmp_path / out))
+        assert proc.returncode == 0, proc.stderr
+    proc = cli("run", "--continue-from", str(tmp_path / "first.nc"), "--t-end", "20", "--quiet",
+               "--out", str(tmp_path / "second.nc"))
+    assert proc.returncode == 0, proc.stderr
+    assert "20–40 ms" in proc.stderr
+    second = snnreduce.load(tmp_path / "second.nc")
+    assert second.t_start == 20.0 and second.seed == 5 and second.record_every == 0.5
+    assert list(second.records) == ["pending"]  # what the continued run recorded
+    assert_same_run(snnreduce.load(tmp_path / "first.nc").concat(second),
+                    snnreduce.load(tmp_path / "whole.nc"))
+
+
 # ----------------------------------------------------------------------------- refusals
 @pytest.mark.parametrize("call, message", [
     (lambda prev: run_model(SMALL.replace(p_ei=0.5), "snn", seed=None, t_end=1.0,
@@ -149,3 +238,22 @@ def test_concat_refuses_runs_that_do_not_join(change, message):
     later = _piece(2.0, np.zeros((30, 2)), (np.array([2.05]), np.array([7])))
     with pytest.raises(ParameterError, match=message):
         first.concat(change(later))
+
+
+# ----------------------------------------------------------------------------- initial_state
+@pytest.mark.parametrize("model", list(RESUMING))
+def test_network_starts_from_given_voltages(model):
+    # every neuron one unit kick below threshold fires within the first ms; from rest none can
+    # (a spike needs M = 100 unit kicks at about 0.7 kicks per 0.1 ms step)
+    near = np.full(SMALL.n_e + SMALL.n_i, SMALL.threshold - 1.0)
+    started = run_model(SMALL, model, seed=0, t_end=2.0, initial_state=near)
+    rest = run_model(SMALL, model, seed=0, t_end=2.0)
+    first_ms = slice(0, 10)
+    assert started.population_counts[first_ms].sum() > 0.5 * (SMALL.n_e + SMALL.n_i)
+    assert rest.population_counts[first_ms].sum() == 0
+
+
+@pytest.mark.parametrize("bad", [np.zeros(7), np.full(55, np.nan), np.full(55, 100.0)])
+def test_bad_voltage_arrays_name_initial_state(bad):
+    with pytest.raises(ParameterError, match="initial_state"):
+        snnreduce.simulate(SMALL, t_end=1.0, seed=0, initial_state=bad)

@@ -120,8 +120,9 @@ def label_sweep_coordinates(ds, parameters):
 FINAL_STATE_PREFIX = "final_state_"
 
 #: Units and meaning of the final-state entries shared by several engines. The others are
-#: engine-internal arrays described by their engine's module; all of those the engines write
-#: are dimensionless (neurons, kicks, voltages, fractions, random-stream words): units "1".
+#: engine-internal arrays described by their engine's module; all other arrays the engines
+#: write are dimensionless (neurons, kicks, voltages, fractions, indices, random-stream
+#: words): units "1".
 _FINAL_STATE = {
     "voltage": ("1", "membrane potential of every neuron (dimensionless)"),
     "pending": ("1", "pending kicks of every neuron per pathway (post-pre)"),
@@ -129,6 +130,10 @@ _FINAL_STATE = {
     "step": ("1", "global index of the next step"),
     "t_origin": ("ms", "origin of the run's step grid"),
     "time": ("ms", "time at which the state was taken"),
+    # the event-driven (markov) engine's clocks
+    "last_update": ("ms", "time of each neuron's last update"),
+    "exit_times": ("ms", "queued refractory exit times"),
+    "times": ("ms", "current and next event time"),
 }
 
 
