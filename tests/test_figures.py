@@ -263,3 +263,20 @@ def test_bifurcation_of_a_dsode_only_sweep_has_no_empty_panel(sweep_ds):
     rates = [ax for ax in fig.axes if ax.get_title() == "rates"][0]
     # the histogram spans both rows of the right column
     assert hist.get_position().height > 1.8 * rates.get_position().height
+
+
+def test_density_of_sampled_records_spans_the_run():
+    # bin_count kept every 1 ms (10 steps): 60 rows for 600 steps, drawn over the same times
+    edges = np.linspace(-40.0, 100.0, 36)
+    counts = np.zeros((60, 2, 35))
+    counts[:, 0, 12], counts[:, 1, 12] = SMALL.n_e, SMALL.n_i
+    result = snnreduce.Result(params=SMALL, engine="dsode", seed=None, t_end=60.0, dt=0.1,
+                              population_counts=np.zeros((600, 2)), t_start=100.0,
+                              records={"bin_count": counts, "bin_edges": edges},
+                              options={"noise": "none", "record_every": 1.0})
+    fig = result_figure(result)
+    density = [ax for ax in fig.axes if "voltage density" in ax.get_title()][0]
+    mesh = next(c for c in density.collections if isinstance(c, QuadMesh))
+    x = mesh.get_coordinates()[0, :, 0]
+    np.testing.assert_allclose(x, 100.0 + np.arange(61.0))
+    assert density.get_ylim() == (edges[12], edges[13])

@@ -310,11 +310,13 @@ def plot_density(ax, result, population="E", window=None, fig=None):
     start, stop = _window(result, window)
     edges = np.asarray(result.records["bin_edges"], dtype=float)
     counts = np.asarray(result.records["bin_count"], dtype=float)[:, 0 if population == "E" else 1]
-    t = result.time
+    # row k: the state at the end of step k, or of the k-th sampled interval (record_every)
+    width = result.dt if result.record_every is None else result.record_every
+    t = result.record_time if result.record_every is None else result.record_time - width
     keep = (t >= start) & (t < stop)
     n = result.params.n_e if population == "E" else result.params.n_i
     density = counts[keep] / (n * np.diff(edges))
-    t_edges = np.append(t[keep], t[keep][-1] + result.dt)
+    t_edges = np.append(t[keep], t[keep][-1] + width)
     mesh = ax.pcolormesh(t_edges, edges, density.T, shading="flat", cmap="viridis", rasterized=True)
     ax.set(xlabel="time (ms)", ylim=occupied_voltage_range(density, edges),
            ylabel="voltage (reset 0, threshold M)",
