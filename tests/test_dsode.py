@@ -421,8 +421,8 @@ def _advance_directly(params, t_end, closure="ou"):
     empty2 = np.zeros((0, 2, 0))
     empty1 = np.zeros((0, 4))
     K._advance(*state, setup.pop, setup.pw, setup.fc, setup.ic, 0, steps,
-               np.random.default_rng(0), np.zeros((steps, 2)), empty2, empty2, empty1, empty1,
-               np.zeros((0, 2)), 0)
+               np.random.default_rng(0), K.NO_STIMULUS, np.zeros((steps, 2)), empty2, empty2,
+               empty1, empty1, np.zeros((0, 2)), 0, 1)
     return state
 
 

@@ -18,7 +18,6 @@ from test_markov import markov_isi_ms
 from test_stepped import (UNCOUPLED, check_renewal, gaussian_passage_steps,
                           poisson_passage_steps, stepped_isi_steps)
 
-ENGINES = {"snn": "snn", "markov": "markov", "surrogate": "surrogate"}
 # (model, options): every engine, the stepped one with both drives
 CASES = [("snn", {}), ("snn", {"drive": "poisson"}), ("markov", {}), ("surrogate", {})]
 

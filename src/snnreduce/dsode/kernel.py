@@ -13,9 +13,9 @@ import numba
 import numpy as np
 from numba import prange
 
-from .moments import (POP_N, POP_S_EXC, POP_S_INH, POP_TAU_EXC, POP_TAU_INH, POP_TAU_M,
-                      TAB_P, TAB_TAU, advance_pathway, advance_pathway_exact,
-                      input_coefficients)
+from .moments import (POP_LAMBDA, POP_N, POP_S_EXC, POP_S_INH, POP_TAU_EXC, POP_TAU_INH,
+                      POP_TAU_M, TAB_P, TAB_TAU, advance_pathway, advance_pathway_exact,
+                      input_coefficients_at)
 from .transport import (_edge_integrals, _edge_integrals_wide, _fma, _reconstruct_select,
                         _source_assemble, _source_fill, _source_setup, _u)
 
@@ -42,6 +42,9 @@ N_IC = 8
 REF_EXPONENTIAL = 0
 REF_FIXED = 1
 REF_PAPER = 2
+
+#: ``lam`` of a run without a time-varying stimulus: no rows, the tables' constant λ_Q.
+NO_STIMULUS = np.zeros((0, 2))
 
 # A source bin holding less than this many neurons is carried without transport (stays in
 # its bin): this bounds the work spent on Gaussian-tail dust and changes no mass.
@@ -337,7 +340,7 @@ def _flush_colored(wts, j0, j1, sf, si, dpsi, dlam, new_n, new_m1, new_eta, reg,
 
 @numba.njit(cache=True, error_model="numpy")
 def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0, n_steps,
-             rng, counts, rec_n, rec_m, rec_h, rec_v, rec_r, rec0):
+             rng, lam, counts, rec_n, rec_m, rec_h, rec_v, rec_r, rec0, rec_every):
     """Advance one parameter set by ``n_steps`` steps; returns the steps done (< n_steps on
     a non-finite state).
 
@@ -351,9 +354,13 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
     (population, pathway excitatory / inhibitory, bin), ``eta_r`` (2, 2, L) the summed
     deviation of the refractory pool (slot 0) or, with the fixed rule, of each cohort of the
     delay line (unused by the other closures).
-    ``counts`` receives the spikes of step ``i`` at row ``rec0 + i``; so do the ``rec_*``
-    arrays (first dimension 0 when not recorded) with the state after the step. ``step0`` is
-    the global index of the first step (delay line).
+    ``lam`` (rows, 2): the external rate (kicks/ms) of each step of a time-varying
+    stimulus, row ``rec0 + i`` for step ``i`` (the run's step index); 0 rows: the constant
+    ``λ_Q`` of ``pop`` (the same numbers as before stimuli existed).
+    ``counts`` receives the spikes of step ``i`` at row ``rec0 + i``. The ``rec_*`` arrays
+    (first dimension 0 when not recorded) receive the state after the steps ``j = rec0 + i``
+    with ``(j + 1) % rec_every == 0``, at row ``(j + 1) // rec_every - 1`` (``rec_every = 1``:
+    every step, at row j). ``step0`` is the global index of the first step (delay line).
     """
     dt = fc[FC_DT]
     e0 = fc[FC_E0]
@@ -370,6 +377,7 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
     rate_lag = ic[IC_RATE_LAG] == 1
     colored = ic[IC_COLORED] == 1
     zero_bin = min(max(int(math.floor((0.0 - e0) / dv)), 0), n_bins - 1)
+    stimulated = lam.shape[0] > 0
 
     new_n = np.empty(n_bins)
     new_m1 = np.empty(n_bins)
@@ -410,7 +418,9 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
 
     for i in range(n_steps):
         step = step0 + i
-        row = rec0 + i  # of counts and records
+        row = rec0 + i  # the run's step index: row of counts and of the stimulus rates
+        sampled = (row + 1) % rec_every == 0  # records kept after this step
+        rrow = (row + 1) // rec_every - 1     # their row
         for q in range(2):
             shrink = shrinks[q]
             for k in range(n_bins):
@@ -419,7 +429,9 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
             f_q = 0.0
             # (the closure's variance factors are columns of pop; numba's cache does not see
             # changes to the inlined input_coefficients, so edit this file along with it)
-            in_a, in_b, in_c, in_d, g1, g0 = input_coefficients(q, h, var, pop, dt)
+            # the external rate of this step: a stimulus's step mean, or the constant λ_Q
+            lam_q = lam[row, q] if stimulated else pop[q, POP_LAMBDA]
+            in_a, in_b, in_c, in_d, g1, g0 = input_coefficients_at(q, h, var, pop, dt, lam_q)
             kx = ki = cx = ci = 0.0
             if colored:
                 jx = q
@@ -550,8 +562,8 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
             # the new state, written straight into the bin records too (branch-free, so
             # that LLVM vectorises the divisions; a division by an empty bin's 0 is
             # discarded by the select)
-            rec_bin_n = rec_n.shape[0] > 0
-            rec_bin_m = rec_m.shape[0] > 0
+            rec_bin_n = rec_n.shape[0] > 0 and sampled
+            rec_bin_m = rec_m.shape[0] > 0 and sampled
             for k in range(n_bins):
                 nk = new_n[k]
                 low = e0 + k * dv
@@ -562,9 +574,9 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                     eta[q, 0, k] = new_eta[0, k] / nk if nk > 0.0 else 0.0
                     eta[q, 1, k] = new_eta[1, k] / nk if nk > 0.0 else 0.0
                 if rec_bin_n:
-                    rec_n[row, q, k] = nk
+                    rec_n[rrow, q, k] = nk
                 if rec_bin_m:
-                    rec_m[row, q, k] = v
+                    rec_m[rrow, q, k] = v
             fired[q] = f_q
             counts[row, q] = f_q
 
@@ -600,15 +612,15 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                 if v_tot > 0.0:
                     h[j] = max(h[j] + math.sqrt(v_tot) / n_post * rng.standard_normal(), 0.0)
 
-        if rec_h.shape[0] > 0:
+        if rec_h.shape[0] > 0 and sampled:
             for j in range(4):
-                rec_h[row, j] = h[j] * pop[j % 2, POP_N]
-        if rec_v.shape[0] > 0:
+                rec_h[rrow, j] = h[j] * pop[j % 2, POP_N]
+        if rec_v.shape[0] > 0 and sampled:
             for j in range(4):
-                rec_v[row, j] = var[j]
-        if rec_r.shape[0] > 0:
-            rec_r[row, 0] = refr[0]
-            rec_r[row, 1] = refr[1]
+                rec_v[rrow, j] = var[j]
+        if rec_r.shape[0] > 0 and sampled:
+            rec_r[rrow, 0] = refr[0]
+            rec_r[rrow, 1] = refr[1]
         if not (math.isfinite(fired[0]) and math.isfinite(fired[1])
                 and math.isfinite(h[0] + h[1] + h[2] + h[3])):
             return i + 1
@@ -616,15 +628,16 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
 
 
 @numba.njit(cache=True, parallel=True)
-def _advance_batch(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, n_steps, rng,
-                   counts, rec_n, rec_m, rec_h, rec_v, rec_r, done):
+def _advance_batch(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0, n_steps,
+                   rng, lam, counts, rec_n, rec_m, rec_h, rec_v, rec_r, rec_every, done):
     """:func:`_advance` for many parameter sets (leading dimension), in parallel over sets.
 
     Deterministic only (the shared ``rng`` is never drawn from). ``n_steps[s]`` steps for
-    set ``s``; ``done[s]`` receives the steps completed.
+    set ``s`` from its global step ``step0[s]``; ``lam[s]`` its per-step external rates
+    (second dimension 0: every set's constant λ); ``done[s]`` receives the steps completed.
     """
     for s in prange(n.shape[0]):
         done[s] = _advance(n[s], vm[s], refr[s], line[s], h[s], var[s], last[s], eta[s],
-                           eta_r[s], pop[s], pw[s], fc[s], ic[s], 0, n_steps[s], rng,
-                           counts[s], rec_n[s], rec_m[s],
-                           rec_h[s], rec_v[s], rec_r[s], 0)
+                           eta_r[s], pop[s], pw[s], fc[s], ic[s], step0[s], n_steps[s], rng,
+                           lam[s], counts[s], rec_n[s], rec_m[s],
+                           rec_h[s], rec_v[s], rec_r[s], 0, rec_every)

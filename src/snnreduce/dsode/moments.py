@@ -56,6 +56,7 @@ from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
 
 __all__ = ["PATHWAYS", "PRE", "POST", "CLOSURES", "pathway_table", "population_table",
            "advance_moments", "stationary_moments", "input_mean_var", "input_coefficients",
+           "input_coefficients_at",
            "TAB_TAU", "TAB_P", "POP_LAMBDA", "POP_S_EXC", "POP_S_INH", "POP_TAU_EXC",
            "POP_TAU_INH", "POP_THRESHOLD", "POP_REVERSAL", "POP_TAU_M", "POP_N",
            "POP_VAR_EXC", "POP_VAR_INH", "DEFAULT_CLOSURE", "check_closure", "variance_factor",
@@ -218,6 +219,16 @@ def input_coefficients(q, h, var, pop, dt):
     closure factors multiply the recurrent variance terms (1 for "paper", exactly: the
     paper's numbers are unchanged).
     """
+    return input_coefficients_at(q, h, var, pop, dt, pop[q, POP_LAMBDA])
+
+
+@numba.njit(cache=True, inline="always")
+def input_coefficients_at(q, h, var, pop, dt, lam):
+    """:func:`input_coefficients` with the external rate ``lam`` (kicks/ms) of this step in
+    place of the table's constant ``λ_Q`` (a time-varying stimulus: the step's mean rate,
+    :mod:`snnreduce.stimulus`). λ enters the mean and the variance alike (``dt λ`` each:
+    unit Poisson kicks), whatever the closure; with ``lam = pop[q, POP_LAMBDA]`` the numbers
+    are those of :func:`input_coefficients` exactly."""
     jx = q          # pathway qE: "ee" (0) or "ie" (1)
     ji = 2 + q      # pathway qI: "ei" (2) or "ii" (3)
     g1 = 1.0 / (pop[q, POP_THRESHOLD] + pop[q, POP_REVERSAL])
@@ -226,7 +237,6 @@ def input_coefficients(q, h, var, pop, dt):
     s_i = pop[q, POP_S_INH]
     tx = pop[q, POP_TAU_EXC]
     ti = pop[q, POP_TAU_INH]
-    lam = pop[q, POP_LAMBDA]
     a = dt * (lam + s_x * h[jx] / tx)
     b = dt * s_i * h[ji] / ti
     c = dt * (lam + s_x * s_x * var[jx] / (tx * tx) * pop[q, POP_VAR_EXC])

@@ -44,17 +44,16 @@ import numpy as np
 
 from .._threads import prefer_workqueue
 from ..params import ParameterError
-from ..populations import population_offsets
+from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
 from . import _atomic
 from . import _pool
 from . import _random as _rnd
-from ._common import asked_records
-from ._resume import (clock_of, clock_state, drive_of, is_state, record_stride, rng_from_text,
-                      rng_text, sampled_rows, start_voltages, state_arrays, stimulus_grid)
-from ._common import (COL_LAMBDA, COL_P_EXC, COL_P_INH, COL_S_EXC, COL_S_INH, COL_TAU_EXC,
-                      COL_TAU_INH, SpikeBuffer, check_choice, check_engine_record, check_flag,
+from ._common import (COL_LAMBDA, COL_S_EXC, COL_S_INH, COL_TAU_EXC, COL_TAU_INH, SpikeBuffer,
+                      asked_records, check_choice, check_engine_record, check_flag,
                       check_no_unknown, initial_voltages, n_steps_of, population_table,
                       progress_bar, quenched_adjacency, refractory_rule)
+from ._resume import (clock_of, clock_state, drive_of, is_state, record_stride, rng_from_text,
+                      rng_text, sampled_rows, start_voltages, state_arrays, stimulus_grid)
 
 __all__ = ["run", "DRIVES", "RECURRENT", "CONSUMPTION"]
 
@@ -94,7 +93,7 @@ _U = np.uint64
 
 
 @numba.njit(cache=True, _nrt=False)
-def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, state, net, draw,
+def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, pop_of, blocks, tabs, state, net, draw,
                  out):
     """One block's share of a sweep: phases 4-5 of step ``step_c`` (``do_c``: new pending
     kicks from that step's spikes, ``H <- max(0, H + new - c)``, refractory exit, voltage
@@ -110,8 +109,8 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, sta
     maps negative indices, which is a third of the loops' instructions otherwise.
     """
     popc, zx, zr, tab_mode, tab_pmf, tab_cdf, n_tab, win_rows, win_lo, win_cdf, table, \
-        consts, modes, drive = tabs
-    v, pend, refr, cons, inc_exc, inc_inh, streams = state
+        consts, modes, drive, _, _ = tabs
+    v, pend, refr, cons, inc, streams = state
     indptr, indices, dense = net
     cdf, guide, n_cdf = draw
     scratch, blk_out, spk_neuron, rec_v = out[0], out[1], out[4], out[5]
@@ -151,17 +150,18 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, sta
     d_mode = int(drive[s, q, _D_MODE])
     d_pmf = drive[s, q, _D_PMF]
     d_cdf = drive[s, q, _D_CDF]
-    row_e = 2 * q
-    row_i = 2 * q + 1
+    n_pop = pend.shape[0]
+    row_e = n_pop * q   # pathway rows q_post * n_pop + q_pre
+    row_i = row_e + 1
     m_exc = n_cdf[row_e]
     m_inh = n_cdf[row_i]
     if do_c and quenched and dense.shape[0] > 0:
         # dense adjacency (small networks): add the spiking neurons' rows, vectorised
         for k in range(prev_lo, prev_hi):
             j = _U(spk_neuron[k])
-            inc = inc_exc if j < n_e else inc_inh
+            pre = _U(pop_of[j])
             for n in range(_U(lo), _U(hi)):
-                inc[n] += dense[j, n]
+                inc[pre, n] += dense[j, n]
     elif do_c and quenched:
         # this block's share of the fan-out of step_c's spikes (rows sorted by target)
         for k in range(prev_lo, prev_hi):
@@ -175,14 +175,10 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, sta
                     t = mid + 1
                 else:
                     top = mid
-            if j < n_e:
-                while t < end and indices[t] < hi:
-                    inc_exc[indices[t]] += 1
-                    t += 1
-            else:
-                while t < end and indices[t] < hi:
-                    inc_inh[indices[t]] += 1
-                    t += 1
+            pre = pop_of[j]
+            while t < end and indices[t] < hi:
+                inc[pre, indices[t]] += 1
+                t += 1
     # The block's work is split into simple loops over its neurons (phases 4-5, the two
     # consumption draws, the voltage update): their iterations are independent, so the
     # table loads of several neurons overlap instead of waiting behind branches.
@@ -193,10 +189,10 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, sta
         for n in range(_U(lo), _U(hi)):
             # ---- 4: new pending kicks from step_c's spikes, minus the consumed ones
             if quenched:
-                new_e = inc_exc[n]
-                new_i = inc_inh[n]
-                inc_exc[n] = 0
-                inc_inh[n] = 0
+                new_e = inc[0, n]
+                new_i = inc[1, n]
+                inc[0, n] = 0
+                inc[1, n] = 0
             else:
                 # exact inverse-CDF draws from the step's Binomial(spikes, P) tables
                 # (n_cdf < 0: P = 1, always -n_cdf; 0: no kicks)
@@ -236,7 +232,7 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, sta
         # ---- 1: consumption draws, exact: inversion of one uniform, by a branch-free
         # search of the tabulated CDF window around the mean, else walking from the
         # tabulated mode; rejection samplers beyond the tables
-        for kind in range(2):
+        for kind in range(n_pop):
             row = row_e + kind
             rate = popc[q, _P_RATE_EXC + kind]
             odds = popc[q, _P_ODDS_EXC + kind]
@@ -325,9 +321,9 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, sta
     _store_state(streams, ia, a0, a1, a2, a3)
     _store_state(streams, ic, c0, c1, c2, c3)
     blk_out[b, 0] = cnt
-    blk_out[b, 1] = pend_e
+    blk_out[b, 1] = pend_e   # 1 + pre population: pending kicks from it
     blk_out[b, 2] = pend_i
-    blk_out[b, 3] = n_refr
+    blk_out[b, 1 + n_pop] = n_refr
 
 
 @numba.njit(cache=True, inline="always")
@@ -409,7 +405,7 @@ def _binomial_cdf(n, p, out, guide, row):
 
 
 @numba.njit(cache=True, _nrt=False)
-def _finish_records(step, n_blocks, blocks, blk_out, modes, rec_pending, rec_refr):
+def _finish_records(step, n_blocks, blocks, blk_out, modes, pw_col, rec_pending, rec_refr):
     # sums straight into the record rows (no temporary arrays: this runs every step); the
     # records are sampled every m = modes[_M_REC_STRIDE] steps
     stride = modes[_M_REC_STRIDE]
@@ -417,18 +413,21 @@ def _finish_records(step, n_blocks, blocks, blk_out, modes, rec_pending, rec_ref
         return
     step = (step + 1) // stride - 1
     if modes[_M_REC_PENDING]:
-        # pathway order ee, ie, ei, ii (post-pre): column q from E, 2 + q from I
-        for c in range(4):
+        # the pending kicks from population pre of block b's population q go to the record
+        # column pw_col[q, pre] (pathway order of PATHWAYS, post-pre)
+        n_pop = pw_col.shape[0]
+        for c in range(rec_pending.shape[1]):
             rec_pending[step, c] = 0
         for b in range(n_blocks):
             q = blocks[b, 2]
-            rec_pending[step, q] += blk_out[b, 1]
-            rec_pending[step, 2 + q] += blk_out[b, 2]
+            for pre in range(n_pop):
+                rec_pending[step, pw_col[q, pre]] += blk_out[b, 1 + pre]
     if modes[_M_REC_REFR]:
-        rec_refr[step, 0] = 0
-        rec_refr[step, 1] = 0
+        n_pop = pw_col.shape[0]
+        for q in range(rec_refr.shape[1]):
+            rec_refr[step, q] = 0
         for b in range(n_blocks):
-            rec_refr[step, blocks[b, 2]] += blk_out[b, 3]
+            rec_refr[step, blocks[b, 2]] += blk_out[b, 1 + n_pop]
 
 
 @numba.njit(cache=True, _nrt=False)
@@ -439,18 +438,20 @@ def _end_sweep(step, have_c, do_a, n_spk, last, n_tot, blocks, tabs, draw, out):
     new-kick binomials. Returns the next sweep's ``(step, have_c, do_a, n_spk, prev_lo,
     prev_hi, stop)``; ``stop``: the call is over (``step`` is then the first step not begun).
     """
-    table, modes = tabs[10], tabs[12]
+    modes, prob, pw_col = tabs[12], tabs[14], tabs[15]
     cdf, guide, n_cdf = draw
     scratch, blk_out, counts, spk_step, spk_neuron, _, rec_pending, rec_refr = out
     n_blocks = blocks.shape[0]
     if have_c:
-        _finish_records(step - 1, n_blocks, blocks, blk_out, modes, rec_pending, rec_refr)
+        _finish_records(step - 1, n_blocks, blocks, blk_out, modes, pw_col, rec_pending,
+                        rec_refr)
     if not do_a:
         return step, have_c, do_a, n_spk, 0, 0, True
     # ---- spikes of this step, in neuron order (blocks are in neuron order)
     prev_lo = n_spk
-    n_spk_e = 0
-    n_spk_i = 0
+    n_pop = prob.shape[0]
+    for q in range(n_pop):
+        counts[step, q] = 0
     for b in range(n_blocks):
         lo = blocks[b, 0]
         c = blk_out[b, 0]
@@ -458,19 +459,14 @@ def _end_sweep(step, have_c, do_a, n_spk, last, n_tot, blocks, tabs, draw, out):
             spk_step[n_spk] = step
             spk_neuron[n_spk] = scratch[lo + k]
             n_spk += 1
-        if blocks[b, 2] == 0:
-            n_spk_e += c
-        else:
-            n_spk_i += c
-    counts[step, 0] = n_spk_e
-    counts[step, 1] = n_spk_i
-    # ---- tables of this step's new-kick binomials (annealed), rows 2 q_post + q_pre
+        counts[step, blocks[b, 2]] += c
+    # ---- tables of this step's new-kick binomials (annealed), rows q_post * n_pop + q_pre
     if modes[_M_QUENCHED] == 0:
-        for q in range(2):
-            for qp in range(2):
-                row = 2 * q + qp
-                p = table[q, COL_P_EXC] if qp == 0 else table[q, COL_P_INH]
-                m = n_spk_e if qp == 0 else n_spk_i
+        for q in range(n_pop):
+            for qp in range(n_pop):
+                row = n_pop * q + qp
+                p = prob[q, qp]
+                m = counts[step, qp]
                 if m == 0 or p <= 0.0:
                     n_cdf[row] = 0
                 elif p >= 1.0:
@@ -484,7 +480,7 @@ def _end_sweep(step, have_c, do_a, n_spk, last, n_tot, blocks, tabs, draw, out):
 
 
 @numba.njit(cache=True, _nrt=False)
-def _run_serial(first, last, n_spk, n_e, blocks, tabs, state, net, draw, out):
+def _run_serial(first, last, n_spk, pop_of, blocks, tabs, state, net, draw, out):
     """Advance steps ``first .. last-1`` on one thread; returns (next step, spikes stored).
 
     Stops early, before a step, when the spike buffer could overflow during it (the caller
@@ -495,7 +491,7 @@ def _run_serial(first, last, n_spk, n_e, blocks, tabs, state, net, draw, out):
     step, have_c, do_a, prev_lo, prev_hi = first, False, True, 0, 0
     while True:
         for b in range(blocks.shape[0]):
-            _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, n_e, blocks, tabs, state,
+            _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, pop_of, blocks, tabs, state,
                          net, draw, out)
         step, have_c, do_a, n_spk, prev_lo, prev_hi, stop = _end_sweep(
             step, have_c, do_a, n_spk, last, n_tot, blocks, tabs, draw, out)
@@ -504,7 +500,7 @@ def _run_serial(first, last, n_spk, n_e, blocks, tabs, state, net, draw, out):
 
 
 @numba.njit(cache=True, _nrt=False)
-def _worker(w, n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync):
+def _worker(w, n_workers, last, pop_of, blocks, tabs, state, net, draw, out, sync):
     """Thread ``w`` of :func:`_run_workers`. Per sweep it runs the blocks of its own share
     (so that a block's neurons stay in one core's cache) and then waits for the sweep's end;
     if that takes longer than STEAL_PAUSES it takes any block nobody has taken yet. The thread
@@ -535,7 +531,7 @@ def _worker(w, n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync):
         done = 0
         for b in range(own_lo, own_hi):
             if _pool.take(sync, b, sweep):
-                _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, n_e, blocks, tabs,
+                _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, pop_of, blocks, tabs,
                              state, net, draw, out)
                 done += 1
         # one count per thread and sweep: the thread whose count completes the sweep ends it
@@ -546,7 +542,7 @@ def _worker(w, n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync):
             if spins % _pool.STEAL_PAUSES == 0:
                 for b in range(n_blocks):
                     if _pool.take(sync, b, sweep):
-                        _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, n_e, blocks,
+                        _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, pop_of, blocks,
                                      tabs, state, net, draw, out)
                         if _atomic.fetch_add(sync, _pool.S_DONE, 1) + 1 == limit:
                             finisher = True
@@ -567,14 +563,14 @@ def _worker(w, n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync):
 
 
 @numba.njit(cache=True, parallel=True, _nrt=False)
-def _run_workers(n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync):
+def _run_workers(n_workers, last, pop_of, blocks, tabs, state, net, draw, out, sync):
     """:func:`_run_serial` on ``n_workers`` threads that meet every sweep through ``sync``
     (set up by :func:`_run_steps`), not through numba's thread pool."""
     for w in numba.prange(n_workers):
-        _worker(w, n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync)
+        _worker(w, n_workers, last, pop_of, blocks, tabs, state, net, draw, out, sync)
 
 
-def _run_steps(parallel, first, last, n_spk, n_e, blocks, tabs, state, net, draw, out):
+def _run_steps(parallel, first, last, n_spk, pop_of, blocks, tabs, state, net, draw, out):
     """Advance steps ``first .. last-1`` (fewer if the spike buffer fills: see
     :func:`_run_serial`); returns (next step, spikes stored)."""
     n_tot = state[0].size
@@ -582,35 +578,36 @@ def _run_steps(parallel, first, last, n_spk, n_e, blocks, tabs, state, net, draw
         return first, n_spk
     n_workers = _pool.worker_count() if parallel else 1
     if n_workers < 2:
-        return _run_serial(first, last, n_spk, n_e, blocks, tabs, state, net, draw, out)
+        return _run_serial(first, last, n_spk, pop_of, blocks, tabs, state, net, draw, out)
     sync = _pool.new_sync(blocks.shape[0], first, n_spk)
-    _run_workers(n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync)
+    _run_workers(n_workers, last, pop_of, blocks, tabs, state, net, draw, out, sync)
     return int(sync[_pool.S_STEP]), int(sync[_pool.S_N_SPK])
 
 
-def _consumption_tables(params, table, binomial):
-    """Per pathway row ``2 q_post + kind`` (kind 0: pending from E, 1: from I) and pending
-    count h: mode, pmf and CDF at the mode of the consumption law, Poisson(h dt / tau) or
-    Binomial(h, 1 - exp(-dt / tau)), for exact inversion from the mode.
+def _consumption_tables(params, pops, binomial):
+    """Per pathway row ``q_post * K + q_pre`` (``pops``: :func:`snnreduce.populations.tables`,
+    K populations) and pending count h: mode, pmf and CDF at the mode of the consumption law,
+    Poisson(h dt / tau) or Binomial(h, 1 - exp(-dt / tau)), for exact inversion from the mode.
 
     Rows cover every pending count up to 4 times what a 100 Hz network would hold (at least
     4096, at most 65536); larger counts use the rejection samplers of ``_random``.
     """
-    taus = table[:, [COL_TAU_EXC, COL_TAU_INH]].ravel()
-    probs = table[:, [COL_P_EXC, COL_P_INH]].ravel()
-    n_pre = np.array([params.n_e, params.n_i, params.n_e, params.n_i])
+    taus = pops.tau.ravel()
+    probs = pops.prob.ravel()
+    n_pre = np.tile(pops.sizes, pops.n_populations)
+    n_rows = taus.size
     cap = int(min(1 << 16, max(4096, 4 * np.max(probs * n_pre * taus * 0.1))))
     h = np.arange(cap)
-    mode = np.zeros((4, cap), np.int64)
-    pmf = np.zeros((4, cap))
-    cdf = np.zeros((4, cap))
+    mode = np.zeros((n_rows, cap), np.int64)
+    pmf = np.zeros((n_rows, cap))
+    cdf = np.zeros((n_rows, cap))
     for row, tau in enumerate(taus):
         if binomial:
             p_cons = -math.expm1(-params.dt / tau)
             mode[row], pmf[row], cdf[row] = _rnd.binomial_mode_table(h, p_cons)
         else:
             mode[row], pmf[row], cdf[row] = _rnd.poisson_mode_table(h * params.dt / tau)
-    return mode, pmf, cdf, np.full(4, cap, np.int64)
+    return mode, pmf, cdf, np.full(n_rows, cap, np.int64)
 
 
 #: consumption laws with mean up to this have window tables (see :func:`_window_tables`)
@@ -621,7 +618,7 @@ WINDOW = 15
 GUIDE_RUN = 3
 
 
-def _window_tables(params, table, binomial, tab_mode):
+def _window_tables(params, pops, binomial, tab_mode):
     """CDF windows of the consumption laws for the branch-free inversion.
 
     For pathway row r and pending count ``0 <= h <= hmax_r`` (mean m = h dt / tau, or h p, at
@@ -633,16 +630,16 @@ def _window_tables(params, table, binomial, tab_mode):
 
     Returns
     -------
-    win_rows : ndarray of int64, shape (4, 2)
+    win_rows : ndarray of int64, shape (K * K, 2)
         ``(base_r, hmax_r)`` per row; ``hmax_r = -1``: no windows (binomial with p = 1).
     win_lo : ndarray of int64, shape (number of windows,)
     win_cdf : ndarray of float64, shape (number of windows, WINDOW + 1)
     """
     from scipy import stats
 
-    taus = table[:, [COL_TAU_EXC, COL_TAU_INH]].ravel()
+    taus = pops.tau.ravel()   # rows q_post * K + q_pre
     rates = -np.expm1(-params.dt / taus) if binomial else params.dt / taus
-    win_rows = np.zeros((4, 2), np.int64)
+    win_rows = np.zeros((taus.size, 2), np.int64)
     los, values = [], []
     total = 0
     for row, rate in enumerate(rates):
@@ -819,13 +816,18 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     clock = clock_of(params, t_start, initial_state if resume else None)
     stride = record_stride(record_every, params.dt)
 
-    n_e, n_i = params.n_e, params.n_i
-    n_tot = n_e + n_i
+    n_tot = int(sum(params.n))
     dt = params.dt
     n_steps = n_steps_of(t_end, dt)
     rates = (stimulus_grid(stimulus, params, t_end, t_start, clock) if stimulus is not None
              else None)
-    blocks = _blocks(population_offsets(params))
+    pops = tables(params)
+    n_pop = pops.n_populations
+    pop_of = pops.population_of(np.arange(n_tot)).astype(np.int64)
+    # record column of the pending kicks of pathway [post, pre] (the order of PATHWAYS)
+    pw_col = np.zeros((n_pop, n_pop), np.int64)
+    pw_col[PATHWAY_POST, PATHWAY_PRE] = np.arange(PATHWAY_POST.size)
+    blocks = _blocks(pops.offsets)
     n_streams = 2 * blocks.shape[0]
     if resume:
         saved = state_arrays(initial_state, "stepped", {
@@ -855,11 +857,11 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     else:
         v[:] = start_voltages(params, rng, initial_state, default=initial_voltages)
     cons = _pool.aligned_zeros((2, n_tot), np.int64)  # kicks consumed in the step, same rows
-    inc_exc = _pool.aligned_zeros(n_tot if quenched else 0, np.int64)
-    inc_inh = _pool.aligned_zeros(n_tot if quenched else 0, np.int64)
-    cdf = np.zeros((4, 1 if quenched else max(n_e, n_i) + 1 + GUIDE_RUN))
+    # quenched: new pending kicks of the step per pre population (row) and neuron
+    inc = _pool.aligned_zeros((n_pop, n_tot if quenched else 0), np.int64)
+    cdf = np.zeros((n_pop * n_pop, 1 if quenched else int(pops.sizes.max()) + 1 + GUIDE_RUN))
     guide = np.zeros(cdf.shape, np.int64)
-    n_cdf = np.zeros(4, np.int64)
+    n_cdf = np.zeros(n_pop * n_pop, np.int64)
 
     fixed, p_exit, refr_steps = refractory_rule(params)
     decay = math.exp(-dt / params.tau_m) if params.tau_m > 0 else 1.0
@@ -871,8 +873,8 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     table = population_table(params)
     binomial = consumption == "binomial"
     poisson_drive = drive == "poisson"
-    tab_mode, tab_pmf, tab_cdf, n_tab = _consumption_tables(params, table, binomial)
-    win_rows, win_lo, win_cdf = _window_tables(params, table, binomial, tab_mode)
+    tab_mode, tab_pmf, tab_cdf, n_tab = _consumption_tables(params, pops, binomial)
+    win_rows, win_lo, win_cdf = _window_tables(params, pops, binomial, tab_mode)
     popc = _population_constants(params, table, binomial)
     if not resume:
         # the dynamics' random streams: two per block, seeded from rng after the adjacency
@@ -883,8 +885,8 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     drive_rows = _drive_table(table[None, :, COL_LAMBDA], dt, poisson_drive)
     # the kernel's arguments, grouped (numba unpacks tuples of arrays for free)
     tabs = (popc, _rnd.ZIG_X, _rnd.ZIG_R, tab_mode, tab_pmf, tab_cdf, n_tab, win_rows, win_lo,
-            win_cdf, table, consts, modes, drive_rows)
-    state = (v, pend, refr, cons, inc_exc, inc_inh, streams)
+            win_cdf, table, consts, modes, drive_rows, pops.prob, pw_col)
+    state = (v, pend, refr, cons, inc, streams)
     net = (indptr, indices, dense)
     draw = (cdf, guide, n_cdf)
     prefer_workqueue()  # before the first parallel launch (snnreduce._threads says why)
@@ -912,10 +914,11 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
             if rates is not None:
                 # this chunk's drive (a table per chunk keeps the memory of a long run low)
                 modes[_M_DRIVE_FIRST] = step
-                tabs = tabs[:-1] + (_drive_table(rates[step:target], dt, poisson_drive),)
+                tabs = tabs[:13] + (_drive_table(rates[step:target], dt, poisson_drive),) \
+                    + tabs[14:]
             started = time.perf_counter()
             out = (scratch, blk_out, counts, buf.key, buf.neuron, rec_v, rec_pending, rec_refr)
-            new_step, buf.n = _run_steps(parallel, step, target, buf.n, n_e, blocks, tabs,
+            new_step, buf.n = _run_steps(parallel, step, target, buf.n, pop_of, blocks, tabs,
                                          state, net, draw, out)
             chooser.record(parallel, time.perf_counter() - started, new_step - step)
             bar.update((new_step - step) * dt)

@@ -55,6 +55,7 @@ from ..dsode.moments import (DEFAULT_CLOSURE, POP_LAMBDA, POP_N, POP_S_EXC, POP_
                              check_closure, input_coefficients, pathway_table,
                              population_table)
 from ..params import ParameterError
+from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
 from ._common import asked_records
 from ._common import (SpikeBuffer, check_choice, check_engine_record, check_no_unknown,
                       initial_voltages, n_steps_of, progress_bar, refractory_rule)
@@ -68,7 +69,7 @@ SURROGATE_RECORDS = ("voltage", "pending", "pending_var", "refractory")
 
 
 @numba.njit(cache=True)
-def _run_steps(rng, first, last, n_e, pop, pw, dt, decay, threshold, p_exit, fixed, refr_steps,
+def _run_steps(rng, first, last, pk, pop, pw, dt, decay, threshold, p_exit, fixed, refr_steps,
                euler, v, refr, h, var, eta, counts, spk_step, spk_neuron, n_spk,
                rec_v, rec_h, rec_var, rec_refr, lam, stride):
     """Advance steps ``first .. last-1``; returns (next step, spikes stored).
@@ -79,27 +80,34 @@ def _run_steps(rng, first, last, n_e, pop, pw, dt, decay, threshold, p_exit, fix
     stimulus (written into ``pop[q, POP_LAMBDA]`` before the step), or ``(0, 2)``: the
     constant ``pop`` rates. Records are stored at the end of steps i with
     ``(i + 1) % stride == 0``, row ``(i + 1) // stride - 1``.
+    ``pk`` = ``(offsets, pop_of, pw_index, pw_post)``: population q holds the neurons
+    ``offsets[q] .. offsets[q+1] - 1``, neuron n is in ``pop_of[n]``, pathway ``[post, pre]``
+    is moment ``pw_index[post, pre]`` (the order of PATHWAYS), whose post population is
+    ``pw_post[j]``.
     Stops early, before a step, when the spike buffer could overflow during it.
     """
+    offsets, pop_of, pw_index, pw_post = pk
+    n_pop = offsets.size - 1
     n_tot = v.size
     cap = spk_step.size
-    rates = np.zeros(2)
-    n_refr = np.zeros(2, dtype=np.int64)
+    rates = np.zeros(n_pop)
+    n_refr = np.zeros(n_pop, dtype=np.int64)
     colored = eta.shape[0] > 0
-    var_old = np.zeros(4)
-    e_pw = np.empty(4)
-    for j in range(4):
+    n_pw = pw.shape[0]
+    var_old = np.zeros(n_pw)
+    e_pw = np.empty(n_pw)
+    for j in range(n_pw):
         e_pw[j] = math.exp(-dt / pw[j, TAB_TAU])
     for step in range(first, last):
         if n_spk + n_tot > cap:
             return step, n_spk
         if lam.shape[0] > 0:
             # the step's mean external rate: the drift and variance dt λ of input_coefficients
-            pop[0, POP_LAMBDA] = lam[step, 0]
-            pop[1, POP_LAMBDA] = lam[step, 1]
-        for q in range(2):
-            lo = 0 if q == 0 else n_e
-            hi = n_e if q == 0 else n_tot
+            for q in range(n_pop):
+                pop[q, POP_LAMBDA] = lam[step, q]
+        for q in range(n_pop):
+            lo = offsets[q]
+            hi = offsets[q + 1]
             a, b, c, d, g1, g0 = input_coefficients(q, h, var, pop, dt)
             # per unit of a neuron's own deviation: drift dt S/τ of each pathway ("ou")
             ax = dt * pop[q, POP_S_EXC] / pop[q, POP_TAU_EXC]
@@ -132,9 +140,9 @@ def _run_steps(rng, first, last, n_e, pop, pw, dt, decay, threshold, p_exit, fix
         advance_moments(h, var, rates, pw, dt, euler)
         if colored:
             for n in range(n_tot):
-                q = 0 if n < n_e else 1
-                jx = q       # pathway qE
-                ji = 2 + q   # pathway qI
+                q = pop_of[n]
+                jx = pw_index[q, 0]   # pathway qE (row 0 of eta: from E)
+                ji = pw_index[q, 1]   # pathway qI (row 1: from I)
                 eta[0, n] = advance_deviation(eta[0, n], e_pw[jx], var_old[jx], var[jx],
                                               rng.standard_normal())
                 eta[1, n] = advance_deviation(eta[1, n], e_pw[ji], var_old[ji], var[ji],
@@ -147,7 +155,7 @@ def _run_steps(rng, first, last, n_e, pop, pw, dt, decay, threshold, p_exit, fix
                 elif rng.random() < p_exit:
                     refr[n] = 0
                 if refr[n] > 0:
-                    n_refr[0 if n < n_e else 1] += 1
+                    n_refr[pop_of[n]] += 1
         if (step + 1) % stride != 0:
             continue
         row = (step + 1) // stride - 1
@@ -155,14 +163,14 @@ def _run_steps(rng, first, last, n_e, pop, pw, dt, decay, threshold, p_exit, fix
             for n in range(n_tot):
                 rec_v[row, n] = v[n]
         if rec_h.shape[0] > 0:
-            for j in range(4):
-                rec_h[row, j] = h[j] * pop[j % 2, POP_N]
+            for j in range(n_pw):
+                rec_h[row, j] = h[j] * pop[pw_post[j], POP_N]
         if rec_var.shape[0] > 0:
-            for j in range(4):
+            for j in range(n_pw):
                 rec_var[row, j] = var[j]
         if rec_refr.shape[0] > 0:
-            rec_refr[row, 0] = n_refr[0]
-            rec_refr[row, 1] = n_refr[1]
+            for q in range(n_pop):
+                rec_refr[row, q] = n_refr[q]
     return last, n_spk
 
 
@@ -227,8 +235,12 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     params, stimulus = drive_of(params, stimulus)
     clock = clock_of(params, t_start, initial_state if resume else None)
     stride = record_stride(record_every, params.dt)
-    n_e, n_i = params.n_e, params.n_i
-    n_tot = n_e + n_i
+    pops = tables(params)
+    n_tot = int(pops.offsets[-1])
+    pw_index = np.zeros((pops.n_populations, pops.n_populations), np.int64)
+    pw_index[PATHWAY_POST, PATHWAY_PRE] = np.arange(PATHWAY_POST.size)
+    pk = (pops.offsets.astype(np.int64), pops.population_of(np.arange(n_tot)).astype(np.int64),
+          pw_index, PATHWAY_POST)
     dt = params.dt
     n_steps = n_steps_of(t_end, dt)
     fixed, p_exit, refr_steps = refractory_rule(params)
@@ -269,7 +281,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
             buf.reserve(n_tot + 1)
             target = min(n_steps, step + chunk)
             new_step, buf.n = _run_steps(
-                rng, step, target, n_e, pop, pw, dt, decay, params.threshold, p_exit,
+                rng, step, target, pk, pop, pw, dt, decay, params.threshold, p_exit,
                 bool(fixed), refr_steps, moment_integrator == "euler", v, refr, h, var, eta,
                 counts, buf.key, buf.neuron, buf.n, rec_v, rec_h, rec_var, rec_refr, lam,
                 stride)
