@@ -171,8 +171,8 @@ def run(model, preset, assignments, params_file, k, t_end, seed, engine_options,
     result.save(out)
     span = (f"{result.t_start:g}–{result.t_start + t_end:g} ms" if previous is not None
             else f"{t_end:g} ms")
-    click.echo(f"{result.engine}: {span} in {result.wall_time:.2f} s (seed {result.seed}) "
-               f"-> {out}", err=True)
+    seed = "" if result.seed is None else f" (seed {result.seed})"
+    click.echo(f"{result.engine}: {span} in {result.wall_time:.2f} s{seed} -> {out}", err=True)
 
 
 def _previous_run(path):
