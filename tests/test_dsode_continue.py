@@ -197,3 +197,23 @@ def test_batch_samples_records_too():
 def test_bad_record_every_is_one_parameter_error(every):
     with pytest.raises(sr.ParameterError, match="record_every must be a positive multiple of dt"):
         run(sr.NetworkParams.preset("reference"), t_end=1.0, record_every=every)
+
+
+def test_a_chain_started_off_the_step_grid_continues_exactly():
+    """A first run from t_start = 0.05 (not a multiple of dt): its stimulus grid is
+    0.05 + k dt, which the final state carries (t_origin), so the continued run evaluates the
+    stimulus exactly where one run over the whole span would."""
+    params = sr.NetworkParams.preset("reference")
+    stim = parse_stimulus(SINE)
+    whole = run(params, t_end=60.0, t_start=0.05, stimulus=stim, record=("pending",))
+    first = run(params, t_end=30.0, t_start=0.05, stimulus=stim, record=("pending",))
+    assert float(first["final_state"]["t_origin"]) == 0.05
+    second = run(params, t_end=30.0, t_start=float(first["final_state"]["time"]),
+                 stimulus=stim, record=("pending",), initial_state=first["final_state"])
+    _assert_same(whole, _joined(first, second))
+    fp_params = params.replace(tau_m=20.0)
+    whole = fp.run(fp_params, t_end=40.0, t_start=0.05, stimulus=stim)
+    a = fp.run(fp_params, t_end=20.0, t_start=0.05, stimulus=stim)
+    b = fp.run(fp_params, t_end=20.0, t_start=float(a["final_state"]["time"]), stimulus=stim,
+               initial_state=a["final_state"])
+    _assert_same(whole, _joined(a, b))

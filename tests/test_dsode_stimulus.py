@@ -253,3 +253,17 @@ def test_rdm_refuses_an_initial_state_and_returns_no_final_state():
         rd.run(params, t_end=10.0, rng=np.random.default_rng(0), initial_state={"n": 1})
     out = rd.run(params, t_end=10.0, rng=np.random.default_rng(0))
     assert "final_state" not in out
+
+
+def test_rdm_microscopic_voltage_is_sampled_by_record_every():
+    _nest()
+    from snnreduce.baselines import refractory_density as rd
+
+    params = sr.NetworkParams(n_e=40, n_i=10, tau_m=20.0)
+    kw = dict(t_end=20.0, level="micro", record=("voltage",),
+              stimulus=parse_stimulus("E:lambda+sine(amp=2,hz=50)"))
+    full = rd.run(params, rng=np.random.default_rng(3), **kw)
+    part = rd.run(params, rng=np.random.default_rng(3), record_every=0.5, **kw)
+    assert np.array_equal(full["population_counts"], part["population_counts"])
+    assert part["records"]["voltage"].shape == (40, 50)
+    assert np.array_equal(part["records"]["voltage"], full["records"]["voltage"][4::5])

@@ -9,8 +9,7 @@ import numpy as np
 
 from .validation import ParameterError
 
-__all__ = ["n_steps_of", "progress_bar", "first_step", "step_bounds", "record_stride",
-           "external_drive"]
+__all__ = ["n_steps_of", "progress_bar", "step_bounds", "record_stride", "external_drive"]
 
 
 def n_steps_of(t_end: float, dt: float) -> int:
@@ -35,28 +34,20 @@ def progress_bar(show: bool, total: float, desc: str):
     return tqdm(total=total, desc=desc, unit="ms", leave=True)
 
 
-def first_step(t_start: float, dt: float) -> int | None:
-    """The global index ``k`` with ``t_start == k dt`` (to 1e-9 of a step), or None if
-    ``t_start`` is not on the step grid."""
-    k = round(t_start / dt)
-    return int(k) if abs(t_start / dt - k) <= 1e-9 * max(1.0, abs(k)) else None
+def step_bounds(t_origin: float, first: int, dt: float,
+                n_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (ms, absolute) of the ``n_steps`` steps of a run whose first step is the
+    global step ``first`` of the grid ``t_origin + k dt``: ``t_origin + (first + i) dt`` and
+    ``t_origin + (first + i + 1) dt``.
 
-
-def step_bounds(t_start: float, dt: float, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end (ms, absolute) of the ``n_steps`` steps of a run from ``t_start``.
-
-    On the step grid (``t_start = k dt``) they are ``(k + i) dt`` and ``(k + i + 1) dt``, so a
-    run split in two and continued computes exactly the numbers of one run over the whole span
-    (``t_start + i dt`` would differ from ``(k + i) dt`` in the last bit for most ``i``); from 0
-    they equal :meth:`snnreduce.stimulus.Shape.step_means`'s ``i dt``, ``(i + 1) dt``. Off the
-    grid: ``t_start + i dt``, ``t_start + (i + 1) dt``.
+    ``t_origin`` is where the first run of a chain started (its ``t_start``) and ``first`` the
+    steps done before this run, so that a run continued from a final state computes exactly
+    the numbers of one run over the whole span (``t_start + i dt`` would differ from them in
+    the last bit for most i). A fresh run (``first = 0``) gets ``t_start + i dt``,
+    ``t_start + (i + 1) dt``: :meth:`snnreduce.stimulus.Shape.step_means`'s grid.
     """
-    k = first_step(t_start, dt)
-    i = np.arange(n_steps, dtype=np.float64)
-    if k is None:
-        return t_start + i * dt, t_start + (i + 1.0) * dt
-    i += k
-    return i * dt, (i + 1.0) * dt
+    k = np.arange(first, first + n_steps, dtype=np.float64)
+    return t_origin + k * dt, t_origin + (k + 1.0) * dt
 
 
 def record_stride(record_every, dt: float) -> int:
@@ -76,15 +67,17 @@ def record_stride(record_every, dt: float) -> int:
     return int(m)
 
 
-def external_drive(stimulus, params, t_end: float, t_start: float = 0.0):
+def external_drive(stimulus, params, t_end: float, t_start: float = 0.0, *,
+                   t_origin: float | None = None, first: int = 0):
     """What a stepped engine drives with: ``(params, rates)``.
 
     ``stimulus`` is a :class:`snnreduce.stimulus.Stimulus` or None. None or a constant
     stimulus: ``(params with λ_E, λ_I of the stimulus, None)`` — the engine runs its
     constant-drive code, bit for bit what it did before stimuli (``params`` itself when there
     is no stimulus). Otherwise ``(params, rates)``: ``rates`` (n_steps, 2) float64, kicks/ms,
-    the exact mean of λ_Q over each step of :func:`step_bounds` (validated by
-    ``stimulus.check``; round-off below 0 set to 0).
+    the exact mean of λ_Q over each step of :func:`step_bounds` (``t_origin``: default
+    ``t_start``; ``first``: the global index of the run's first step), validated by
+    ``stimulus.check`` over the run; round-off below 0 set to 0.
     """
     if stimulus is None:
         return params, None
@@ -97,7 +90,8 @@ def external_drive(stimulus, params, t_end: float, t_start: float = 0.0):
         if (lam_e, lam_i) == (params.lambda_e, params.lambda_i):
             return params, None
         return params.replace(lambda_e=lam_e, lambda_i=lam_i), None
-    a, b = step_bounds(t_start, params.dt, n_steps_of(t_end, params.dt))
+    origin = t_start if t_origin is None else t_origin
+    a, b = step_bounds(origin, first, params.dt, n_steps_of(t_end, params.dt))
     # resolved() is ordered like the populations (E, I)
     rates = np.stack([shape.mean_over(a, b) for shape in stimulus.resolved(params).values()],
                      axis=1)

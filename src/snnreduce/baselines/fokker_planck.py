@@ -290,8 +290,8 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
     dict
         ``population_counts`` (n_steps, 2), ``records``, ``options``, ``status``,
         ``final_state`` (``mass``, ``pipe``, ``pool``, ``pending``, ``history``, ``step``,
-        ``time``, ``engine``, and ``rng`` for the finite-size noise; empty if the run
-        diverged); ready for :class:`snnreduce.Result` (``spike_times`` None).
+        ``t_origin``, ``time``, ``engine``, and ``rng`` for the finite-size noise; empty if the
+        run diverged); ready for :class:`snnreduce.Result` (``spike_times`` None).
     """
     if not isinstance(params, NetworkParams):
         raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
@@ -299,7 +299,14 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
     record = check_record(record, RECORDS, "the Fokker-Planck solver")
     opts = check_options(params, options)
     t_start = _T_START.check("t_start", t_start)
-    drive_params, rates = external_drive(stimulus, params, t_end, t_start)
+    # the step grid t_origin + k dt of the chain of runs this one belongs to (docs: a run
+    # continued from a final_state computes the stimulus exactly as one run would)
+    t_origin, first = t_start, 0
+    if isinstance(initial_state, Mapping) and "step" in initial_state:
+        t_origin = float(np.asarray(initial_state.get("t_origin", 0.0)))
+        first = int(np.asarray(initial_state["step"]))
+    drive_params, rates = external_drive(stimulus, params, t_end, t_start, t_origin=t_origin,
+                                         first=first)
     gen = _as_generator(rng) if opts["finite_size"] else None
 
     dt = params.dt
@@ -471,8 +478,8 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
     final = {}
     if status == "ok":
         final = {key: np.array(state[key], dtype=np.float64) for key in shapes}
-        final.update(step=np.array(step0 + done, dtype=np.int64),
-                     time=np.array(t_start + done * dt), engine=ENGINE)
+        final.update(step=np.array(step0 + done, dtype=np.int64), t_origin=np.array(t_origin),
+                     time=np.array(t_origin + (step0 + done) * dt), engine=ENGINE)
         if gen is not None:
             final["rng"] = json.dumps(gen.bit_generator.state)
     return dict(population_counts=counts, records=rec, options=opts_out, status=status,

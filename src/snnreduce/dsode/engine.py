@@ -14,7 +14,7 @@ from ..validation import Interval, check_choice, check_flag, check_record, check
 from . import kernel as K
 from .moments import (DEFAULT_CLOSURE, POP_LAMBDA, check_closure, pathway_table,
                       population_table)
-from .snapshot import DsodeState, final_state, restore_generator, start_state
+from .snapshot import DsodeState, clock_of, final_state, restore_generator, start_state
 from .transport import bin_edges
 
 __all__ = ["run", "run_batch", "DSODE_RECORDS", "REFRACTORY_RULES", "MOMENT_INTEGRATORS"]
@@ -90,6 +90,7 @@ class _Setup:
         self.ic[K.IC_COLORED] = closure == "ou"
         self.pop = population_table(params, closure)
         self.pw = pathway_table(params)
+        self.n_pop, self.n_pw = self.pop.shape[0], self.pw.shape[0]
         self.options = {
             "dv": dv, "v_low": float(self.edges[0]), "n_bins": int(n_bins),
             "refractory_rule": refractory_rule,
@@ -111,8 +112,9 @@ class _Setup:
         edges = self.edges
         k = edges.size - 1
         kk = k if n_bins is None else n_bins
-        n = np.zeros((2, kk))
-        vm = np.zeros((2, kk))
+        n_pop, n_pw, kinds = self.n_pop, self.n_pw, K.N_KINDS
+        n = np.zeros((n_pop, kk))
+        vm = np.zeros((n_pop, kk))
         vm[:, :k] = 0.5 * (edges[:-1] + edges[1:])
         for q, size in enumerate(self.params.n):
             if self.params.initial_state == "rest":
@@ -132,10 +134,10 @@ class _Setup:
                 share = (hi - lo) / m
                 n[q, :k] = size * share
                 vm[q, :k] = np.where(share > 0, 0.5 * (lo + hi), vm[q, :k])
-        refr = np.zeros(2)
-        line = np.zeros((2, int(self.ic[K.IC_REF_STEPS])))
-        return (n, vm, refr, line, np.zeros(4), np.zeros(4), np.zeros(2), np.zeros((2, 2, kk)),
-                np.zeros((2, 2, line.shape[1])))
+        refr = np.zeros(n_pop)
+        line = np.zeros((n_pop, int(self.ic[K.IC_REF_STEPS])))
+        return (n, vm, refr, line, np.zeros(n_pw), np.zeros(n_pw), np.zeros(n_pop),
+                np.zeros((n_pop, kinds, kk)), np.zeros((n_pop, kinds, line.shape[1])))
 
 
 def _start(setup, initial_state, *, noise, rng, t_start):
@@ -145,13 +147,14 @@ def _start(setup, initial_state, *, noise, rng, t_start):
     state, rng_text, kind = start_state(
         initial_state, n_bins=int(setup.ic[K.IC_BINS]), line_steps=int(setup.ic[K.IC_REF_STEPS]),
         sizes=params.n, edges=setup.edges, t_start=t_start, dt=params.dt,
+        n_pathways=setup.n_pw,
         default=lambda: setup.initial_state(rng=rng if noise is not None else None))
     if noise is not None and rng_text is not None:
         rng = restore_generator(rng_text)
     return state, rng, params.initial_state if kind == "params" else kind
 
 
-def _record_arrays(record, n_steps, n_bins, lead=()):
+def _record_arrays(record, n_steps, n_bins, lead=(), n_pop=2, n_pw=4):
     def arr(name, shape, dtype):
         return np.zeros(lead + ((n_steps,) + shape if name in record else (0,) + shape), dtype)
 
@@ -159,13 +162,13 @@ def _record_arrays(record, n_steps, n_bins, lead=()):
         # one allocation for both (each half is C-contiguous): with two, every run of
         # the reference preset took ~1300 fresh pages from the system (the allocator
         # gave the freed pair back), ~2 ms of page faults per biological second.
-        both = np.zeros((2,) + lead + (n_steps, 2, n_bins), _BIN_RECORD_DTYPE)
+        both = np.zeros((2,) + lead + (n_steps, n_pop, n_bins), _BIN_RECORD_DTYPE)
         bins = (both[0], both[1])
     else:
-        bins = (arr("bin_count", (2, n_bins), _BIN_RECORD_DTYPE),
-                arr("bin_mean", (2, n_bins), _BIN_RECORD_DTYPE))
-    return bins + (arr("pending", (4,), np.float64), arr("pending_var", (4,), np.float64),
-                   arr("refractory", (2,), np.float64))
+        bins = (arr("bin_count", (n_pop, n_bins), _BIN_RECORD_DTYPE),
+                arr("bin_mean", (n_pop, n_bins), _BIN_RECORD_DTYPE))
+    return bins + (arr("pending", (n_pw,), np.float64), arr("pending_var", (n_pw,), np.float64),
+                   arr("refractory", (n_pop,), np.float64))
 
 
 def _collect(record, recs, edges, n_bins, done):
@@ -291,7 +294,9 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
     if not isinstance(params, NetworkParams):
         raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
     t_start = _T_START.check("t_start", t_start)
-    drive_params, rates = external_drive(stimulus, params, t_end, t_start)
+    t_origin, first = clock_of(initial_state, t_start)
+    drive_params, rates = external_drive(stimulus, params, t_end, t_start, t_origin=t_origin,
+                                         first=first)
     setup = _Setup(drive_params, dv=dv, v_low=v_low, refractory_rule=refractory_rule,
                    moment_integrator=moment_integrator, truncate_sd=truncate_sd, noise=noise,
                    pending_noise=pending_noise, rate_lag=rate_lag, closure=closure)
@@ -306,8 +311,8 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
     n_bins = setup.edges.size - 1
     state, rng, started = _start(setup, initial_state, noise=noise, rng=rng, t_start=t_start)
     lam = K.NO_STIMULUS if rates is None else rates
-    counts = np.zeros((n_steps, 2))
-    recs = _record_arrays(record, n_steps // every, n_bins)
+    counts = np.zeros((n_steps, setup.n_pop))
+    recs = _record_arrays(record, n_steps // every, n_bins, n_pop=setup.n_pop, n_pw=setup.n_pw)
 
     bar = progress_bar(progress, n_steps * dt, "dsode")
     chunk = _CHUNK_STEPS if progress else n_steps
@@ -333,7 +338,7 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
         "records": _collect(record, recs, setup.edges, n_bins, done // every),
         "options": options,
         "status": status,
-        "final_state": final_state(state, time=t_start + done * dt,
+        "final_state": final_state(state, t_origin=t_origin, dt=dt,
                                    rng=rng if noise is not None else None)
         if status == "ok" else {},
     }
@@ -361,11 +366,13 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     t_start = _T_START.check("t_start", t_start)
     stimuli = _per_set("stimulus", stimulus, n_sets)
     starts = _per_set("initial_state", initial_state, n_sets)
-    drives = []
-    for p, stim in zip(params_list, stimuli):
+    drives, clocks = [], []
+    for p, stim, start in zip(params_list, stimuli, starts):
         if not isinstance(p, NetworkParams):
             raise ParameterError(f"params must be a NetworkParams, got {type(p).__name__}")
-        drives.append(external_drive(stim, p, t_end, t_start))
+        t_origin, first = clock_of(start, t_start)
+        clocks.append(t_origin)
+        drives.append(external_drive(stim, p, t_end, t_start, t_origin=t_origin, first=first))
     setups = [_Setup(p, dv=dv, v_low=v_low, refractory_rule=refractory_rule,
                      moment_integrator=moment_integrator, truncate_sd=truncate_sd, noise=None,
                      pending_noise=False, rate_lag=rate_lag, closure=closure)
@@ -379,15 +386,16 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     bins = [s.edges.size - 1 for s in setups]
     kmax = max(bins)
     lmax = max(int(s.ic[K.IC_REF_STEPS]) for s in setups)
-    n = np.zeros((n_sets, 2, kmax))
-    vm = np.zeros((n_sets, 2, kmax))
-    refr = np.zeros((n_sets, 2))
-    line = np.zeros((n_sets, 2, lmax))
-    h = np.zeros((n_sets, 4))
-    var = np.zeros((n_sets, 4))
-    last = np.zeros((n_sets, 2))
-    eta = np.zeros((n_sets, 2, 2, kmax))
-    eta_r = np.zeros((n_sets, 2, 2, lmax))
+    n_pop, n_pw, kinds = setups[0].n_pop, setups[0].n_pw, K.N_KINDS
+    n = np.zeros((n_sets, n_pop, kmax))
+    vm = np.zeros((n_sets, n_pop, kmax))
+    refr = np.zeros((n_sets, n_pop))
+    line = np.zeros((n_sets, n_pop, lmax))
+    h = np.zeros((n_sets, n_pw))
+    var = np.zeros((n_sets, n_pw))
+    last = np.zeros((n_sets, n_pop))
+    eta = np.zeros((n_sets, n_pop, kinds, kmax))
+    eta_r = np.zeros((n_sets, n_pop, kinds, lmax))
     step0 = np.zeros(n_sets, dtype=np.int64)
     kinds = []
     for i, (s, start) in enumerate(zip(setups, starts)):
@@ -407,16 +415,16 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     if any(rates is not None for _, rates in drives):
         # one rates array per set; a set without a time-varying stimulus gets its constant
         # λ in every row (the same float: its numbers are those of the constant code)
-        lam = np.zeros((n_sets, smax, 2))
+        lam = np.zeros((n_sets, smax, n_pop))
         for i, ((_, rates), s) in enumerate(zip(drives, setups)):
             if rates is None:
                 lam[i, :] = s.pop[:, POP_LAMBDA]
             else:
                 lam[i, : rates.shape[0]] = rates
     else:
-        lam = np.zeros((n_sets, 0, 2))
-    counts = np.zeros((n_sets, smax, 2))
-    recs = _record_arrays(record, smax // every, kmax, lead=(n_sets,))
+        lam = np.zeros((n_sets, 0, n_pop))
+    counts = np.zeros((n_sets, smax, n_pop))
+    recs = _record_arrays(record, smax // every, kmax, lead=(n_sets,), n_pop=n_pop, n_pw=n_pw)
     done = np.zeros(n_sets, dtype=np.int64)
     import numba
 
@@ -448,7 +456,7 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
             "records": _collect(record, [r[i] for r in recs], s.edges, bins[i], d // every),
             "options": options,
             "status": status,
-            "final_state": final_state(state, time=t_start + d * s.params.dt)
+            "final_state": final_state(state, t_origin=clocks[i], dt=s.params.dt)
             if status == "ok" else {},
         })
     return out

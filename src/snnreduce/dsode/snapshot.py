@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..params import ParameterError
+from ..params import POPULATIONS, ParameterError
+from .kernel import N_KINDS
 
-__all__ = ["DsodeState", "final_state", "start_state", "restore_generator", "ARRAYS"]
+__all__ = ["DsodeState", "final_state", "start_state", "restore_generator", "clock_of",
+           "ARRAYS"]
 
 #: The array fields of a state, in the kernel's argument order.
 ARRAYS = ("n", "vm", "refr", "line", "h", "var", "last", "eta", "eta_r")
@@ -71,16 +73,34 @@ class DsodeState:
         return tuple(getattr(self, name) for name in ARRAYS)
 
 
-def final_state(state: DsodeState, *, time: float, rng=None) -> dict:
-    """The ``final_state`` dict of a run that ended in ``state`` at absolute ``time`` (ms).
+def clock_of(initial_state, t_start: float) -> tuple[float, int]:
+    """``(t_origin, first)``: the step grid ``t_origin + k dt`` a run lies on and the global
+    index of its first step — a final state's (its chain's first ``t_start`` and its
+    ``step``), else ``(t_start, 0)``. (Read before the state is validated, which needs the
+    run's tables; :func:`start_state` checks these keys.)"""
+    if isinstance(initial_state, Mapping) and "step" in initial_state:
+        try:
+            first = int(np.asarray(initial_state["step"]))
+            origin = float(np.asarray(initial_state.get("t_origin", 0.0)))
+        except (TypeError, ValueError):
+            _bad("step and t_origin must be numbers")
+        return origin, first
+    return t_start, 0
+
+
+def final_state(state: DsodeState, *, t_origin: float, dt: float, rng=None) -> dict:
+    """The ``final_state`` dict of a run that ended in ``state``, on the grid ``t_origin +
+    k dt``.
 
     Keys: the arrays of :class:`DsodeState` (copies), ``step`` (0-d int64: global index of
-    the next step), ``time`` (0-d float64, ms), ``engine`` ("dsode") and, for a finite-size
-    run (``rng`` given), ``rng``: JSON text of its bit generator's state.
+    the next step), ``t_origin`` and ``time`` (0-d float64, ms: the grid's origin and the
+    end, ``t_origin + step dt``), ``engine`` ("dsode") and, for a finite-size run (``rng``
+    given), ``rng``: JSON text of its bit generator's state.
     """
     out = {name: np.array(a, dtype=np.float64) for name, a in zip(ARRAYS, state.arrays())}
     out["step"] = np.array(state.step, dtype=np.int64)
-    out["time"] = np.array(float(time))
+    out["t_origin"] = np.array(float(t_origin))
+    out["time"] = np.array(float(t_origin + state.step * dt))
     out["engine"] = ENGINE
     if rng is not None:
         out["rng"] = json.dumps(rng.bit_generator.state)
@@ -118,12 +138,13 @@ def _check_mass(n, refr, sizes, what):
     for q, size in enumerate(sizes):
         total = float(n[q].sum() + refr[q])
         if abs(total - size) > 1e-9 * max(size, 1):
-            _bad(f"{what} of population {'EI'[q]} must hold its {size} neurons, "
+            _bad(f"{what} of population {POPULATIONS[q]} must hold its {size} neurons, "
                  f"got {total:.12g}")
 
 
 def start_state(initial_state, *, n_bins: int, line_steps: int, sizes, edges, default,
-                t_start: float, dt: float) -> tuple[DsodeState, str | None, str]:
+                t_start: float, dt: float, n_pathways: int = 4
+                ) -> tuple[DsodeState, str | None, str]:
     """The state a run starts from, validated.
 
     Parameters
@@ -136,7 +157,7 @@ def start_state(initial_state, *, n_bins: int, line_steps: int, sizes, edges, de
     n_bins, line_steps : int
         The run's bins and delay-line length (a final state of other options is refused).
     sizes : sequence of int
-        N_E, N_I.
+        Neurons per population (N_E, N_I).
     edges : ndarray, shape (n_bins + 1,)
         Bin edges (the centres are an array state's mean voltages).
     default : callable
@@ -144,6 +165,8 @@ def start_state(initial_state, *, n_bins: int, line_steps: int, sizes, edges, de
         when ``initial_state`` is None (a finite-size "uniform" state draws from the stream).
     t_start, dt : float
         Absolute start time and step of the run, ms.
+    n_pathways : int
+        Pathways (rows of the pathway table).
 
     Returns
     -------
@@ -154,7 +177,8 @@ def start_state(initial_state, *, n_bins: int, line_steps: int, sizes, edges, de
         What the run started from: "params" (``params.initial_state``), "array" or
         "final_state".
     """
-    shape_k = (2, n_bins)
+    n_pop, n_pw = len(sizes), n_pathways
+    shape_k = (n_pop, n_bins)
     if initial_state is None:
         return DsodeState(*default(), step=0), None, "params"
     if isinstance(initial_state, Mapping):
@@ -165,8 +189,9 @@ def start_state(initial_state, *, n_bins: int, line_steps: int, sizes, edges, de
         if missing:
             _bad(f"a dsODE final_state needs {', '.join(ARRAYS + ('step',))}; missing "
                  f"{', '.join(missing)}")
-        shapes = dict(n=shape_k, vm=shape_k, refr=(2,), line=(2, line_steps), h=(4,), var=(4,),
-                      last=(2,), eta=(2, 2, n_bins), eta_r=(2, 2, line_steps))
+        shapes = dict(n=shape_k, vm=shape_k, refr=(n_pop,), line=(n_pop, line_steps),
+                      h=(n_pw,), var=(n_pw,), last=(n_pop,), eta=(n_pop, N_KINDS, n_bins),
+                      eta_r=(n_pop, N_KINDS, line_steps))
         arrays = {name: _array(d[name], name, shapes[name]) for name in ARRAYS}
         if arrays["n"].min() < 0 or arrays["refr"].min() < 0 or arrays["line"].min() < 0:
             _bad("neurons per bin, refractory pool and delay line must be >= 0")
@@ -193,9 +218,9 @@ def start_state(initial_state, *, n_bins: int, line_steps: int, sizes, edges, de
     n = _array(initial_state, "neurons per bin", shape_k)
     if n.min() < 0:
         _bad("neurons per bin must be >= 0")
-    _check_mass(n, np.zeros(2), sizes, "the bins")
-    vm = np.repeat(0.5 * (edges[:-1] + edges[1:])[None, :], 2, axis=0)
-    empty_line = np.zeros((2, line_steps))
-    state = DsodeState(n, vm, np.zeros(2), empty_line, np.zeros(4), np.zeros(4), np.zeros(2),
-                       np.zeros((2, 2, n_bins)), np.zeros((2, 2, line_steps)), step=0)
+    _check_mass(n, np.zeros(n_pop), sizes, "the bins")
+    vm = np.repeat(0.5 * (edges[:-1] + edges[1:])[None, :], n_pop, axis=0)
+    state = DsodeState(n, vm, np.zeros(n_pop), np.zeros((n_pop, line_steps)), np.zeros(n_pw),
+                       np.zeros(n_pw), np.zeros(n_pop), np.zeros((n_pop, N_KINDS, n_bins)),
+                       np.zeros((n_pop, N_KINDS, line_steps)), step=0)
     return state, None, "array"

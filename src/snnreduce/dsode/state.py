@@ -249,8 +249,9 @@ class StateMap:
         """
         record = _check_record(record)
         n_steps = int(n_steps)
-        counts = np.zeros((n_steps, 2))
-        recs = _record_arrays(record, n_steps, self.n_bins)
+        counts = np.zeros((n_steps, self.setup.n_pop))
+        recs = _record_arrays(record, n_steps, self.n_bins, n_pop=self.setup.n_pop,
+                              n_pw=self.setup.n_pw)
         s = self.setup
         done = K._advance(*state.arrays(), s.pop, s.pw, s.fc, s.ic, state.step, n_steps,
                           self._rng, K.NO_STIMULUS, counts, *recs, 0, 1)

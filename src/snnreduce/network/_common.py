@@ -37,12 +37,13 @@ import numba
 import numpy as np
 
 from .._steps import n_steps_of, progress_bar
+from ..params import POPULATIONS
 from ..populations import tables
 from ..validation import ParameterError, check_choice, check_flag, check_record
 
 __all__ = [
     "COL_LAMBDA", "COL_S_EXC", "COL_S_INH", "COL_TAU_EXC", "COL_TAU_INH", "COL_P_EXC",
-    "COL_P_INH", "N_COLUMNS", "NETWORK_RECORDS", "check_choice", "check_flag",
+    "COL_P_INH", "N_COLUMNS", "N_POPULATIONS", "NETWORK_RECORDS", "check_choice", "check_flag",
     "check_engine_record", "check_no_unknown",
     "population_table", "refractory_rule", "quenched_adjacency", "initial_voltages",
     "SpikeBuffer", "progress_bar", "n_steps_of",
@@ -58,6 +59,11 @@ COL_TAU_INH = 4     # tau^{qI}, ms
 COL_P_EXC = 5       # P^{qE}
 COL_P_INH = 6       # P^{qI}
 N_COLUMNS = 7
+
+#: Number of populations the kernels are compiled for (``params.POPULATIONS``): loops over
+#: populations and pathway rows run to this compile-time constant, which numba unrolls (a
+#: run-time count cost the Markov engine 10 % per event); every table is sized by it.
+N_POPULATIONS = len(POPULATIONS)
 
 #: Records a spiking network engine can produce (see ``snnreduce.result.RECORD_DIMS``).
 NETWORK_RECORDS = ("voltage", "pending", "refractory")

@@ -34,9 +34,9 @@ import numpy as np
 from .._stimulus_kernel import kernel_table, rate_at
 from ..params import ParameterError
 from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
-from ._common import (SpikeBuffer, asked_records, check_choice, check_engine_record,
-                      check_flag, check_no_unknown, initial_voltages, n_steps_of, progress_bar,
-                      quenched_adjacency)
+from ._common import (N_POPULATIONS, SpikeBuffer, asked_records, check_choice,
+                      check_engine_record, check_flag, check_no_unknown, initial_voltages,
+                      n_steps_of, progress_bar, quenched_adjacency)
 from ._resume import (clock_of, clock_state, drive_of, is_state, record_stride, rng_from_text,
                       rng_text, sampled_rows, start_voltages, state_arrays, stimulus_grid)
 
@@ -130,12 +130,13 @@ def _run_events(rng, n_steps, stop_boundary, pk, consts, modes, log1mp,
     Populations as data (``pk``, see :func:`_population_arrays`): K populations, neuron n in
     population ``pop_of[n]`` (neurons ``offsets[q] .. offsets[q+1] - 1``); pathway row
     ``r = q_pre * K + q_post`` with ``tau_row[r]``, ``kick_row[r]``, ``inhibitory[q_pre]`` and
-    record column ``pw_col[r]``. Event classes: K external (one per population), K * K
+    record column ``pw_col[r]``, ``row_pre[r]``, ``row_post[r]`` (tables, not an integer
+    division per event). Event classes: K external (one per population), K * K
     consumptions (one per pathway row), refractory exit, integer leak step.
 
     Paper symbols: h[q_pre, n] = H^{QQ'} of neuron n; M = threshold, M_r = reversal.
     """
-    offsets, pop_of, lam, tau_row, kick_row, inhibitory, pw_col = pk
+    offsets, pop_of, lam, tau_row, kick_row, inhibitory, pw_col, row_pre, row_post = pk
     n_tot = v.size
     cap = spk_time.size
     M = consts[0]
@@ -152,7 +153,7 @@ def _run_events(rng, n_steps, stop_boundary, pk, consts, modes, log1mp,
     origin = consts[_C_ORIGIN]
     first = st_i[_S_FIRST]
     inv_span = 1.0 / (M + Mr)
-    n_pop = lam.size
+    n_pop = N_POPULATIONS   # a compile-time constant: numba unrolls the loops over it
     n_rows = n_pop * n_pop
     seg = offsets[:n_pop]
     sizes = offsets[1:] - offsets[:n_pop]
@@ -259,8 +260,8 @@ def _run_events(rng, n_steps, stop_boundary, pk, consts, modes, log1mp,
                 spiker = n
         elif c < c_refr:
             row = c - n_pop
-            pre = row // n_pop
-            q = row - pre * n_pop   # the post population
+            pre = row_pre[row]
+            q = row_post[row]
             local = _fen_find(fen, row, fen_size[row], _index(rng.random(), tot[row]))
             n = seg[q] + local
             _fen_add(fen, row, local, -1)
@@ -388,16 +389,17 @@ def _deactivate(n, pop_of, perm, slot, act, refr, seg):
 
 def _population_arrays(pops):
     """The kernel's view of :func:`snnreduce.populations.tables` (``pops``): ``(offsets,
-    pop_of, lam, tau_row, kick_row, inhibitory, pw_col)``; pathway rows ``r = q_pre * K +
-    q_post`` (for E, I: ee, ie, ei, ii), ``pw_col[r]`` the row's column in the records (the
-    order of ``PATHWAYS``)."""
+    pop_of, lam, tau_row, kick_row, inhibitory, pw_col, row_pre, row_post)``; pathway rows
+    ``r = q_pre * K + q_post`` (for E, I: ee, ie, ei, ii), ``pw_col[r]`` the row's column in
+    the records (the order of ``PATHWAYS``)."""
     k = pops.n_populations
     pop_of = pops.population_of(np.arange(pops.offsets[-1])).astype(np.int64)
     pw_col = np.zeros((k, k), np.int64)   # [pre, post]
     pw_col[PATHWAY_PRE, PATHWAY_POST] = np.arange(PATHWAY_POST.size)
     return (pops.offsets.astype(np.int64), pop_of, pops.external_rate.astype(np.float64),
             np.ascontiguousarray(pops.tau.T).ravel(), np.ascontiguousarray(pops.kick.T).ravel(),
-            pops.inhibitory.astype(np.bool_), pw_col.ravel())
+            pops.inhibitory.astype(np.bool_), pw_col.ravel(),
+            np.repeat(np.arange(k), k).astype(np.int64), np.tile(np.arange(k), k).astype(np.int64))
 
 
 def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: bool = False,

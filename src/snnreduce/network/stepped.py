@@ -48,10 +48,11 @@ from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
 from . import _atomic
 from . import _pool
 from . import _random as _rnd
-from ._common import (COL_LAMBDA, COL_S_EXC, COL_S_INH, COL_TAU_EXC, COL_TAU_INH, SpikeBuffer,
-                      asked_records, check_choice, check_engine_record, check_flag,
-                      check_no_unknown, initial_voltages, n_steps_of, population_table,
-                      progress_bar, quenched_adjacency, refractory_rule)
+from ._common import (COL_LAMBDA, COL_S_EXC, COL_S_INH, COL_TAU_EXC, COL_TAU_INH,
+                      N_POPULATIONS, SpikeBuffer, asked_records, check_choice,
+                      check_engine_record, check_flag, check_no_unknown, initial_voltages,
+                      n_steps_of, population_table, progress_bar, quenched_adjacency,
+                      refractory_rule)
 from ._resume import (clock_of, clock_state, drive_of, is_state, record_stride, rng_from_text,
                       rng_text, sampled_rows, start_voltages, state_arrays, stimulus_grid)
 
@@ -150,7 +151,7 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, pop_of, blocks, tabs, 
     d_mode = int(drive[s, q, _D_MODE])
     d_pmf = drive[s, q, _D_PMF]
     d_cdf = drive[s, q, _D_CDF]
-    n_pop = pend.shape[0]
+    n_pop = N_POPULATIONS   # a compile-time constant: numba unrolls the loops over it
     row_e = n_pop * q   # pathway rows q_post * n_pop + q_pre
     row_i = row_e + 1
     m_exc = n_cdf[row_e]

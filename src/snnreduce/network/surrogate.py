@@ -56,9 +56,9 @@ from ..dsode.moments import (DEFAULT_CLOSURE, POP_LAMBDA, POP_N, POP_S_EXC, POP_
                              population_table)
 from ..params import ParameterError
 from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
-from ._common import asked_records
-from ._common import (SpikeBuffer, check_choice, check_engine_record, check_no_unknown,
-                      initial_voltages, n_steps_of, progress_bar, refractory_rule)
+from ._common import (N_POPULATIONS, SpikeBuffer, asked_records, check_choice,
+                      check_engine_record, check_no_unknown, initial_voltages, n_steps_of,
+                      progress_bar, refractory_rule)
 from ._resume import (clock_of, clock_state, drive_of, is_state, record_stride, rng_from_text,
                       rng_text, sampled_rows, start_voltages, state_arrays, stimulus_grid)
 
@@ -80,14 +80,14 @@ def _run_steps(rng, first, last, pk, pop, pw, dt, decay, threshold, p_exit, fixe
     stimulus (written into ``pop[q, POP_LAMBDA]`` before the step), or ``(0, 2)``: the
     constant ``pop`` rates. Records are stored at the end of steps i with
     ``(i + 1) % stride == 0``, row ``(i + 1) // stride - 1``.
-    ``pk`` = ``(offsets, pop_of, pw_index, pw_post)``: population q holds the neurons
-    ``offsets[q] .. offsets[q+1] - 1``, neuron n is in ``pop_of[n]``, pathway ``[post, pre]``
+    ``pk`` = ``(offsets, pw_index, pw_post)``: population q holds the neurons
+    ``offsets[q] .. offsets[q+1] - 1``, pathway ``[post, pre]``
     is moment ``pw_index[post, pre]`` (the order of PATHWAYS), whose post population is
     ``pw_post[j]``.
     Stops early, before a step, when the spike buffer could overflow during it.
     """
-    offsets, pop_of, pw_index, pw_post = pk
-    n_pop = offsets.size - 1
+    offsets, pw_index, pw_post = pk
+    n_pop = N_POPULATIONS   # a compile-time constant: numba unrolls the loops over it
     n_tot = v.size
     cap = spk_step.size
     rates = np.zeros(n_pop)
@@ -138,24 +138,28 @@ def _run_steps(rng, first, last, pk, pop, pw, dt, decay, threshold, p_exit, fixe
             rates[q] = count / dt
         var_old[:] = var
         advance_moments(h, var, rates, pw, dt, euler)
+        # (loops population by population, in neuron order: the same random stream as one
+        # loop over the neurons, without a population lookup per neuron)
         if colored:
-            for n in range(n_tot):
-                q = pop_of[n]
+            for q in range(n_pop):
                 jx = pw_index[q, 0]   # pathway qE (row 0 of eta: from E)
                 ji = pw_index[q, 1]   # pathway qI (row 1: from I)
-                eta[0, n] = advance_deviation(eta[0, n], e_pw[jx], var_old[jx], var[jx],
-                                              rng.standard_normal())
-                eta[1, n] = advance_deviation(eta[1, n], e_pw[ji], var_old[ji], var[ji],
-                                              rng.standard_normal())
-        n_refr[:] = 0
-        for n in range(n_tot):
-            if refr[n] > 0:
-                if fixed:
-                    refr[n] -= 1
-                elif rng.random() < p_exit:
-                    refr[n] = 0
+                for n in range(offsets[q], offsets[q + 1]):
+                    eta[0, n] = advance_deviation(eta[0, n], e_pw[jx], var_old[jx], var[jx],
+                                                  rng.standard_normal())
+                    eta[1, n] = advance_deviation(eta[1, n], e_pw[ji], var_old[ji], var[ji],
+                                                  rng.standard_normal())
+        for q in range(n_pop):
+            count = 0
+            for n in range(offsets[q], offsets[q + 1]):
                 if refr[n] > 0:
-                    n_refr[pop_of[n]] += 1
+                    if fixed:
+                        refr[n] -= 1
+                    elif rng.random() < p_exit:
+                        refr[n] = 0
+                    if refr[n] > 0:
+                        count += 1
+            n_refr[q] = count
         if (step + 1) % stride != 0:
             continue
         row = (step + 1) // stride - 1
@@ -239,8 +243,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     n_tot = int(pops.offsets[-1])
     pw_index = np.zeros((pops.n_populations, pops.n_populations), np.int64)
     pw_index[PATHWAY_POST, PATHWAY_PRE] = np.arange(PATHWAY_POST.size)
-    pk = (pops.offsets.astype(np.int64), pops.population_of(np.arange(n_tot)).astype(np.int64),
-          pw_index, PATHWAY_POST)
+    pk = (pops.offsets.astype(np.int64), pw_index, PATHWAY_POST)
     dt = params.dt
     n_steps = n_steps_of(t_end, dt)
     fixed, p_exit, refr_steps = refractory_rule(params)
