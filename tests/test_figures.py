@@ -118,6 +118,23 @@ def test_average_cycle_of_identical_seeds_has_its_peaks_and_no_band():
             assert np.ptp(vertices[vertices[:, 0] == lag, 1]) == pytest.approx(0.0, abs=1e-9)
 
 
+def test_a_flat_rate_is_drawn_from_the_end_of_the_transient_and_as_its_mean():
+    flat = snnreduce.Result(params=SMALL, engine="dsode", seed=None, t_end=600.0, dt=0.1,
+                            population_counts=np.tile([0.03, 0.01], (6000, 1)),
+                            options={"noise": "none"}, t_start=50.0)
+    assert large_events(flat).size == 0
+    fig, (a, b) = _plt().subplots(1, 2)
+    plot_rates(a, {"dsode": flat}, "E", align=True, discard=100.0)
+    (line,) = a.get_lines()
+    assert line.get_label() == "dsODE (no large event: from the end of the transient)"
+    assert line.get_xdata()[0] == pytest.approx(-10.0)  # 150 ms (t_start + discard) is at 0
+    plot_cycle(b, {"dsode": flat}, discard=100.0)
+    levels = {l.get_label(): l.get_ydata()[0] for l in b.get_lines() if "mean rate" in l.get_label()}
+    # 0.03 spikes per 0.1 ms step over 60 E neurons: 5 Hz; 0.01 over 20 I neurons: 5 Hz
+    assert levels == {"dsODE E (no large events: mean rate)": pytest.approx(5.0),
+                      "dsODE I (no large events: mean rate)": pytest.approx(5.0)}
+
+
 def test_occupied_voltage_range():
     edges = np.arange(-40.0, 104.0, 4.0)
     density = np.zeros((5, edges.size - 1))
@@ -164,13 +181,16 @@ def test_compare_figure_panels_colours_and_legend(comparison):
                     line.get_label().startswith("_")
                 continue
             assert to_rgba(line.get_color()) == to_rgba(model.colour), line.get_label()
-            if line.get_label().endswith(" I"):
+            if " I " in line.get_label() + " ":
                 assert line.get_linestyle() == "--"
             else:
                 assert line.get_linestyle() == "-"
     # the cycle panel shows every model, both populations
-    labels = {line.get_label() for line in panels[2].get_lines()}
-    assert {"network (stepped) E", "network (stepped) I", "dsODE E", "Markov surrogate I"} <= labels
+    labels = [line.get_label() for line in panels[2].get_lines()]
+    for want in ("network (stepped) E", "network (stepped) I", "dsODE E", "Markov surrogate I"):
+        # a model without large events (here the dsODE's fixed point) is its mean-rate level
+        assert any(label == want or label.startswith(want + " (no large events")
+                   for label in labels), want
     # one legend, outside every panel, naming each model with its seeds
     (legend,) = fig.legends
     box = legend.get_window_extent()

@@ -26,13 +26,16 @@ from .result import model_of
 __all__ = ["result_figure", "compare_figure", "bifurcation_figure", "save_figure", "plot_raster",
            "plot_rates", "plot_cycle", "plot_psd", "plot_density", "plot_attractor",
            "large_events", "occupied_voltage_range", "bode_figure", "step_response_figure",
-           "POPULATION_STYLES", "LARGE_EVENT_FRACTION"]
+           "POPULATION_STYLES", "LARGE_EVENT_FRACTION", "LARGE_EVENT_OVER_MEAN"]
 
 #: Line style of each population in every figure.
 POPULATION_STYLES = {"E": "-", "I": "--"}
 #: A "large event" is an E peak (1 ms-smoothed count) at least this fraction of the run's
 #: highest one after the transient: what rate traces align on and average cycles centre on.
 LARGE_EVENT_FRACTION = 0.5
+#: ... and at least this many times the mean of the smoothed count, so that a flat rate (a
+#: fixed point, whose round-off wiggles are peaks too) has no large event.
+LARGE_EVENT_OVER_MEAN = 1.5
 #: A voltage bin is drawn when its density ever exceeds this fraction of the panel's maximum.
 _OCCUPIED = 1e-3
 #: Legend frame opacity of legends drawn inside axes ("best" location).
@@ -102,8 +105,9 @@ def large_events(result, discard: float = 100.0) -> np.ndarray:
 
     A large event is a peak of the 1 ms-smoothed E count
     (:func:`~snnreduce.analysis.peak_sequence`) at least :data:`LARGE_EVENT_FRACTION` of the
-    highest peak after ``discard``; the small peaks of a period-2 cycle are left out. Empty
-    for a run with no peak or non-finite counts (a diverged run).
+    highest peak after ``discard`` and :data:`LARGE_EVENT_OVER_MEAN` times the mean count;
+    the small peaks of a period-2 cycle are left out, and a flat rate has none. Empty for a
+    run with no peak or non-finite counts (a diverged run).
     """
     try:
         peaks = peak_sequence(result.population_counts, "E", discard=discard, dt=result.dt)
@@ -111,7 +115,9 @@ def large_events(result, discard: float = 100.0) -> np.ndarray:
         return np.empty(0)
     if peaks.heights.size == 0:
         return np.empty(0)
-    big = peaks.heights >= LARGE_EVENT_FRACTION * peaks.heights.max()
+    # peaks.height is the mean of the smoothed count (peak_sequence's default minimum)
+    big = peaks.heights >= max(LARGE_EVENT_FRACTION * peaks.heights.max(),
+                               LARGE_EVENT_OVER_MEAN * peaks.height)
     return result.t_start + peaks.times[big]
 
 
@@ -171,14 +177,15 @@ def plot_rates(ax, results: dict, population="E", window=None, smooth=1.0, *,
         start, stop = _window(first, window)
     for label, result in _draw_order(runs.items()):
         t, rate = _rate(result, population, smooth)
+        text = _label(label)
         if align:
             events = large_events(result, discard)
-            if events.size == 0:
-                continue  # nothing to align on (a flat rate): left out rather than misplaced
-            t = t - events[0]
+            # nothing to align on (a flat rate, e.g. a fixed point): from the end of the transient
+            t = t - (events[0] if events.size else result.t_start + discard)
+            text += "" if events.size else " (no large event: from the end of the transient)"
         keep = (t >= start) & (t < stop)
         ax.plot(t[keep], rate[keep], POPULATION_STYLES[population], lw=0.9,
-                color=_colour(label), label=_label(label), zorder=_zorder(label))
+                color=_colour(label), label=text, zorder=_zorder(label))
     xlabel = "time from the first large E event (ms)" if align else "time (ms)"
     ax.set(xlim=(start, stop), xlabel=xlabel,
            ylabel=f"{population} rate (Hz/neuron, {smooth:g} ms smoothing)",
@@ -231,11 +238,11 @@ def plot_cycle(ax, results: dict, *, discard: float = 100.0, before: float = 20.
     legend : bool
         Draw a legend inside the axes.
     """
-    dt = None
     for label, entry in _draw_order(results.items()):
         per_run = [c for c in (_cycles(r, discard, before, after, smooth) for r in _as_seeds(entry))
                    if c is not None]
         if not per_run:
+            _flat_cycle(ax, label, _as_seeds(entry), discard, smooth)
             continue
         dt = _as_seeds(entry)[0].dt
         cycles = np.stack(per_run)  # (n_runs, 2, n_lag)
@@ -255,6 +262,15 @@ def plot_cycle(ax, results: dict, *, discard: float = 100.0, before: float = 20.
            title="average cycle around large E events (± sd over seeds)")
     if legend:
         _legend_inside(ax, ncol=2)
+
+
+def _flat_cycle(ax, label, runs, discard, smooth):
+    """A model without large events (a flat rate): its mean E and I rates as level lines."""
+    first = int(np.ceil(discard / runs[0].dt - 1e-9))
+    for pop, style in POPULATION_STYLES.items():
+        level = np.mean([np.mean(_rate(r, pop, smooth)[1][first:]) for r in runs])
+        ax.axhline(level, ls=style, lw=1.1, color=_colour(label), zorder=_zorder(label),
+                   label=f"{_label(label)} {pop} (no large events: mean rate)")
 
 
 def plot_psd(ax, results: dict, population="E", discard=100.0, *, legend: bool = True):
@@ -394,8 +410,9 @@ def compare_figure(comparison):
         plot_attractor(axes[1, 1], comparison.attractors, legend=False)
     else:
         axes[1, 1].set_axis_off()
-    density = next((first[m] for m in first if "bin_count" in first[m].records
-                    and "bin_edges" in first[m].records), None)
+    # the deterministic dsODE's density if it ran, else the first model's that has one
+    density = next((first[m] for m in sorted(first, key=lambda m: m != "dsode")
+                    if "bin_count" in first[m].records and "bin_edges" in first[m].records), None)
     if density is not None:
         plot_density(axes[1, 2], density, "E", fig=fig)
     else:
