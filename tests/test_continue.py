@@ -276,3 +276,26 @@ def test_dsode_starts_from_given_bins():
     assert rest.population_counts[:10].sum() < 1e-3
     with pytest.raises(ParameterError, match="initial_state"):
         snnreduce.reduce(SMALL, t_end=1.0, initial_state=bins[:, :-1] * 0.5)
+
+
+# ----------------------------------------------------------------------------- stimulus
+@pytest.mark.parametrize("model", ["snn", "dsode"])
+def test_a_stimulus_goes_on_in_the_continued_run(model):
+    # a step in the second half: the first half holds it in its options, the continuation
+    # takes it from there and evaluates it at absolute time
+    step = "E:lambda+step(at=25,amp=3)"
+    whole = _run(model, 4, T_END, options={"stimulus": step})
+    first = _run(model, 4, T_END / 2, options={"stimulus": step})
+    second = _run(model, None, T_END / 2, continue_from=first)
+    assert second.options["stimulus"] == first.options["stimulus"]
+    assert_same_run(first.concat(second), whole)
+    # and the step changes the second half (the run without it differs)
+    plain = _run(model, None, T_END / 2, continue_from=_run(model, 4, T_END / 2))
+    assert not np.array_equal(plain.population_counts, second.population_counts)
+
+
+def test_a_stimulus_given_again_replaces_the_previous_one():
+    first = _run("dsode", None, T_END / 2)
+    second = _run("dsode", None, T_END / 2, continue_from=first,
+                  options={"stimulus": "E:lambda+step(at=25,amp=3)"})
+    assert "stimulus" not in first.options and "step" in str(second.options["stimulus"])

@@ -3,8 +3,8 @@
 
 Every run goes through :func:`_run`: check the common arguments, normalise the seed into the
 run's Generator, call the engine, and build the :class:`~snnreduce.Result` from its dict.
-A run that continues another (``continue_from``) takes its seed, options, start time and
-state from it first (:func:`_continuation`).
+A run that continues another (``continue_from``) takes its seed, options, stimulus, start
+time and state from it first (:func:`_continuation`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ._version import __version__
 from .params import NetworkParams, ParameterError
 from .resources import check_run
 from .result import Result, model_of
+from .stimulus import as_stimulus
 from .validation import check_record, check_t_end, generator, normalise_seed
 
 __all__ = ["simulate", "reduce", "run_model", "check_run_arguments", "MODELS", "MODEL_OPTIONS",
@@ -45,9 +46,13 @@ def check_run_arguments(params, t_end) -> float:
 
 
 def _run(model: _models.Model, params, *, t_end, seed, record, progress, options,
-         check_memory=True) -> Result:
+         check_memory=True, stimulus=None) -> Result:
     t_end = check_run_arguments(params, t_end)
     record = check_record(record, model.records, model.record_owner or f"the {model.name} model")
+    stimulus = as_stimulus(stimulus)
+    if stimulus is not None:
+        # checked here, before any engine work; t_start is where a continued run begins
+        stimulus.check(params, t_end, t_start=options.get("t_start", 0.0))
     check_run(params, model.engine, t_end=t_end, record=record,
               options={**model.fixed, **options}, check_memory=check_memory)
     if model.seeded:
@@ -57,8 +62,12 @@ def _run(model: _models.Model, params, *, t_end, seed, record, progress, options
         seed, rng = None, None
     run = model.load()
     start = time.perf_counter()
+    # engines get stimulus= only when there is one, so engines without it keep working
+    extra = {} if stimulus is None else {"stimulus": stimulus}
     out = run(params, t_end=t_end, rng=rng, record=record, progress=progress,
-              **{**model.fixed, **options})
+              **{**model.fixed, **options}, **extra)
+    if stimulus is not None:  # provenance: the api, not the engine, records the stimulus
+        out = {**out, "options": {**out.get("options", {}), "stimulus": stimulus.to_dict()}}
     if options.get("record_every") is not None:  # the file's record_time needs it
         out = {**out, "options": {**out.get("options", {}),
                                   "record_every": float(options["record_every"])}}
@@ -68,14 +77,14 @@ def _run(model: _models.Model, params, *, t_end, seed, record, progress, options
 
 
 def _continuation(model: _models.Model, params, *, seed, options: dict, initial_state,
-                  continue_from, named: bool = True):
-    """The seed and engine options of a run starting from ``initial_state`` or continuing
-    ``continue_from`` (a Result): ``(seed, options)``.
+                  continue_from, stimulus=None, named: bool = True):
+    """The seed, engine options and stimulus of a run starting from ``initial_state`` or
+    continuing ``continue_from`` (a Result): ``(seed, options, stimulus)``.
 
     A continued run is the same model on the same parameters, with the seed and the engine
-    options of ``continue_from`` (an option given again must be equal; ``record_every`` is
-    taken from it unless given), starts at ``t_start = continue_from.t_start +
-    continue_from.t_end`` from its ``final_state``. ``named``: the model was chosen by name
+    options of ``continue_from`` (an option given again must be equal; ``record_every`` and
+    the stimulus are taken from it unless given), starts at ``t_start =
+    continue_from.t_start + continue_from.t_end`` from its ``final_state``. ``named``: the model was chosen by name
     (run_model, reduce), so it must be the one that made ``continue_from``; simulate() checks
     the engine and takes the options the other run's model name implied.
     """
@@ -86,7 +95,7 @@ def _continuation(model: _models.Model, params, *, seed, options: dict, initial_
                                  "continue a Result pass continue_from=result")
         if initial_state is not None:
             options["initial_state"] = initial_state
-        return seed, options
+        return seed, options, stimulus
     prev = continue_from
     if initial_state is not None:
         raise ParameterError("give initial_state or continue_from, not both: a continued run "
@@ -123,7 +132,9 @@ def _continuation(model: _models.Model, params, *, seed, options: dict, initial_
         inherited["record_every"] = prev.record_every
     options = {**inherited, **options, "t_start": prev.t_start + prev.t_end,
                "initial_state": prev.final_state}
-    return prev.seed, options
+    if stimulus is None:  # the drive goes on as it was (a dict: Stimulus.to_dict)
+        stimulus = prev.options.get("stimulus")
+    return prev.seed, options, stimulus
 
 
 def run_model(params: NetworkParams, model: str, *, seed: int | None, t_end: float,
@@ -134,7 +145,8 @@ def run_model(params: NetworkParams, model: str, *, seed: int | None, t_end: flo
     ``dsode``/``dsode-fs`` the reduction without / with finite-size noise; the baselines
     ``fp``/``fp-fs`` (Fokker-Planck, ``finite_size`` False / True) and ``rdm`` (refractory
     density, needs NEST and ``tau_m > 0``). Nothing is recorded beyond population counts (and
-    spikes) unless ``options["record"]`` asks for it. A deterministic model given no seed
+    spikes) unless ``options["record"]`` asks for it; ``options["stimulus"]`` is a stimulus
+    as :func:`simulate` takes it. A deterministic model given no seed
     records seed 0 (its seed is unused; a fixed value keeps the provenance reproducible).
     ``initial_state`` and ``continue_from`` are those of :func:`simulate`.
     """
@@ -143,17 +155,19 @@ def run_model(params: NetworkParams, model: str, *, seed: int | None, t_end: flo
     record = options.pop("record", ())
     progress = options.pop("progress", False)
     check_memory = options.pop("check_memory", True)
-    seed, options = _continuation(entry, params, seed=seed, options=options,
-                                  initial_state=initial_state, continue_from=continue_from)
+    stimulus = options.pop("stimulus", None)
+    seed, options, stimulus = _continuation(entry, params, seed=seed, options=options,
+                                            stimulus=stimulus, initial_state=initial_state,
+                                            continue_from=continue_from)
     if entry.deterministic and entry.seeded and seed is None:
         seed = 0
     return _run(entry, params, t_end=t_end, seed=seed, record=record, progress=progress,
-                check_memory=check_memory, options=options)
+                check_memory=check_memory, options=options, stimulus=stimulus)
 
 
 def simulate(params: NetworkParams, engine: str = "stepped", *, t_end: float = 2000.0,
              seed: int | None = None, record=(), progress: bool = False,
-             check_memory: bool = True, initial_state=None, continue_from=None,
+             check_memory: bool = True, stimulus=None, initial_state=None, continue_from=None,
              **options) -> Result:
     """Simulate the spiking network.
 
@@ -180,6 +194,12 @@ def simulate(params: NetworkParams, engine: str = "stepped", *, t_end: float = 2
     check_memory : bool
         Refuse (ParameterError) a run whose memory estimate exceeds the available memory
         (docs/resources.md); False skips the check.
+    stimulus : Stimulus, str, list of str or dict, optional
+        Time-varying external drive (docs/stimuli.md): a :class:`~snnreduce.stimulus.Stimulus`,
+        its grammar (``"E:lambda+step(at=500,amp=2)"``, or a list of such strings), or its
+        :meth:`~snnreduce.stimulus.Stimulus.to_dict` form. Checked against ``params`` and
+        ``t_end`` before the run (one ParameterError); recorded in ``Result.options["stimulus"]``.
+        None: the constant ``lambda_e``, ``lambda_i``.
     initial_state : ndarray or dict, optional
         Where the run starts instead of ``params.initial_state``: the voltages of every
         neuron, shape (n_e + n_i,), E first (network engines), or neurons per voltage bin,
@@ -205,15 +225,17 @@ def simulate(params: NetworkParams, engine: str = "stepped", *, t_end: float = 2
     model = _models.by_engine(engine)
     # simulate() runs the engine as asked: the options a model *name* implies do not apply
     model = dataclasses.replace(model, fixed={}, seeded=True)
-    seed, options = _continuation(model, params, seed=seed, options=options, named=False,
-                                  initial_state=initial_state, continue_from=continue_from)
+    seed, options, stimulus = _continuation(model, params, seed=seed, options=options,
+                                            named=False, stimulus=stimulus,
+                                            initial_state=initial_state,
+                                            continue_from=continue_from)
     return _run(model, params, t_end=t_end, seed=seed, record=record, progress=progress,
-                check_memory=check_memory, options=options)
+                check_memory=check_memory, options=options, stimulus=stimulus)
 
 
 def reduce(params: NetworkParams, *, t_end: float = 2000.0, noise: str | None = None,
            seed: int | None = None, record=_models.DSODE_DENSITY, progress: bool = False,
-           check_memory: bool = True, initial_state=None, continue_from=None,
+           check_memory: bool = True, stimulus=None, initial_state=None, continue_from=None,
            **options) -> Result:
     """Run the reduced system (dsODE) of ``params``.
 
@@ -233,6 +255,12 @@ def reduce(params: NetworkParams, *, t_end: float = 2000.0, noise: str | None = 
     check_memory : bool
         Refuse (ParameterError) a run whose memory estimate exceeds the available memory
         (docs/resources.md); False skips the check.
+    stimulus : Stimulus, str, list of str or dict, optional
+        Time-varying external drive (docs/stimuli.md): a :class:`~snnreduce.stimulus.Stimulus`,
+        its grammar (``"E:lambda+step(at=500,amp=2)"``, or a list of such strings), or its
+        :meth:`~snnreduce.stimulus.Stimulus.to_dict` form. Checked against ``params`` and
+        ``t_end`` before the run (one ParameterError); recorded in ``Result.options["stimulus"]``.
+        None: the constant ``lambda_e``, ``lambda_i``.
     initial_state, continue_from
         As in :func:`simulate`: neurons per bin of shape (2, n_bins) (each row summing to
         the population size), a final_state, or a dsODE Result to continue (the same
@@ -249,7 +277,8 @@ def reduce(params: NetworkParams, *, t_end: float = 2000.0, noise: str | None = 
     if noise not in (None, "finite-size"):
         raise ParameterError(f"noise must be None or 'finite-size', got {noise!r}")
     model = _models.get("dsode" if noise is None else "dsode-fs")
-    seed, options = _continuation(model, params, seed=seed, options=options,
-                                  initial_state=initial_state, continue_from=continue_from)
+    seed, options, stimulus = _continuation(model, params, seed=seed, options=options,
+                                            stimulus=stimulus, initial_state=initial_state,
+                                            continue_from=continue_from)
     return _run(model, params, t_end=t_end, seed=seed, record=record, progress=progress,
-                check_memory=check_memory, options=options)
+                check_memory=check_memory, options=options, stimulus=stimulus)

@@ -12,6 +12,7 @@ from .metadata import (CONVENTIONS, COORDINATE_ATTRS, FINAL_STATE_PREFIX, PARAME
                        RECORD_ATTRS, final_state_attrs, parameter_attrs)
 from .params import PATHWAYS, POPULATIONS, NetworkParams, ParameterError
 from .result import RECORD_DIMS, SAMPLED_RECORDS, Result
+from .stimulus import Stimulus, stimulus_of
 
 __all__ = ["load", "save_result", "result_to_dataset", "dataset_to_result", "atomic_write_text",
            "atomic_write", "open_netcdf", "netcdf_encoding", "ResultFileError", "COMPRESSION_LEVEL"]
@@ -37,11 +38,13 @@ def result_to_dataset(result: Result, *, expand: tuple[str, ...] | list[str] = (
     centre coordinate ``bin`` whose CF bounds are ``bin_edges`` (shape ``(bin, 2)``); spikes
     carry the population of their neuron. Provenance is in the global attributes: ``params``
     (JSON, exact), each parameter again as ``param_<name>``, ``seed`` (absent when the run
-    had none), ``t_start`` (ms) and ``record_every`` (ms, when the records are sampled: they
-    then lie on a ``record_time`` dimension, the end of each sampled step). The engine's
-    final state (:attr:`Result.final_state`, for ``continue_from``) is kept exactly: each
-    array as a variable ``final_state_<key>``, each text as a global attribute
-    ``final_state_<key>``, the list of keys in the global attribute ``final_state`` (JSON).
+    had none), ``options`` (JSON; a stimulus in its ``to_dict`` form), for a run with a
+    stimulus ``stimulus`` (its grammar, for reading), ``t_start`` (ms) and ``record_every``
+    (ms, when the records are sampled: they then lie on a ``record_time`` dimension, the end
+    of each sampled step). The engine's final state (:attr:`Result.final_state`, for
+    ``continue_from``) is kept exactly: each array as a variable ``final_state_<key>``, each
+    text as a global attribute ``final_state_<key>``, the list of keys in the global
+    attribute ``final_state`` (JSON).
 
     Parameters
     ----------
@@ -123,6 +126,9 @@ def _provenance(result: Result) -> dict:
     attrs["t_start"] = float(result.t_start)
     if result.record_every is not None:
         attrs["record_every"] = result.record_every
+    stimulus = stimulus_of(result)
+    if stimulus is not None:  # readable grammar; the exact form is options["stimulus"]
+        attrs["stimulus"] = str(stimulus)
     attrs.update({PARAMETER_ATTR_PREFIX + k: v for k, v in result.params.to_dict().items()})
     return attrs
 
@@ -222,6 +228,9 @@ def dataset_to_result(ds) -> Result:
         else:
             seed = int(attrs["seed"]) if "seed" in attrs else None
         has_spikes = "spike_times" in ds
+        options = json.loads(attrs["options"])
+        if "stimulus" in options:  # a stimulus that no longer reads is a corrupt file
+            options["stimulus"] = Stimulus.from_dict(options["stimulus"]).to_dict()
         return Result(
             params=params,
             engine=str(attrs["engine"]),
@@ -232,7 +241,7 @@ def dataset_to_result(ds) -> Result:
             spike_times=ds["spike_times"].values if has_spikes else None,
             spike_neurons=ds["spike_neurons"].values if has_spikes else None,
             records=records,
-            options=json.loads(attrs["options"]),
+            options=options,
             status=str(attrs["status"]),
             wall_time=float(attrs["wall_time"]),
             version=str(attrs["version"]),

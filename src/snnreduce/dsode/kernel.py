@@ -355,14 +355,15 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
     ``error_model="numpy"`` (no zero-division checks, which would stop LLVM from
     vectorising): every divisor is a validated positive parameter or guarded.
 
-    State (modified in place): ``n``/``vm`` (2, K) neurons and mean voltage per bin,
-    ``refr`` (2,) refractory pool, ``line`` (2, L) delay line of the fixed rule, ``h``/``var``
-    (4,) pending-kick moments, ``last`` (2,) the previous step's spikes (for ``rate_lag``),
-    ``eta`` (2, 2, K) closure "ou": mean pending-kick deviation of the neurons of each bin
-    (population, pathway excitatory / inhibitory, bin), ``eta_r`` (2, 2, L) the summed
+    State (modified in place; P populations = rows of ``pop``, W pathways = rows of ``pw``):
+    ``n``/``vm`` (P, K) neurons and mean voltage per bin, ``refr`` (P,) refractory pool,
+    ``line`` (P, L) delay line of the fixed rule, ``h``/``var`` (W,) pending-kick moments,
+    ``last`` (P,) the previous step's spikes (for ``rate_lag``), ``eta`` (P, N_KINDS, K)
+    closure "ou": mean pending-kick deviation of the neurons of each bin (population,
+    pathway excitatory / inhibitory, bin), ``eta_r`` (P, N_KINDS, L) the summed
     deviation of the refractory pool (slot 0) or, with the fixed rule, of each cohort of the
     delay line (unused by the other closures).
-    ``lam`` (rows, 2): the external rate (kicks/ms) of each step of a time-varying
+    ``lam`` (rows, P): the external rate (kicks/ms) of each step of a time-varying
     stimulus, row ``rec0 + i`` for step ``i`` (the run's step index); 0 rows: the constant
     ``λ_Q`` of ``pop`` (the same numbers as before stimuli existed).
     ``counts`` receives the spikes of step ``i`` at row ``rec0 + i``. The ``rec_*`` arrays
@@ -411,8 +412,8 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
     da = np.zeros(n_bins + 4)
     db = np.zeros(n_bins + 4)
     reg = np.zeros((4, n_bins + 4))
-    new_eta = np.zeros((2, n_bins))
-    fired_eta = np.zeros(2)
+    new_eta = np.zeros((N_KINDS, n_bins))
+    fired_eta = np.zeros(N_KINDS)
     threshold = e0 + n_bins * dv
     fired = np.zeros(n_pop)
     rates = np.zeros(n_pop)
@@ -422,7 +423,7 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
         decay[j] = math.exp(-dt / pw[j, TAB_TAU])
     shrinks = np.ones(n_pop)  # leak factor exp(-dt/τ_m) per population (1: no leak)
     # each population's excitatory and inhibitory pathway (rows of pw) and their decay
-    pw_kind = np.empty((n_pop, 2), dtype=np.int64)
+    pw_kind = np.empty((n_pop, N_KINDS), dtype=np.int64)
     for q in range(n_pop):
         tau_m = pop[q, POP_TAU_M]
         if tau_m > 0.0:
