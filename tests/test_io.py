@@ -275,3 +275,104 @@ def test_coordinates_are_written_without_fill_values(tmp_path):
         for name in ("time", "bin", "bin_edges"):
             assert "_FillValue" not in f[name].attrs, name
         assert "_FillValue" in f["bin_count"].attrs  # data variables keep the NaN fill of xarray
+
+
+# ------------------------------------------------------------------ continued runs (contract)
+def _final_state():
+    """A final state with every kind of entry an engine writes (and a few more)."""
+    import json
+
+    stream = np.random.default_rng(8)
+    stream.random(5)  # a stream part-way through, as an engine leaves it
+    rng = np.random.default_rng(9)
+    return {"engine": "stepped", "step": np.array(50, np.int64), "t_origin": np.array(10.0),
+            "voltage": rng.random(40), "pending": rng.random((4, 40)),
+            "refractory_left": rng.random(40).astype(np.float32),
+            "streams": np.array([2**64 - 1, 0, 2**63], dtype=np.uint64),
+            "mask": np.array([True, False, True]), "empty": np.empty((0, 3)),
+            "rng": json.dumps(stream.bit_generator.state), "note": "é" * 20000,
+            "count": 7, "fraction": 0.1, "flag": True}
+
+
+def _continued(record_every=None):
+    result = make_result().replace(t_start=10.0, final_state=_final_state())
+    if record_every is not None:
+        m = int(round(record_every / result.dt))
+        records = {k: v[m - 1::m] for k, v in result.records.items()}
+        result = result.replace(records=records,
+                                options={**result.options, "record_every": record_every})
+    return result
+
+
+def test_final_state_and_t_start_round_trip_exactly(tmp_path):
+    result = _continued()
+    result.save(tmp_path / "r.nc")
+    back = snnreduce.load(tmp_path / "r.nc")
+    assert back.t_start == 10.0
+    np.testing.assert_array_equal(back.time, result.time)
+    assert back.time[0] == 10.0
+    assert list(back.final_state) == list(result.final_state)
+    for key, value in result.final_state.items():
+        got = back.final_state[key]
+        if isinstance(value, np.ndarray):
+            assert isinstance(got, np.ndarray) and got.dtype == value.dtype, key
+            assert got.shape == value.shape and np.array_equal(got, value), key
+        else:
+            assert type(got) is type(value) and got == value, key
+    # the random stream resumes where it was
+    import json
+
+    state = np.random.default_rng(0).bit_generator
+    state.state = json.loads(back.final_state["rng"])
+    ref = np.random.default_rng(8)
+    ref.random(5)
+    assert np.random.Generator(state).random() == ref.random()
+
+
+def test_final_state_is_labelled_and_prefixed_in_the_file():
+    ds = _continued().to_xarray()
+    assert ds.attrs["t_start"] == 10.0
+    assert ds.attrs["final_state_engine"] == "stepped" and "final_state_rng" in ds.attrs
+    for name, var in ds.data_vars.items():
+        if name.startswith("final_state_"):
+            assert var.attrs["long_name"].startswith("final state of the stepped run"), name
+            assert "units" in var.attrs, name
+    assert ds["final_state_refractory_left"].attrs["units"] == "ms"
+    assert ds["final_state_voltage"].dims == ("final_state_voltage_0",)
+    # runs combined along a parameter leave the state out (its sizes differ between runs)
+    assert not any(n.startswith("final_state") for n in _continued().to_xarray(expand=("p_ei",)))
+
+
+def test_sampled_records_lie_on_a_record_time_dimension(tmp_path):
+    result = _continued(record_every=0.5)  # 50 steps of 0.1 ms: 10 rows
+    ds = result.to_xarray()
+    assert ds["pending"].dims == ("record_time", "pathway")
+    assert ds["voltage"].dims == ("record_time", "neuron")
+    assert ds["population_counts"].dims == ("time", "population")
+    # the end of each sampled step, absolute: t_start + (k + 1) record_every
+    np.testing.assert_allclose(ds["record_time"].values, 10.0 + 0.5 * np.arange(1, 11))
+    assert ds["record_time"].attrs["units"] == "ms" and ds.attrs["record_every"] == 0.5
+    result.save(tmp_path / "s.nc")
+    back = snnreduce.load(tmp_path / "s.nc")
+    assert back.record_every == 0.5
+    np.testing.assert_array_equal(back.record_time, ds["record_time"].values)
+    for name, values in result.records.items():
+        np.testing.assert_array_equal(back.records[name], values)
+
+
+def test_sampled_records_of_the_wrong_length_are_refused():
+    result = _continued(record_every=0.5)
+    bad = result.replace(records={**result.records, "pending": result.records["pending"][:-1]})
+    with pytest.raises(ValueError, match="record 'pending' has 9 rows; sampled every 0.5 ms"):
+        bad.to_xarray()
+
+
+def test_files_without_t_start_or_final_state_load_as_fresh_runs(tmp_path):
+    ds = make_result().to_xarray()
+    del ds.attrs["t_start"]  # a file of this layout written before continued runs
+    ds.to_netcdf(tmp_path / "before.nc", engine="h5netcdf")
+    back = snnreduce.load(tmp_path / "before.nc")
+    assert back.t_start == 0.0 and back.final_state == {} and back.record_every is None
+    write_v1(make_result(), tmp_path / "v1.nc")
+    back = snnreduce.load(tmp_path / "v1.nc")
+    assert back.t_start == 0.0 and back.final_state == {}

@@ -3,6 +3,8 @@
 
 Every run goes through :func:`_run`: check the common arguments, normalise the seed into the
 run's Generator, call the engine, and build the :class:`~snnreduce.Result` from its dict.
+A run that continues another (``continue_from``) takes its seed, options, stimulus, start
+time and state from it first (:func:`_continuation`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from . import models as _models
 from ._version import __version__
 from .params import NetworkParams, ParameterError
 from .resources import check_run
-from .result import Result
+from .result import Result, model_of
 from .stimulus import as_stimulus
 from .validation import check_record, check_t_end, generator, normalise_seed
 
@@ -66,12 +68,77 @@ def _run(model: _models.Model, params, *, t_end, seed, record, progress, options
               **{**model.fixed, **options}, **extra)
     if stimulus is not None:  # provenance: the api, not the engine, records the stimulus
         out = {**out, "options": {**out.get("options", {}), "stimulus": stimulus.to_dict()}}
+    if options.get("record_every") is not None:  # the file's record_time needs it
+        out = {**out, "options": {**out.get("options", {}),
+                                  "record_every": float(options["record_every"])}}
     return Result.from_run(out, params=params, engine=model.engine, seed=seed, t_end=t_end,
-                           wall_time=time.perf_counter() - start)
+                           wall_time=time.perf_counter() - start,
+                           t_start=options.get("t_start", 0.0))
+
+
+def _continuation(model: _models.Model, params, *, seed, options: dict, initial_state,
+                  continue_from, stimulus=None, named: bool = True):
+    """The seed, engine options and stimulus of a run starting from ``initial_state`` or
+    continuing ``continue_from`` (a Result): ``(seed, options, stimulus)``.
+
+    A continued run is the same model on the same parameters, with the seed and the engine
+    options of ``continue_from`` (an option given again must be equal; ``record_every`` and
+    the stimulus are taken from it unless given), starts at ``t_start =
+    continue_from.t_start + continue_from.t_end`` from its ``final_state``. ``named``: the model was chosen by name
+    (run_model, reduce), so it must be the one that made ``continue_from``; simulate() checks
+    the engine and takes the options the other run's model name implied.
+    """
+    options = dict(options)
+    if continue_from is None:
+        if isinstance(initial_state, Result):
+            raise ParameterError("initial_state must be an array or a final_state dict; to "
+                                 "continue a Result pass continue_from=result")
+        if initial_state is not None:
+            options["initial_state"] = initial_state
+        return seed, options, stimulus
+    prev = continue_from
+    if initial_state is not None:
+        raise ParameterError("give initial_state or continue_from, not both: a continued run "
+                             "starts from the final_state of continue_from")
+    if not isinstance(prev, Result):
+        raise ParameterError("continue_from must be a Result (a run of this session, or "
+                             f"snnreduce.load(path)), got {type(prev).__name__}")
+    made_by = model_of(prev)
+    if prev.engine != model.engine or (named and made_by != model.name):
+        raise ParameterError(f"continue_from is a run of the {made_by!r} model; only that "
+                             f"model can continue it, not {model.name!r}")
+    if prev.params != params:
+        changed = sorted(k for k, v in params.to_dict().items() if prev.params.to_dict()[k] != v)
+        raise ParameterError("continue_from was run with other parameters (differing: "
+                             f"{', '.join(changed)}); continue it with continue_from.params")
+    if prev.status != "ok":
+        raise ParameterError(f"continue_from stopped early ({prev.status}); a run that did "
+                             "not finish cannot be continued")
+    if not prev.final_state:
+        raise ParameterError(f"continue_from holds no final state: the {made_by} model cannot "
+                             "resume a run exactly (or the run is from a version before "
+                             "continued runs); rerun it from the start instead")
+    if model.seeded and seed is not None and seed != prev.seed:
+        raise ParameterError(f"seed: a continued run keeps the seed of continue_from "
+                             f"({prev.seed}); leave seed out, got {seed!r}")
+    inherited = {k: prev.options[k] for k in model.options if k in prev.options}
+    if not named:
+        inherited.update(_models.get(made_by).fixed)
+    for key, value in options.items():
+        if key in inherited and value != inherited[key]:
+            raise ParameterError(f"{key}: a continued run keeps the options of continue_from "
+                                 f"({key}={inherited[key]!r}), got {value!r}")
+    if prev.record_every is not None:
+        inherited["record_every"] = prev.record_every
+    options = {**inherited, **options, "t_start": prev.t_start + prev.t_end,
+               "initial_state": prev.final_state}
+    if stimulus is None:  # the drive goes on as it was (a dict: Stimulus.to_dict)
+        stimulus = prev.options.get("stimulus")
+    return prev.seed, options, stimulus
 
 
 def run_model(params: NetworkParams, model: str, *, seed: int | None, t_end: float,
-              options: dict | None = None) -> Result:
+              options: dict | None = None, initial_state=None, continue_from=None) -> Result:
     """Run one model by its registry name (:mod:`snnreduce.models`) and return its Result.
 
     ``snn``/``markov``/``surrogate`` are the spiking engines stepped, markov, surrogate;
@@ -81,6 +148,7 @@ def run_model(params: NetworkParams, model: str, *, seed: int | None, t_end: flo
     spikes) unless ``options["record"]`` asks for it; ``options["stimulus"]`` is a stimulus
     as :func:`simulate` takes it. A deterministic model given no seed
     records seed 0 (its seed is unused; a fixed value keeps the provenance reproducible).
+    ``initial_state`` and ``continue_from`` are those of :func:`simulate`.
     """
     entry = _models.get(model)
     options = dict(options or {})
@@ -88,6 +156,9 @@ def run_model(params: NetworkParams, model: str, *, seed: int | None, t_end: flo
     progress = options.pop("progress", False)
     check_memory = options.pop("check_memory", True)
     stimulus = options.pop("stimulus", None)
+    seed, options, stimulus = _continuation(entry, params, seed=seed, options=options,
+                                            stimulus=stimulus, initial_state=initial_state,
+                                            continue_from=continue_from)
     if entry.deterministic and entry.seeded and seed is None:
         seed = 0
     return _run(entry, params, t_end=t_end, seed=seed, record=record, progress=progress,
@@ -96,7 +167,8 @@ def run_model(params: NetworkParams, model: str, *, seed: int | None, t_end: flo
 
 def simulate(params: NetworkParams, engine: str = "stepped", *, t_end: float = 2000.0,
              seed: int | None = None, record=(), progress: bool = False,
-             check_memory: bool = True, stimulus=None, **options) -> Result:
+             check_memory: bool = True, stimulus=None, initial_state=None, continue_from=None,
+             **options) -> Result:
     """Simulate the spiking network.
 
     Parameters
@@ -128,8 +200,21 @@ def simulate(params: NetworkParams, engine: str = "stepped", *, t_end: float = 2
         :meth:`~snnreduce.stimulus.Stimulus.to_dict` form. Checked against ``params`` and
         ``t_end`` before the run (one ParameterError); recorded in ``Result.options["stimulus"]``.
         None: the constant ``lambda_e``, ``lambda_i``.
+    initial_state : ndarray or dict, optional
+        Where the run starts instead of ``params.initial_state``: the voltages of every
+        neuron, shape (n_e + n_i,), E first (network engines), or neurons per voltage bin,
+        shape (2, n_bins) (the dsODE), or a previous run's ``final_state``. The engine
+        checks it (ParameterError naming ``initial_state``).
+    continue_from : Result, optional
+        Continue this run exactly where it ended: same engine and ``params`` (else
+        ParameterError), its seed, engine options, ``record_every`` and stimulus (unless
+        given again), from its ``final_state``, at ``t_start = continue_from.t_start +
+        continue_from.t_end`` (absolute times in the Result). The two runs together equal
+        one run over the whole span, bit for bit (:meth:`Result.concat` joins them).
+        Refused for an engine that cannot resume (no ``final_state``, e.g. NEST's rdm).
     **options
-        Engine options; each engine documents its own (e.g. ``drive="poisson"``).
+        Engine options; each engine documents its own (e.g. ``drive="poisson"``;
+        ``record_every`` in ms samples the records every that many ms).
 
     Returns
     -------
@@ -140,13 +225,18 @@ def simulate(params: NetworkParams, engine: str = "stepped", *, t_end: float = 2
     model = _models.by_engine(engine)
     # simulate() runs the engine as asked: the options a model *name* implies do not apply
     model = dataclasses.replace(model, fixed={}, seeded=True)
+    seed, options, stimulus = _continuation(model, params, seed=seed, options=options,
+                                            named=False, stimulus=stimulus,
+                                            initial_state=initial_state,
+                                            continue_from=continue_from)
     return _run(model, params, t_end=t_end, seed=seed, record=record, progress=progress,
                 check_memory=check_memory, options=options, stimulus=stimulus)
 
 
 def reduce(params: NetworkParams, *, t_end: float = 2000.0, noise: str | None = None,
            seed: int | None = None, record=_models.DSODE_DENSITY, progress: bool = False,
-           check_memory: bool = True, stimulus=None, **options) -> Result:
+           check_memory: bool = True, stimulus=None, initial_state=None, continue_from=None,
+           **options) -> Result:
     """Run the reduced system (dsODE) of ``params``.
 
     Parameters
@@ -171,9 +261,13 @@ def reduce(params: NetworkParams, *, t_end: float = 2000.0, noise: str | None = 
         :meth:`~snnreduce.stimulus.Stimulus.to_dict` form. Checked against ``params`` and
         ``t_end`` before the run (one ParameterError); recorded in ``Result.options["stimulus"]``.
         None: the constant ``lambda_e``, ``lambda_i``.
+    initial_state, continue_from
+        As in :func:`simulate`: neurons per bin of shape (2, n_bins) (each row summing to
+        the population size), a final_state, or a dsODE Result to continue (the same
+        ``noise``).
     **options
-        Reduction options (bin width ``dv``, ``v_low``, ``refractory_rule``, ...);
-        see :func:`snnreduce.dsode.run`.
+        Reduction options (bin width ``dv``, ``v_low``, ``refractory_rule``, ...,
+        ``record_every``); see :func:`snnreduce.dsode.run`.
 
     Returns
     -------
@@ -183,5 +277,8 @@ def reduce(params: NetworkParams, *, t_end: float = 2000.0, noise: str | None = 
     if noise not in (None, "finite-size"):
         raise ParameterError(f"noise must be None or 'finite-size', got {noise!r}")
     model = _models.get("dsode" if noise is None else "dsode-fs")
+    seed, options, stimulus = _continuation(model, params, seed=seed, options=options,
+                                            stimulus=stimulus, initial_state=initial_state,
+                                            continue_from=continue_from)
     return _run(model, params, t_end=t_end, seed=seed, record=record, progress=progress,
                 check_memory=check_memory, options=options, stimulus=stimulus)

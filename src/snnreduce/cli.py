@@ -71,9 +71,11 @@ def options_per_model(items, models) -> dict | None:
     return out or None
 
 
-def build_params(preset: str, assignments, params_file=None, k: float = 1.0) -> NetworkParams:
-    """The preset, then the ``--params`` file's values over it, then the size knob k, then ``--set``."""
-    params = NetworkParams.preset(preset)
+def build_params(preset: str, assignments, params_file=None, k: float = 1.0,
+                 base: NetworkParams | None = None) -> NetworkParams:
+    """The preset (or ``base``), then the ``--params`` file's values over it, then the size
+    knob k, then ``--set``."""
+    params = NetworkParams.preset(preset) if base is None else base
     if params_file:
         params = params.replace(**read_parameter_file(params_file))
     if k != 1.0:
@@ -137,7 +139,8 @@ def cli():
 
 
 @cli.command()
-@click.option("--model", default="snn", show_default=True, help="One of: " + _model_help() + ".")
+@click.option("--model", default=None, help="One of: " + _model_help() + ". Default: snn, or "
+                                            "the model of --continue-from.")
 @preset_option
 @set_option
 @params_option
@@ -152,36 +155,84 @@ def cli():
               show_default=True, help="dsODE only: finite-size sampling noise.")
 @click.option("--record", default="", metavar="NAMES",
               help="Comma-separated recordings, e.g. voltage,pending (network) — the dsODE "
-                   "records its voltage density by default.")
+                   "records its voltage density by default; with --continue-from, what it "
+                   "recorded.")
+@click.option("--record-every", type=float, default=None, metavar="MS",
+              help="Keep the time-sampled records (voltage, pending, bin_count, ...) every MS "
+                   "ms only (a multiple of dt); counts and spikes stay per step.")
+@click.option("--continue-from", "continue_from", type=click.Path(dir_okay=False), default=None,
+              metavar="FILE", help="Continue the run saved in FILE exactly where it ended, for "
+                                   "--t-end more ms, with its model, parameters, seed and "
+                                   "options (--set/--params apply over its parameters and "
+                                   "must leave them unchanged; a given --model, --seed or "
+                                   "--option must agree). docs/files.md.")
 @stimulus_option
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output NetCDF file.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @force_option
 def run(model, preset, assignments, params_file, k, t_end, seed, engine_options, noise, record,
-        stimulus_texts, out, quiet, force):
+        record_every, continue_from, stimulus_texts, out, quiet, force):
     """Run one model and save its Result to NetCDF."""
     from .api import run_model
 
-    model = {"stepped": "snn"}.get(model, model)
+    previous = _previous_run(continue_from)
+    if previous is not None:
+        model, params = _continued_model_and_params(previous, model, noise, preset, assignments,
+                                                    params_file, k)
+        noise = "none"
+    model = {"stepped": "snn"}.get(model or "snn", model or "snn")
     if model not in registry.MODELS:
         raise InputError(f"--model must be one of {', '.join(registry.MODELS)}, got {model!r}")
     if noise != "none":
         if model != "dsode":
             raise InputError("--noise applies to --model dsode only")
         model = "dsode-fs"
-    params = build_params(preset, assignments, params_file, k)
+    if previous is None:
+        params = build_params(preset, assignments, params_file, k)
     options = {**parse_assignments(engine_options, "--option"), "progress": not quiet,
                "check_memory": not force}
+    if record_every is not None:
+        options["record_every"] = record_every
     records = tuple(r.strip() for r in record.split(",") if r.strip())
-    # without --record a model keeps what `plot` needs (the dsODE: its voltage density)
+    # without --record a model keeps what `plot` needs (the dsODE: its voltage density), and
+    # a continued run what the run it continues recorded (so that the two join)
+    if not records and previous is not None:
+        records = tuple(n for n in previous.records if n in registry.get(model).records)
     options["record"] = records or registry.get(model).default_record
     stimulus = build_stimulus(stimulus_texts, params_file)
     if stimulus is not None:
         options["stimulus"] = stimulus
-    result = run_model(params, model, seed=seed, t_end=t_end, options=options)
+    result = run_model(params, model, seed=seed, t_end=t_end, options=options,
+                       continue_from=previous)
     result.save(out)
-    click.echo(f"{result.engine}: {t_end:g} ms in {result.wall_time:.2f} s (seed {result.seed}) "
-               f"-> {out}", err=True)
+    span = (f"{result.t_start:g}–{result.t_start + t_end:g} ms" if previous is not None
+            else f"{t_end:g} ms")
+    seed = "" if result.seed is None else f" (seed {result.seed})"
+    click.echo(f"{result.engine}: {span} in {result.wall_time:.2f} s{seed} -> {out}", err=True)
+
+
+def _previous_run(path):
+    """The Result of ``--continue-from PATH`` (None without it)."""
+    if path is None:
+        return None
+    from . import load
+
+    return load(path)
+
+
+def _continued_model_and_params(previous, model, noise, preset, assignments, params_file, k):
+    """Model and parameters of ``run --continue-from``: those of the saved run; a --model,
+    --noise or parameter option given as well must describe the same (else the api's
+    one-line refusal names what differs)."""
+    from .result import model_of
+
+    if noise != "none" and model in (None, "dsode"):
+        model = "dsode-fs"
+    model = {"stepped": "snn"}.get(model, model) if model is not None else model_of(previous)
+    # parameter options apply over the saved run's parameters (over --preset when given)
+    source = click.get_current_context().get_parameter_source("preset")
+    base = None if source is not click.core.ParameterSource.DEFAULT else previous.params
+    return model, build_params(preset, assignments, params_file, k, base=base)
 
 
 @cli.command()

@@ -28,7 +28,17 @@ from .stimulus import Stimulus, as_stimulus
 from .analysis.statistics import STATISTICS, flatten_summary, unflatten
 from .validation import seed_labels
 
-__all__ = ["compare", "Comparison", "write_report", "flatten_summary", "unflatten"]
+__all__ = ["compare", "Comparison", "write_report", "flatten_summary", "unflatten",
+           "TOLERANCE_FLOOR", "TOLERANCE_SDS", "FLAG"]
+
+#: A relative error is flagged when it exceeds the larger of this floor and
+#: ``TOLERANCE_SDS`` times the network's coefficient of variation over seeds (sd / |mean|)
+#: of that statistic: differences within the network's own seed-to-seed spread are not
+#: evidence against the reduction, and below 5 % nobody should act on them either.
+TOLERANCE_FLOOR = 0.05
+TOLERANCE_SDS = 2.0
+#: Mark of a relative error beyond its tolerance in report.md.
+FLAG = "⚠"
 
 # What each model records here is its registry entry's ``compare_record``: the network side
 # needs pending and voltage for the attractor projection; the Fokker-Planck density (bin_count)
@@ -64,10 +74,14 @@ class Comparison:
     step_smooth: float | None = None
 
     def statistics(self) -> dict:
-        """``{"models": {model: {"mean", "sd", "n_runs"}}, "errors": {model: ...}}``.
+        """``{"models": {model: {"mean", "sd", "n_runs"}}, "errors", "tolerance", "beyond"}``.
 
         ``errors`` holds, for every model but the reference network ``snn``, the relative
-        error ``(model - snn) / |snn|`` of each statistic against the network's mean.
+        error ``(model - snn) / |snn|`` of each statistic against the network's mean;
+        ``tolerance`` the relative tolerance of each statistic, ``max(TOLERANCE_FLOOR,
+        TOLERANCE_SDS * sd / |mean|)`` of the network over its seeds (the floor alone with
+        one seed); ``beyond`` (like ``errors``) True where ``|error| > tolerance``. The last
+        three are empty without the reference network.
         """
         models = {}
         for model, summaries in self.summaries.items():
@@ -85,7 +99,16 @@ class Comparison:
                     continue
                 got = flatten_summary(models[model]["mean"])
                 errors[model] = unflatten({k: _relative_error(got[k], ref[k]) for k in ref})
-        return {"models": models, "errors": errors}
+        tolerance, beyond = {}, {}
+        if errors:
+            ref_sd = models[registry.REFERENCE]["sd"]
+            ref_sd = flatten_summary(ref_sd) if ref_sd is not None else {}
+            tol = {k: _tolerance(ref[k], ref_sd.get(k)) for k in ref}
+            tolerance = unflatten(tol)
+            for model, err in errors.items():
+                beyond[model] = unflatten({k: e is not None and abs(e) > tol[k]
+                                           for k, e in flatten_summary(err).items()})
+        return {"models": models, "errors": errors, "tolerance": tolerance, "beyond": beyond}
 
 
 def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float = 2000.0,
@@ -265,32 +288,56 @@ def _step_window(comparison: Comparison, t_end: float):
 # ----------------------------------------------------------------------------- tables
 def _markdown(comparison, stats, payload) -> str:
     models = list(stats["models"])
+    others = [m for m in models if m != registry.REFERENCE]
+    has_errors = bool(stats["errors"])
     p = comparison.params
     lines = [
         "# snnreduce comparison report", "",
         f"N_E = {p.n_e}, N_I = {p.n_i}, T = {payload['t_end']:g} ms (first {comparison.discard:g} ms "
         f"dropped), network seeds {comparison.seeds}, snnreduce {payload['version']}, "
         f"{comparison.wall_time:.1f} s wall.", "",
-        "Stochastic models: mean ± sd over seeds. Relative error is against the network mean.", "",
-        "| statistic | pop | " + " | ".join(registry.get(m).label for m in models)
-        + "".join(f" | err {m}" for m in models if m != registry.REFERENCE) + " |",
-        "|---|---|" + "---|" * (len(models) + sum(m != registry.REFERENCE for m in models)),
+        "Stochastic models: mean ± sd over seeds. Relative error is against the network mean.",
     ]
-    for key, label in ((stat.key, stat.label) for stat in STATISTICS.values()):
+    if has_errors:
+        n_ref = stats["models"][registry.REFERENCE]["n_runs"]
+        spread = (f"{TOLERANCE_SDS:g} sd / |mean| of the network over its {n_ref} seeds"
+                  if n_ref > 1 else "(one network seed: no spread to judge by)")
+        lines += ["", f"Tolerance of each statistic (last column): the larger of "
+                      f"{100 * TOLERANCE_FLOOR:g} % and {spread}. {FLAG} marks a relative "
+                      f"error beyond it."]
+    lines += [
+        "",
+        "| statistic | units | pop | " + " | ".join(registry.get(m).label for m in models)
+        + "".join(f" | err {m}" for m in others) + (" | tolerance" if has_errors else "") + " |",
+        "|---|---|---|" + "---|" * (len(models) + len(others) + has_errors),
+    ]
+    for stat in STATISTICS.values():
         for pop in ("E", "I"):
             cells = []
             for m in models:
-                mean = _leaf(stats["models"][m]["mean"], key, pop)
+                mean = _leaf(stats["models"][m]["mean"], stat.key, pop)
                 sd = stats["models"][m]["sd"]
-                cells.append(_pm(mean, None if sd is None else _leaf(sd, key, pop)))
+                cells.append(_pm(mean, None if sd is None else _leaf(sd, stat.key, pop)))
             # no errors without the reference network among the models
-            errs = [_pct(_leaf(stats["errors"][m], key, pop)) if m in stats["errors"] else "—"
-                    for m in models if m != registry.REFERENCE]
-            lines.append(f"| {label} | {pop} | " + " | ".join(cells + errs) + " |")
+            errs = [_flagged(_leaf(stats["errors"][m], stat.key, pop),
+                             _leaf(stats["beyond"][m], stat.key, pop))
+                    if m in stats["errors"] else "—" for m in others]
+            if has_errors:
+                errs.append(f"{100 * _leaf(stats['tolerance'], stat.key, pop):.1f} %")
+            lines.append(f"| {stat.label} | {_units(stat.units)} | {pop} | "
+                         + " | ".join(cells + errs) + " |")
+    lines += ["", "Statistics (units; 1 = dimensionless):", ""]
+    lines += [f"- {stat.label}: {stat.description} [{_units(stat.units)}]"
+              for stat in STATISTICS.values()]
     lines += ["", "Files: " + ", ".join(f"`{f}`" for fs in payload["files"].values() for f in fs)
               + ". `snnreduce stats FILE --json` prints the same per-run numbers.", ""]
     if payload.get("figure"):
-        lines += [f"![comparison]({payload['figure']})", ""]
+        lines += [f"![comparison]({payload['figure']})", "",
+                  "Figure: raster of the first network run; E rate of the first run of each "
+                  "model aligned on its first large E event (a peak at least half the highest); "
+                  "the average E (solid) and I (dashed) cycle around the large E events and the "
+                  "E rate spectrum, mean ± sd over seeds; the attractor projection (deterministic "
+                  "cycle on top); the dsODE E voltage density.", ""]
     if "stimulus" in payload:
         lines += [f"Stimulus: `{comparison.stimulus}` (docs/stimuli.md).", ""]
     if "step_response" in payload:
@@ -306,6 +353,21 @@ def _markdown(comparison, stats, payload) -> str:
     lines += ["Parameters (pathways post-pre):", "", "```json",
               json.dumps(comparison.params.to_dict(), indent=1), "```", ""]
     return "\n".join(lines)
+
+
+def _units(units: str) -> str:
+    """CF units as a reader writes them: ``Hz^2`` -> ``Hz²``."""
+    return units.replace("^2", "²")
+
+
+def _tolerance(mean, sd) -> float:
+    if mean is None or sd is None or mean == 0:
+        return TOLERANCE_FLOOR
+    return max(TOLERANCE_FLOOR, TOLERANCE_SDS * sd / abs(mean))
+
+
+def _flagged(error, beyond) -> str:
+    return _pct(error) + (f" {FLAG}" if beyond else "")
 
 
 def _leaf(summary, key, pop):

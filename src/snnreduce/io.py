@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from ._files import atomic_write, atomic_write_text
-from .metadata import (CONVENTIONS, COORDINATE_ATTRS, PARAMETER_ATTR_PREFIX, RECORD_ATTRS,
-                       parameter_attrs)
+from .metadata import (CONVENTIONS, COORDINATE_ATTRS, FINAL_STATE_PREFIX, PARAMETER_ATTR_PREFIX,
+                       RECORD_ATTRS, final_state_attrs, parameter_attrs)
 from .params import PATHWAYS, POPULATIONS, NetworkParams, ParameterError
-from .result import RECORD_DIMS, Result
+from .result import RECORD_DIMS, SAMPLED_RECORDS, Result
 from .stimulus import Stimulus, stimulus_of
 
 __all__ = ["load", "save_result", "result_to_dataset", "dataset_to_result", "atomic_write_text",
@@ -22,6 +22,9 @@ FORMAT = "snnreduce-result/2"
 _FORMAT_V1 = "snnreduce-result/1"
 #: zlib level of :func:`save_result`, chosen by benchmarks/bench_io.py (docs/performance.md).
 COMPRESSION_LEVEL = 1
+#: Final-state text longer than this (bytes) is a uint8 variable, not an attribute (HDF5
+#: keeps attributes small).
+_LONG_TEXT = 16384
 
 
 class ResultFileError(ValueError):
@@ -35,8 +38,13 @@ def result_to_dataset(result: Result, *, expand: tuple[str, ...] | list[str] = (
     centre coordinate ``bin`` whose CF bounds are ``bin_edges`` (shape ``(bin, 2)``); spikes
     carry the population of their neuron. Provenance is in the global attributes: ``params``
     (JSON, exact), each parameter again as ``param_<name>``, ``seed`` (absent when the run
-    had none), ``options`` (JSON; a stimulus in its ``to_dict`` form) and, for a run with a
-    stimulus, ``stimulus`` (its grammar, for reading).
+    had none), ``options`` (JSON; a stimulus in its ``to_dict`` form), for a run with a
+    stimulus ``stimulus`` (its grammar, for reading), ``t_start`` (ms) and ``record_every``
+    (ms, when the records are sampled: they then lie on a ``record_time`` dimension, the end
+    of each sampled step). The engine's final state (:attr:`Result.final_state`, for
+    ``continue_from``) is kept exactly: each array as a variable ``final_state_<key>``, each
+    text as a global attribute ``final_state_<key>``, the list of keys in the global
+    attribute ``final_state`` (JSON).
 
     Parameters
     ----------
@@ -44,12 +52,16 @@ def result_to_dataset(result: Result, *, expand: tuple[str, ...] | list[str] = (
     expand : sequence of str, optional
         Parameter names (e.g. ``("p_ei",)``) to add as length-1 dimensions with a coordinate,
         so that runs differing in them combine with :func:`xarray.combine_by_coords`.
-        Spike variables are left out then: their lengths differ between runs.
+        Spike variables and the final state are left out then: their sizes differ between
+        runs.
     """
     import xarray as xr
 
     data_vars = {"population_counts": (("time", "population"), result.population_counts)}
     coords = {"time": result.time, "population": list(POPULATIONS)}
+    sampled = result.record_every is not None
+    if sampled:
+        coords["record_time"] = result.record_time
     if result.spike_times is not None and not expand:
         neurons = np.asarray(result.spike_neurons, dtype=np.int32)
         data_vars["spike_times"] = (("spike",), np.asarray(result.spike_times, dtype=np.float64))
@@ -59,6 +71,12 @@ def result_to_dataset(result: Result, *, expand: tuple[str, ...] | list[str] = (
         dims = RECORD_DIMS.get(name)
         if dims is None or np.ndim(values) != len(dims):
             raise ValueError(f"record {name!r} has no known dimensions of rank {np.ndim(values)}")
+        if sampled and name in SAMPLED_RECORDS:
+            dims = ("record_time",) + dims[1:]
+            if np.shape(values)[0] != coords["record_time"].size:
+                raise ValueError(f"record {name!r} has {np.shape(values)[0]} rows; sampled "
+                                 f"every {result.record_every:g} ms, {result.n_steps} steps "
+                                 f"give {coords['record_time'].size}")
         if name == "bin_edges":
             coords["bin"] = (("bin",), (values[1:] + values[:-1]) / 2)
             # a coordinate, so that expanding a parameter dimension leaves the bounds alone
@@ -72,7 +90,10 @@ def result_to_dataset(result: Result, *, expand: tuple[str, ...] | list[str] = (
         coords["neuron"] = np.arange(n_total, dtype=np.int32)
         coords["neuron_population"] = (("neuron",),
                                        (np.arange(n_total) >= result.params.n_e).astype(np.int8))
-    ds = xr.Dataset(data_vars, coords=coords, attrs=_provenance(result))
+    attrs = _provenance(result)
+    if not expand:
+        data_vars.update(_final_state_variables(result, attrs))
+    ds = xr.Dataset(data_vars, coords=coords, attrs=attrs)
     for name in ds.variables:
         attrs = RECORD_ATTRS.get(name) or COORDINATE_ATTRS.get(name)
         if attrs:
@@ -102,11 +123,73 @@ def _provenance(result: Result) -> dict:
     }
     if result.seed is not None:  # no sentinel: a run without a seed has no seed attribute
         attrs["seed"] = int(result.seed)
+    attrs["t_start"] = float(result.t_start)
+    if result.record_every is not None:
+        attrs["record_every"] = result.record_every
     stimulus = stimulus_of(result)
     if stimulus is not None:  # readable grammar; the exact form is options["stimulus"]
         attrs["stimulus"] = str(stimulus)
     attrs.update({PARAMETER_ATTR_PREFIX + k: v for k, v in result.params.to_dict().items()})
     return attrs
+
+
+def _final_state_variables(result: Result, attrs: dict) -> dict:
+    """The final state as NetCDF variables (arrays, long text) and global attributes (text).
+
+    Each variable's ``snnreduce_kind`` says what Python type to give back: ``array`` (any
+    shape, its dtype), ``bool_array`` (stored as int8), ``int``/``float``/``bool`` (a plain
+    scalar) or ``str`` (UTF-8 bytes).
+    """
+    if not result.final_state:
+        return {}
+    attrs["final_state"] = json.dumps(list(result.final_state))
+    out = {}
+    for key, value in result.final_state.items():
+        name = FINAL_STATE_PREFIX + key
+        var_attrs = final_state_attrs(key, result.engine)
+        if isinstance(value, str):
+            if len(value.encode()) <= _LONG_TEXT:
+                attrs[name] = value
+                continue
+            array, kind = np.frombuffer(value.encode(), dtype=np.uint8), "str"
+        elif isinstance(value, (bool, np.bool_)):
+            array, kind = np.asarray(value, dtype=np.int8), "bool"
+        elif isinstance(value, (int, float)) and not isinstance(value, np.generic):
+            array, kind = np.asarray(value), type(value).__name__
+        else:
+            array = np.asarray(value)
+            if array.dtype.kind not in "biuf":
+                raise ValueError(f"final_state[{key!r}] must be numeric or text, "
+                                 f"got dtype {array.dtype}")
+            kind = "bool_array" if array.dtype.kind == "b" else "array"
+            if kind == "bool_array":
+                array = array.astype(np.int8)
+        dims = tuple(f"{name}_{axis}" for axis in range(array.ndim))
+        out[name] = (dims, array, {**var_attrs, "snnreduce_kind": kind})
+    return out
+
+
+def _final_state_of(ds) -> dict:
+    """Inverse of :func:`_final_state_variables` (empty for a file without one)."""
+    if "final_state" not in ds.attrs:
+        return {}
+    state = {}
+    for key in json.loads(ds.attrs["final_state"]):
+        name = FINAL_STATE_PREFIX + key
+        if name in ds.attrs:
+            state[key] = str(ds.attrs[name])
+            continue
+        var = ds[name]
+        kind, values = var.attrs.get("snnreduce_kind", "array"), var.values
+        if kind == "str":
+            state[key] = values.astype(np.uint8).tobytes().decode()
+        elif kind in ("int", "float", "bool"):
+            state[key] = {"int": int, "float": float, "bool": bool}[kind](values.item())
+        elif kind == "bool_array":
+            state[key] = values.astype(bool)
+        else:
+            state[key] = values
+    return state
 
 
 def _expand_parameters(ds, params: NetworkParams, names):
@@ -162,6 +245,8 @@ def dataset_to_result(ds) -> Result:
             status=str(attrs["status"]),
             wall_time=float(attrs["wall_time"]),
             version=str(attrs["version"]),
+            t_start=float(attrs.get("t_start", 0.0)),  # files before continued runs: 0
+            final_state=_final_state_of(ds),
         )
     except (KeyError, ValueError, IndexError, ParameterError) as exc:
         raise ResultFileError(f"corrupt snnreduce result: {exc}") from None

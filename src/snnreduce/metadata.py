@@ -9,7 +9,8 @@ quantity is described the same way in both. Units follow UDUNITS as CF asks: ``"
 from __future__ import annotations
 
 __all__ = ["CONVENTIONS", "PARAMETER_ATTRS", "RECORD_ATTRS", "COORDINATE_ATTRS",
-           "parameter_attrs", "PARAMETER_ATTR_PREFIX", "label_sweep_coordinates"]
+           "parameter_attrs", "PARAMETER_ATTR_PREFIX", "label_sweep_coordinates",
+           "FINAL_STATE_PREFIX", "final_state_attrs"]
 
 CONVENTIONS = "CF-1.10"
 
@@ -76,6 +77,8 @@ _FLAG_POPULATION = {"flag_values": [0, 1], "flag_meanings": "E I", "units": "1"}
 #: Coordinate name -> attributes (run and sweep files).
 COORDINATE_ATTRS: dict[str, dict] = {
     "time": {"units": "ms", "axis": "T", "long_name": "start of the step"},
+    "record_time": {"units": "ms", "long_name": "end of the sampled step (records kept every "
+                                                "record_every ms)"},
     "population": {"long_name": "population: E excitatory, I inhibitory"},
     "pathway": {"long_name": "synaptic pathway, post-pre ('ei': I -> E)"},
     "bin": {"units": "1", "long_name": "centre of the voltage bin (dimensionless)",
@@ -110,3 +113,32 @@ def label_sweep_coordinates(ds, parameters):
             ds[name].attrs.update(COORDINATE_ATTRS[name])
     ds.attrs["Conventions"] = CONVENTIONS
     return ds
+
+
+#: Variables and global attributes ``final_state_<key>`` of a run file hold entry ``<key>`` of
+#: ``Result.final_state`` (global attribute ``final_state``: the JSON list of the keys).
+FINAL_STATE_PREFIX = "final_state_"
+
+#: Units and meaning of the final-state entries shared by several engines. The others are
+#: engine-internal arrays described by their engine's module; all other arrays the engines
+#: write are dimensionless (neurons, kicks, voltages, fractions, indices, random-stream
+#: words): units "1".
+_FINAL_STATE = {
+    "voltage": ("1", "membrane potential of every neuron (dimensionless)"),
+    "pending": ("1", "pending kicks of every neuron per pathway (post-pre)"),
+    "refractory_left": ("ms", "refractory time left of every neuron"),
+    "step": ("1", "global index of the next step"),
+    "t_origin": ("ms", "origin of the run's step grid"),
+    "time": ("ms", "time at which the state was taken"),
+    # the event-driven (markov) engine's clocks
+    "last_update": ("ms", "time of each neuron's last update"),
+    "exit_times": ("ms", "queued refractory exit times"),
+    "times": ("ms", "current and next event time"),
+}
+
+
+def final_state_attrs(key: str, engine: str) -> dict[str, str]:
+    """``units`` and ``long_name`` of the final-state variable of entry ``key``."""
+    units, meaning = _FINAL_STATE.get(key, ("1", f"engine-internal array {key!r}"))
+    return {"units": units, "long_name": f"final state of the {engine} run, to continue it "
+                                         f"exactly (continue_from): {meaning}"}

@@ -8,11 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from . import models as registry
 from ._version import __version__
-from .params import POPULATIONS, NetworkParams
+from .params import POPULATIONS, NetworkParams, ParameterError
 from .populations import population_offsets
 
-__all__ = ["Result", "RECORD_DIMS"]
+__all__ = ["Result", "RECORD_DIMS", "SAMPLED_RECORDS", "model_of"]
 
 #: Dimensions of each optional record. Pathways are post-pre ("ei" = I -> E).
 RECORD_DIMS: dict[str, tuple[str, ...]] = {
@@ -30,6 +31,31 @@ RECORD_DIMS: dict[str, tuple[str, ...]] = {
     # n_bins + 1 edges in memory; files hold them as the CF bounds (bin, 2) of a "bin" coordinate
     "bin_edges": ("bin_edge",),
 }
+#: The records kept once per step, or once every ``record_every`` ms (contract item 5); a
+#: file gives the sampled ones the dimension ``record_time`` instead of ``time``.
+SAMPLED_RECORDS = tuple(name for name, dims in RECORD_DIMS.items() if dims[0] == "time")
+
+
+def _same_option(given, fixed) -> bool:
+    # engines spell "no noise" as the string "none" where the registry fixes None
+    if given in (None, "none") and fixed in (None, "none"):
+        return True
+    return given == fixed
+
+
+def model_of(result: "Result") -> str:
+    """Registry name (:mod:`snnreduce.models`) of the model that made ``result``.
+
+    The models sharing ``result.engine`` are tried with the most options fixed first
+    (``dsode-fs`` before ``dsode``, ``fp-fs`` before ``fp``); the first whose fixed options
+    the run used wins. A result of no registered engine is named by its engine.
+    """
+    candidates = sorted((m for m in registry.MODELS.values() if m.engine == result.engine),
+                        key=lambda m: -len(m.fixed))
+    for model in candidates:
+        if all(_same_option(result.options.get(k), v) for k, v in model.fixed.items()):
+            return model.name
+    return candidates[-1].name if candidates else result.engine
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,6 +139,25 @@ class Result:
         return self.t_start + np.arange(self.n_steps) * self.dt
 
     @property
+    def record_every(self) -> float | None:
+        """Sampling interval (ms) of the time-sampled records, None when every step is kept."""
+        value = self.options.get("record_every")
+        return None if value is None else float(value)
+
+    @property
+    def record_time(self) -> np.ndarray:
+        """Absolute times (ms) of the rows of the time-sampled records (:data:`SAMPLED_RECORDS`).
+
+        Every step (``record_every`` None): :attr:`time`, the start of each step, as before.
+        Sampled every ``m = round(record_every / dt)`` steps: the end of each sampled step,
+        ``t_start + (k + 1) m dt`` for ``k = 0 .. n_steps // m - 1``.
+        """
+        if self.record_every is None:
+            return self.time
+        m = int(round(self.record_every / self.dt))
+        return self.t_start + (np.arange(self.n_steps // m) + 1.0) * m * self.dt
+
+    @property
     def has_spikes(self) -> bool:
         return self.spike_times is not None
 
@@ -129,6 +174,56 @@ class Result:
 
     def replace(self, **changes) -> "Result":
         return dataclasses.replace(self, **changes)
+
+    def concat(self, later: "Result") -> "Result":
+        """This run followed by ``later``, a run continuing it (``continue_from=self``).
+
+        One Result over both spans: counts, spikes and records joined in time, the final
+        state and status of ``later``, wall times added. For a run continued exactly this
+        equals the one run over the whole span (tests/test_continue.py).
+
+        Raises
+        ------
+        ParameterError
+            If ``later`` does not start where this run ends, or differs in engine, model,
+            parameters, seed, time step, record sampling or recordings.
+        """
+        if not isinstance(later, Result):
+            raise ParameterError(f"concat needs a Result, got {type(later).__name__}")
+        end = self.t_start + self.t_end
+        checks = (("engine", self.engine, later.engine),
+                  ("model", model_of(self), model_of(later)),
+                  ("params", self.params, later.params), ("seed", self.seed, later.seed),
+                  ("dt", self.dt, later.dt), ("record_every", self.record_every, later.record_every),
+                  ("records", sorted(self.records), sorted(later.records)),
+                  ("spikes", self.has_spikes, later.has_spikes))
+        for what, mine, theirs in checks:
+            if mine != theirs:
+                raise ParameterError(f"concat: the later run differs in {what} "
+                                     f"({theirs!r}, this run {mine!r})")
+        if abs(later.t_start - end) > 1e-6 * self.dt:
+            raise ParameterError(f"concat: the later run starts at t = {later.t_start:g} ms, "
+                                 f"not where this one ends ({end:g} ms)")
+        if self.record_every is not None and self.n_steps % round(self.record_every / self.dt):
+            raise ParameterError("concat: this run's length is not a whole number of "
+                                 "record_every intervals, so its sampled records do not join")
+        records = {}
+        for name, values in self.records.items():
+            if name in SAMPLED_RECORDS:
+                records[name] = np.concatenate([values, later.records[name]])
+            elif not np.array_equal(values, later.records[name]):
+                raise ParameterError(f"concat: the runs differ in {name}")
+            else:
+                records[name] = values
+        spikes = {}
+        if self.has_spikes and later.has_spikes:
+            spikes = {"spike_times": np.concatenate([self.spike_times, later.spike_times]),
+                      "spike_neurons": np.concatenate([self.spike_neurons, later.spike_neurons])}
+        return self.replace(
+            t_end=self.t_end + later.t_end,
+            population_counts=np.concatenate([self.population_counts, later.population_counts]),
+            records=records, status=later.status, wall_time=self.wall_time + later.wall_time,
+            final_state=later.final_state, **spikes)
 
     # I/O lives in io.py; these are the documented entry points.
     def to_xarray(self, *, expand=()):
