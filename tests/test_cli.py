@@ -116,3 +116,14 @@ def test_sweep_option_goes_to_the_models_that_take_it(tmp_path):
 
     assert json.loads(load_sweep(out).attrs["spec"])["model_options"] == {
         "dsode": {"closure": "paper"}}
+
+
+def test_python_dash_m_runs_the_same_command_line():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "snnreduce", "run", "--preset", "no-such",
+                          "--out", "unused.nc"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "preset" in out.stderr and "Traceback" not in out.stderr
