@@ -25,7 +25,6 @@ See ``docs/baselines.md`` for the equations, the approximations and every option
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Mapping
@@ -33,7 +32,8 @@ from collections.abc import Mapping
 import numpy as np
 from numba import njit
 
-from .._steps import external_drive, n_steps_of, record_stride
+from .._resume import grid_of, record_stride, rng_from_text, rng_text, state_array
+from .._steps import external_drive, n_steps_of
 from ..params import NetworkParams, ParameterError
 from ..result import Result
 from ..validation import (Interval, check_flag, check_number, check_record, check_t_end,
@@ -301,10 +301,7 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
     t_start = _T_START.check("t_start", t_start)
     # the step grid t_origin + k dt of the chain of runs this one belongs to (docs: a run
     # continued from a final_state computes the stimulus exactly as one run would)
-    t_origin, first = t_start, 0
-    if isinstance(initial_state, Mapping) and "step" in initial_state:
-        t_origin = float(np.asarray(initial_state.get("t_origin", 0.0)))
-        first = int(np.asarray(initial_state["step"]))
+    t_origin, first = grid_of(initial_state, t_start)
     drive_params, rates = external_drive(stimulus, params, t_end, t_start, t_origin=t_origin,
                                          first=first)
     gen = _as_generator(rng) if opts["finite_size"] else None
@@ -351,7 +348,7 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
     else:
         started = state.pop("started")
         if opts["finite_size"] and "rng" in state:
-            gen = _restore_generator(state.pop("rng"))
+            gen = rng_from_text(state.pop("rng"))
     mass, pipe, pool = state["mass"], state["pipe"], state["pool"]
     pending, history, step0 = state["pending"], state["history"], int(state["step"])
 
@@ -481,27 +478,13 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
         final.update(step=np.array(step0 + done, dtype=np.int64), t_origin=np.array(t_origin),
                      time=np.array(t_origin + (step0 + done) * dt), engine=ENGINE)
         if gen is not None:
-            final["rng"] = json.dumps(gen.bit_generator.state)
+            final["rng"] = rng_text(gen)
     return dict(population_counts=counts, records=rec, options=opts_out, status=status,
                 final_state=final)
 
 
 def _bad_state(message):
     raise ParameterError(f"initial_state: {message}")
-
-
-def _state_array(value, name, shape):
-    try:
-        a = np.array(value, dtype=np.float64)  # a copy: the solver writes into it
-    except (TypeError, ValueError):
-        _bad_state(f"{name} must be a numeric array of shape {shape}")
-    if a.shape != shape:
-        _bad_state(f"{name} must have shape {shape}, got {a.shape}")
-    if not np.all(np.isfinite(a)):
-        _bad_state(f"{name} must be finite (no NaN or inf)")
-    if a.min(initial=0.0) < 0.0:
-        _bad_state(f"{name} must be >= 0")
-    return a
 
 
 def _start_state(initial_state, shapes, n_sim, t_start, dt):
@@ -518,7 +501,7 @@ def _start_state(initial_state, shapes, n_sim, t_start, dt):
         if missing:
             _bad_state(f"a Fokker-Planck final_state needs {', '.join((*shapes, 'step'))}; "
                        f"missing {', '.join(missing)}")
-        state = {key: _state_array(d[key], key, shape) for key, shape in shapes.items()}
+        state = {key: state_array(d[key], key, shape, nonnegative=True) for key, shape in shapes.items()}
         step = np.asarray(d["step"])
         if step.shape != () or not float(step).is_integer() or float(step) < 0:
             _bad_state(f"step must be an integer >= 0, got {d['step']!r}")
@@ -534,7 +517,7 @@ def _start_state(initial_state, shapes, n_sim, t_start, dt):
     if isinstance(initial_state, str):
         _bad_state("a string initial state is a parameter (NetworkParams.initial_state); here "
                    "give neurons per cell (2, n_cells) or a final_state dict")
-    cells = _state_array(initial_state, "neurons per cell", shapes["mass"])
+    cells = state_array(initial_state, "neurons per cell", shapes["mass"], nonnegative=True)
     for q in range(2):
         if abs(cells[q].sum() - n_sim[q]) > 1e-9 * n_sim[q]:
             _bad_state(f"the cells of population {'EI'[q]} must hold its {n_sim[q]:g} "
@@ -543,17 +526,6 @@ def _start_state(initial_state, shapes, n_sim, t_start, dt):
     state["mass"] = cells / n_sim[:, None]
     state.update(step=0, started="array")
     return state
-
-
-def _restore_generator(text):
-    try:
-        bit_state = json.loads(text)
-        bitgen = getattr(np.random, bit_state["bit_generator"])()
-        bitgen.state = bit_state
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise ParameterError(f"initial_state['rng'] is not a saved random stream: {exc}") \
-            from None
-    return np.random.Generator(bitgen)
 
 
 def solve(params: NetworkParams, *, t_end: float = 2000.0, seed: int | None = None, record=(),

@@ -36,7 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from .._steps import external_drive, record_stride
+from .._resume import record_stride
+from .._steps import external_drive
 from ..params import NetworkParams, ParameterError
 from ..result import Result
 from ..validation import Interval, normalise_seed

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from .._steps import external_drive, progress_bar, record_stride
+from .._resume import grid_of, record_stride, rng_from_text
+from .._steps import external_drive, progress_bar
 from .._steps import n_steps_of as _n_steps
 from .._threads import prefer_workqueue
 from ..params import NetworkParams, ParameterError
@@ -14,7 +15,7 @@ from ..validation import Interval, check_choice, check_flag, check_record, check
 from . import kernel as K
 from .moments import (DEFAULT_CLOSURE, POP_LAMBDA, check_closure, pathway_table,
                       population_table)
-from .snapshot import DsodeState, clock_of, final_state, restore_generator, start_state
+from .snapshot import DsodeState, final_state, start_state
 from .transport import bin_edges
 
 __all__ = ["run", "run_batch", "DSODE_RECORDS", "REFRACTORY_RULES", "MOMENT_INTEGRATORS"]
@@ -150,7 +151,7 @@ def _start(setup, initial_state, *, noise, rng, t_start):
         n_pathways=setup.n_pw,
         default=lambda: setup.initial_state(rng=rng if noise is not None else None))
     if noise is not None and rng_text is not None:
-        rng = restore_generator(rng_text)
+        rng = rng_from_text(rng_text)
     return state, rng, params.initial_state if kind == "params" else kind
 
 
@@ -294,7 +295,7 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
     if not isinstance(params, NetworkParams):
         raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
     t_start = _T_START.check("t_start", t_start)
-    t_origin, first = clock_of(initial_state, t_start)
+    t_origin, first = grid_of(initial_state, t_start)
     drive_params, rates = external_drive(stimulus, params, t_end, t_start, t_origin=t_origin,
                                          first=first)
     setup = _Setup(drive_params, dv=dv, v_low=v_low, refractory_rule=refractory_rule,
@@ -370,7 +371,7 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     for p, stim, start in zip(params_list, stimuli, starts):
         if not isinstance(p, NetworkParams):
             raise ParameterError(f"params must be a NetworkParams, got {type(p).__name__}")
-        t_origin, first = clock_of(start, t_start)
+        t_origin, first = grid_of(start, t_start)
         clocks.append(t_origin)
         drives.append(external_drive(stim, p, t_end, t_start, t_origin=t_origin, first=first))
     setups = [_Setup(p, dv=dv, v_low=v_low, refractory_rule=refractory_rule,

@@ -1,89 +1,24 @@
-"""Where a network run starts and how it ends: the step grid in absolute time, the stimulus
-on that grid, the initial state, and the final state a later run resumes from exactly.
+"""Where a network run starts: the stimulus on the run's step grid and the initial voltages.
 
 Shared by the stepped, markov and surrogate engines (the contract in docs/network.md,
-"Stimuli, initial states and continued runs").
-
-**The clock.** Every run lies on a grid of steps ``t_origin + k dt`` (absolute ms). A fresh
-run has ``t_origin = t_start`` and starts at ``k = 0``; a run that continues another keeps
-that run's ``t_origin`` and starts at the step where it ended (``final_state["step"]``). All
-times (spike stamps, step edges of the stimulus, the Markov engine's event times) are computed
-as ``t_origin + k dt`` with the global ``k``, never as ``t_start + (local k) dt``: the two
-differ in the last bits, and a continued run must reproduce one long run bit for bit.
-
-**Final states** are dicts of str -> ndarray or str (the contract's ``out["final_state"]``):
-``"engine"`` (which engine wrote it), ``"step"`` and ``"t_origin"`` (the clock), and the
-engine's own arrays, checked by :func:`state_arrays` when a run resumes from them.
+"Stimuli, initial states and continued runs"). The clock (the absolute step grid), the final
+state's checks and the random streams as JSON are the package's one copy in
+:mod:`snnreduce._resume`.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 
+from .._resume import Clock
 from .._steps import n_steps_of
 from ..params import POPULATIONS
 from ..stimulus import Stimulus, parse_stimulus
 from ..validation import ParameterError
 
-__all__ = ["Clock", "clock_of", "drive_of", "stimulus_grid", "start_voltages", "is_state",
-           "state_arrays", "state_scalar", "clock_state", "rng_text", "rng_from_text",
-           "record_stride", "sampled_rows"]
-
-
-# ------------------------------------------------------------------------------ clock
-@dataclass(frozen=True)
-class Clock:
-    """The run's place on the absolute step grid: step ``k`` (global) is
-    ``[t_origin + k dt, t_origin + (k + 1) dt)``; the run's first step is ``first``."""
-
-    t_origin: float
-    first: int
-    dt: float
-
-    def edges(self, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
-        """Start and end (ms) of the run's steps 0 .. n_steps-1, shape (n_steps,) each."""
-        k = np.arange(self.first, self.first + n_steps, dtype=np.float64)
-        return self.t_origin + k * self.dt, self.t_origin + (k + 1.0) * self.dt
-
-    def midpoints(self, steps: np.ndarray) -> np.ndarray:
-        """Spike stamps (ms) of the run's local step indices: the step midpoints."""
-        return self.t_origin + ((self.first + steps) + 0.5) * self.dt
-
-
-def clock_of(params, t_start, state) -> Clock:
-    """The clock of a run from ``t_start`` (ms), continuing ``state`` (a final state) or not.
-
-    A continued run must start where its state ended: ``t_start`` has to equal the state's
-    ``t_origin + step dt`` (to 1e-6 of a step), else a ParameterError names ``t_start``.
-    """
-    try:
-        t_start = float(t_start)
-    except (TypeError, ValueError):
-        raise ParameterError(f"t_start must be a number of ms >= 0, got {t_start!r}") from None
-    if not (math.isfinite(t_start) and t_start >= 0):
-        raise ParameterError(f"t_start must be a finite number of ms >= 0, got {t_start!r}")
-    if state is None:
-        return Clock(t_start, 0, params.dt)
-    origin = state_scalar(state, "t_origin", float)
-    step = state_scalar(state, "step", int)
-    end = origin + step * params.dt
-    if abs(end - t_start) > 1e-6 * params.dt:
-        raise ParameterError(f"initial_state ends at t = {end:.10g} ms, but t_start = "
-                             f"{t_start:.10g} ms: a continued run starts where its state ended "
-                             "(t_start = previous t_start + previous t_end, a whole number of "
-                             "steps)")
-    return Clock(origin, step, params.dt)
-
-
-def clock_state(clock: Clock, n_steps: int) -> dict:
-    """The clock entries of a final state after ``n_steps`` steps of ``clock``'s run."""
-    return {"step": np.array(clock.first + n_steps, np.int64),
-            "t_origin": np.array(clock.t_origin, np.float64)}
+__all__ = ["drive_of", "stimulus_grid", "start_voltages"]
 
 
 # ---------------------------------------------------------------------------- stimulus
@@ -131,11 +66,6 @@ def stimulus_grid(stimulus: Stimulus, params, t_end: float, t_start: float, cloc
 
 
 # ----------------------------------------------------------------------- initial states
-def is_state(initial_state) -> bool:
-    """True if ``initial_state`` is a final state (a dict), not voltages or None."""
-    return isinstance(initial_state, Mapping)
-
-
 def start_voltages(params, rng, initial_state, *, integer: bool = False,
                    default=None) -> np.ndarray:
     """Voltages at the run's start, float64 (N,): ``default(params, rng)`` when
@@ -166,75 +96,3 @@ def start_voltages(params, rng, initial_state, *, integer: bool = False,
     return v
 
 
-def state_arrays(state, engine: str, spec: dict) -> dict:
-    """The arrays of a final state, checked against ``spec``: name -> (shape, dtype) (a shape
-    entry None: any length). Returns fresh writable copies; a missing key, another engine's
-    state or a wrong shape is a ParameterError naming ``initial_state``."""
-    if state.get("engine") != engine:
-        raise ParameterError(f"initial_state is a final state of the {state.get('engine')!r} "
-                             f"engine; the {engine} engine resumes only its own")
-    out = {}
-    for name, (shape, dtype) in spec.items():
-        if name not in state:
-            raise ParameterError(f"initial_state lacks {name!r}: pass a previous final_state "
-                                 f"of the {engine} engine unchanged")
-        a = np.array(state[name], dtype=dtype)
-        if a.size == 0 and None not in shape and 0 in shape:
-            a = a.reshape(shape)  # an empty array loses its shape in some files (JSON lists)
-        if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
-            raise ParameterError(f"initial_state[{name!r}] has shape {a.shape}, expected "
-                                 f"{tuple('any' if s is None else s for s in shape)} for this "
-                                 "network (same parameters and options as the run it continues)")
-        out[name] = a
-    return out
-
-
-def state_scalar(state, name: str, kind):
-    """A scalar entry of a final state (a 0-d array, a number or a 1-element array)."""
-    if name not in state:
-        raise ParameterError(f"initial_state lacks {name!r}: pass a previous final_state "
-                             "unchanged")
-    a = np.asarray(state[name])
-    if a.size != 1:
-        raise ParameterError(f"initial_state[{name!r}] must be a scalar, got shape {a.shape}")
-    return kind(a.reshape(()).item())
-
-
-# --------------------------------------------------------------------------- random streams
-def rng_text(rng: np.random.Generator) -> str:
-    """The state of a numpy Generator's bit generator as JSON text."""
-    return json.dumps(rng.bit_generator.state)
-
-
-def rng_from_text(text: str, name: str = "rng") -> np.random.Generator:
-    """A Generator whose bit generator is in the state of :func:`rng_text`'s ``text``."""
-    try:
-        state = json.loads(str(text))
-        bit_generator = getattr(np.random, state["bit_generator"])()
-        bit_generator.state = state
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise ParameterError(f"initial_state[{name!r}] is not the JSON state of a numpy bit "
-                             "generator; pass a previous final_state unchanged") from None
-    return np.random.Generator(bit_generator)
-
-
-# ------------------------------------------------------------------------------ records
-def record_stride(record_every, dt: float) -> int:
-    """Steps between stored records, ``m = round(record_every / dt)`` (1 for None); a
-    ParameterError unless ``record_every`` is a positive multiple of ``dt``."""
-    if record_every is None:
-        return 1
-    try:
-        value = float(record_every)
-    except (TypeError, ValueError):
-        raise ParameterError(f"record_every must be a number of ms, got {record_every!r}") from None
-    m = round(value / dt) if math.isfinite(value) else 0
-    if not (value > 0 and m >= 1 and abs(m * dt - value) <= 1e-9 * max(value, dt)):
-        raise ParameterError(f"record_every must be a positive multiple of dt = {dt:g} ms, "
-                             f"got {record_every!r}")
-    return int(m)
-
-
-def sampled_rows(n_steps: int, stride: int) -> int:
-    """Rows of a record sampled every ``stride`` steps (end of steps i with (i+1) % m == 0)."""
-    return n_steps // stride

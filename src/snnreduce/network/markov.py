@@ -31,21 +31,22 @@ import math
 import numba
 import numpy as np
 
+from .._resume import (clock_of, clock_state, is_state, record_stride, rng_from_text, rng_text,
+                      sampled_rows, state_arrays)
 from .._stimulus_kernel import kernel_table, rate_at
 from ..params import ParameterError
 from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
 from ._common import (N_POPULATIONS, SpikeBuffer, asked_records, check_choice,
                       check_engine_record, check_flag, check_no_unknown, initial_voltages,
                       n_steps_of, progress_bar, quenched_adjacency)
-from ._resume import (clock_of, clock_state, drive_of, is_state, record_stride, rng_from_text,
-                      rng_text, sampled_rows, start_voltages, state_arrays, stimulus_grid)
+from ._resume import drive_of, start_voltages, stimulus_grid
 
 __all__ = ["run", "VOLTAGES"]
 
 VOLTAGES = ("continuous", "integer")
 
 # int state: boundary index (local to the run), has a drawn event time, queue head, queue
-# length, global index of the run's first step (see _resume.Clock)
+# length, global index of the run's first step (see snnreduce._resume.Clock)
 _S_BOUNDARY, _S_PENDING, _S_QHEAD, _S_QLEN, _S_FIRST = range(5)
 # float state: time (absolute, ms), drawn time of the next Gillespie event
 _F_T, _F_NEXT = range(2)
@@ -189,7 +190,7 @@ def _run_events(rng, n_steps, stop_boundary, pk, consts, modes, log1mp,
                 t_next = t_q
                 fixed_exit = True
         # ---- records at the step boundaries passed before the next event (boundary b, the
-        # end of the run's step b, is at t_origin + (first + b + 1) dt: see _resume.Clock)
+        # end of the run's step b, is at t_origin + (first + b + 1) dt: see snnreduce._resume.Clock)
         stop = False
         crossed = False
         while (st_i[_S_BOUNDARY] < n_steps

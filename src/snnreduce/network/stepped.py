@@ -42,6 +42,8 @@ import time
 import numba
 import numpy as np
 
+from .._resume import (clock_of, clock_state, is_state, record_stride, rng_from_text, rng_text,
+                      sampled_rows, state_arrays)
 from .._threads import prefer_workqueue
 from ..params import ParameterError
 from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
@@ -53,8 +55,7 @@ from ._common import (COL_LAMBDA, COL_S_EXC, COL_S_INH, COL_TAU_EXC, COL_TAU_INH
                       check_engine_record, check_flag, check_no_unknown, initial_voltages,
                       n_steps_of, population_table, progress_bar, quenched_adjacency,
                       refractory_rule)
-from ._resume import (clock_of, clock_state, drive_of, is_state, record_stride, rng_from_text,
-                      rng_text, sampled_rows, start_voltages, state_arrays, stimulus_grid)
+from ._resume import drive_of, start_voltages, stimulus_grid
 
 __all__ = ["run", "DRIVES", "RECURRENT", "CONSUMPTION"]
 

@@ -50,6 +50,8 @@ import math
 import numba
 import numpy as np
 
+from .._resume import (clock_of, clock_state, is_state, record_stride, rng_from_text, rng_text,
+                      sampled_rows, state_arrays)
 from ..dsode.moments import (DEFAULT_CLOSURE, POP_LAMBDA, POP_N, POP_S_EXC, POP_S_INH, POP_TAU_EXC,
                              POP_TAU_INH, TAB_TAU, advance_deviation, advance_moments,
                              check_closure, input_coefficients, pathway_table,
@@ -59,8 +61,7 @@ from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
 from ._common import (N_POPULATIONS, SpikeBuffer, asked_records, check_choice,
                       check_engine_record, check_no_unknown, initial_voltages, n_steps_of,
                       progress_bar, refractory_rule)
-from ._resume import (clock_of, clock_state, drive_of, is_state, record_stride, rng_from_text,
-                      rng_text, sampled_rows, start_voltages, state_arrays, stimulus_grid)
+from ._resume import drive_of, start_voltages, stimulus_grid
 
 __all__ = ["run", "SURROGATE_RECORDS"]
 
