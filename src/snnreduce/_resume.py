@@ -27,7 +27,7 @@ import numpy as np
 from .validation import ParameterError
 
 __all__ = ["Clock", "step_bounds", "clock_of", "grid_of", "clock_state", "is_state",
-           "state_arrays", "state_array", "state_scalar", "rng_text", "rng_from_text",
+           "state_arrays", "state_array", "resumed_step", "state_scalar", "rng_text", "rng_from_text",
            "record_stride", "sampled_rows"]
 
 
@@ -158,6 +158,22 @@ def state_array(value, name: str, shape: tuple, *, nonnegative: bool = False) ->
     if nonnegative and a.min(initial=0.0) < 0.0:
         bad("must be >= 0")
     return np.ascontiguousarray(a)
+
+
+def resumed_step(state, t_start: float, dt: float) -> int:
+    """The global step a final state ended at (``state["step"]``, an integer >= 0), checked
+    against ``t_start``: where a final state records its end (``"time"``, ms), the run must
+    start there (to 1e-9 of a step). ParameterErrors name ``initial_state`` / ``t_start``."""
+    step = np.asarray(state["step"])
+    if step.shape != () or not float(step).is_integer() or float(step) < 0:
+        raise ParameterError(f"initial_state: step must be an integer >= 0, got "
+                             f"{state['step']!r}")
+    if "time" in state:
+        t_state = float(np.asarray(state["time"]))
+        if not math.isclose(t_state, t_start, rel_tol=1e-12, abs_tol=1e-9 * dt):
+            raise ParameterError(f"t_start must be where the final_state ended, "
+                                 f"{t_state:.12g} ms, got {t_start:.12g} ms")
+    return int(step)
 
 
 def state_scalar(state, name: str, kind):

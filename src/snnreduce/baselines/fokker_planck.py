@@ -32,10 +32,12 @@ from collections.abc import Mapping
 import numpy as np
 from numba import njit
 
-from .._resume import grid_of, record_stride, rng_from_text, rng_text, state_array
-from .._steps import external_drive, n_steps_of
+from .._resume import (grid_of, record_stride, resumed_step, rng_from_text, rng_text,
+                       state_array)
+from .._steps import n_steps_of
 from ..params import NetworkParams, ParameterError
 from ..result import Result
+from ..stimulus import external_drive
 from ..validation import (Interval, check_flag, check_number, check_record, check_t_end,
                           check_unknown, normalise_seed)
 
@@ -301,9 +303,8 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
     t_start = _T_START.check("t_start", t_start)
     # the step grid t_origin + k dt of the chain of runs this one belongs to (docs: a run
     # continued from a final_state computes the stimulus exactly as one run would)
-    t_origin, first = grid_of(initial_state, t_start)
-    drive_params, rates = external_drive(stimulus, params, t_end, t_start, t_origin=t_origin,
-                                         first=first)
+    t_origin, _ = grid_of(initial_state, t_start)
+    drive_params, rates = external_drive(stimulus, params, t_end, t_start, t_origin=t_origin)
     gen = _as_generator(rng) if opts["finite_size"] else None
 
     dt = params.dt
@@ -501,16 +502,9 @@ def _start_state(initial_state, shapes, n_sim, t_start, dt):
         if missing:
             _bad_state(f"a Fokker-Planck final_state needs {', '.join((*shapes, 'step'))}; "
                        f"missing {', '.join(missing)}")
-        state = {key: state_array(d[key], key, shape, nonnegative=True) for key, shape in shapes.items()}
-        step = np.asarray(d["step"])
-        if step.shape != () or not float(step).is_integer() or float(step) < 0:
-            _bad_state(f"step must be an integer >= 0, got {d['step']!r}")
-        if "time" in d:
-            t_state = float(np.asarray(d["time"]))
-            if not math.isclose(t_state, t_start, rel_tol=1e-12, abs_tol=1e-9 * dt):
-                raise ParameterError(f"t_start must be where the final_state ended, "
-                                     f"{t_state:.12g} ms, got {t_start:.12g} ms")
-        state.update(step=int(step), started="final_state")
+        state = {key: state_array(d[key], key, shape, nonnegative=True)
+                 for key, shape in shapes.items()}
+        state.update(step=resumed_step(d, t_start, dt), started="final_state")
         if d.get("rng") is not None:
             state["rng"] = d["rng"]
         return state

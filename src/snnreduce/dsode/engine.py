@@ -7,10 +7,11 @@ import math
 import numpy as np
 
 from .._resume import grid_of, record_stride, rng_from_text
-from .._steps import external_drive, progress_bar
+from .._steps import progress_bar
 from .._steps import n_steps_of as _n_steps
 from .._threads import prefer_workqueue
 from ..params import NetworkParams, ParameterError
+from ..stimulus import external_drive
 from ..validation import Interval, check_choice, check_flag, check_record, check_unknown
 from . import kernel as K
 from .moments import (DEFAULT_CLOSURE, POP_LAMBDA, check_closure, pathway_table,
@@ -295,9 +296,8 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
     if not isinstance(params, NetworkParams):
         raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
     t_start = _T_START.check("t_start", t_start)
-    t_origin, first = grid_of(initial_state, t_start)
-    drive_params, rates = external_drive(stimulus, params, t_end, t_start, t_origin=t_origin,
-                                         first=first)
+    t_origin, _ = grid_of(initial_state, t_start)
+    drive_params, rates = external_drive(stimulus, params, t_end, t_start, t_origin=t_origin)
     setup = _Setup(drive_params, dv=dv, v_low=v_low, refractory_rule=refractory_rule,
                    moment_integrator=moment_integrator, truncate_sd=truncate_sd, noise=noise,
                    pending_noise=pending_noise, rate_lag=rate_lag, closure=closure)
@@ -371,9 +371,9 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     for p, stim, start in zip(params_list, stimuli, starts):
         if not isinstance(p, NetworkParams):
             raise ParameterError(f"params must be a NetworkParams, got {type(p).__name__}")
-        t_origin, first = grid_of(start, t_start)
+        t_origin, _ = grid_of(start, t_start)
         clocks.append(t_origin)
-        drives.append(external_drive(stim, p, t_end, t_start, t_origin=t_origin, first=first))
+        drives.append(external_drive(stim, p, t_end, t_start, t_origin=t_origin))
     setups = [_Setup(p, dv=dv, v_low=v_low, refractory_rule=refractory_rule,
                      moment_integrator=moment_integrator, truncate_sd=truncate_sd, noise=None,
                      pending_noise=False, rate_lag=rate_lag, closure=closure)

@@ -10,13 +10,12 @@ the whole span bit for bit (tests/test_dsode_continue.py).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from .._resume import rng_text, state_array
+from .._resume import resumed_step, rng_text, state_array
 from ..params import POPULATIONS, ParameterError
 from .kernel import N_KINDS
 
@@ -159,15 +158,7 @@ def start_state(initial_state, *, n_bins: int, line_steps: int, sizes, edges, de
         if arrays["h"].min() < 0 or arrays["var"].min() < 0:
             _bad("pending-kick moments h and var must be >= 0")
         _check_mass(arrays["n"], arrays["refr"], sizes, "the bins plus the refractory pool")
-        step = np.asarray(d["step"])
-        if step.shape != () or not float(step).is_integer() or float(step) < 0:
-            _bad(f"step must be an integer >= 0, got {d['step']!r}")
-        if "time" in d:
-            t_state = float(np.asarray(d["time"]))
-            if not math.isclose(t_state, t_start, rel_tol=1e-12, abs_tol=1e-9 * dt):
-                raise ParameterError(
-                    f"t_start must be where the final_state ended, {t_state:.12g} ms, got "
-                    f"{t_start:.12g} ms")
+        step = resumed_step(d, t_start, dt)
         rng_text = d.get("rng")
         if rng_text is not None and not isinstance(rng_text, str):
             _bad("rng must be the JSON text of a bit generator state")

@@ -17,8 +17,9 @@ Reusable pieces
 :func:`quenched_adjacency`
     The fixed random adjacency of ``connectivity="quenched"``, CSR by *presynaptic* neuron
     with global indices (E first), drawn from the run's numpy Generator.
-:func:`initial_voltages`
-    ``params.initial_state`` as an array of voltages.
+:func:`initial_voltages`, :func:`start_voltages`
+    ``params.initial_state`` as an array of voltages; a run's ``initial_state`` (None or
+    voltages, checked) as one.
 :class:`SpikeBuffer`
     Growable storage for (step-or-time, neuron) spike pairs filled by chunked kernels.
 :func:`progress_bar`, :func:`n_steps_of`
@@ -139,6 +140,36 @@ def initial_voltages(params, rng: np.random.Generator, integer: bool = False) ->
 
 
 # ----------------------------------------------------------------------------- adjacency
+def start_voltages(params, rng, initial_state, *, integer: bool = False,
+                   default=None) -> np.ndarray:
+    """Voltages at the run's start, float64 (N,): ``default(params, rng)`` when
+    ``initial_state`` is None, else the given array, checked: shape (n_e + n_i,) (E first),
+    finite, ``-inhibitory_reversal <= V < threshold`` (and integers for ``integer``)."""
+    n = params.n_e + params.n_i
+    if initial_state is None:
+        return default(params, rng)
+    try:
+        v = np.array(initial_state, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ParameterError("initial_state must be 'rest'/'uniform' in the parameters, an array "
+                             f"of {n} voltages, or a previous final_state, got "
+                             f"{type(initial_state).__name__}") from None
+    if v.shape != (n,):
+        raise ParameterError(f"initial_state must hold one voltage per neuron, shape ({n},) "
+                             f"(E first), got shape {v.shape}")
+    if not np.isfinite(v).all():
+        raise ParameterError("initial_state voltages must be finite (NaN or inf found)")
+    low, high = -params.inhibitory_reversal, params.threshold
+    bad = (v < low) | (v >= high)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise ParameterError(f"initial_state voltages must lie in [-inhibitory_reversal, "
+                             f"threshold) = [{low:g}, {high:g}), got {v[k]:g} for neuron {k}")
+    if integer and not np.array_equal(v, np.round(v)):
+        raise ParameterError("initial_state voltages must be integers with voltage='integer'")
+    return v
+
+
 @numba.njit(cache=True)
 def _sample_subset(rng, n, d, skip, marker, out, pos):
     """Write ``d`` distinct uniform picks from {0..n-1} minus {skip} (skip < 0: none) to out[pos:].

@@ -36,10 +36,10 @@ from .._resume import (clock_of, clock_state, is_state, record_stride, rng_from_
 from .._stimulus_kernel import kernel_table, rate_at
 from ..params import ParameterError
 from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
+from ..stimulus import as_stimulus, external_drive
 from ._common import (N_POPULATIONS, SpikeBuffer, asked_records, check_choice,
                       check_engine_record, check_flag, check_no_unknown, initial_voltages,
-                      n_steps_of, progress_bar, quenched_adjacency)
-from ._resume import drive_of, start_voltages, stimulus_grid
+                      n_steps_of, progress_bar, quenched_adjacency, start_voltages)
 
 __all__ = ["run", "VOLTAGES"]
 
@@ -470,8 +470,9 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
             value = getattr(params, name)
             if not float(value).is_integer():
                 raise ParameterError(f"voltage='integer' needs an integer {name}, got {value!r}")
-    params, stimulus = drive_of(params, stimulus)
     clock = clock_of(params, t_start, initial_state if resume else None)
+    params, bounds = external_drive(stimulus, params, t_end, t_start, t_origin=clock.t_origin,
+                                    bounds=True)
     stride = record_stride(record_every, params.dt)
 
     pops = tables(params)
@@ -482,9 +483,9 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     n_steps = n_steps_of(t_end, dt)
     leak = params.tau_m > 0
     size = int(pops.sizes.max())
-    if stimulus is not None:
-        bounds = stimulus_grid(stimulus, params, t_end, t_start, clock, bounds=True)
-        stim_table, stim_samples = kernel_table(stimulus, params)
+    thinned = bounds is not None  # a time-varying stimulus (a constant one is in params)
+    if thinned:
+        stim_table, stim_samples = kernel_table(as_stimulus(stimulus), params)
     else:
         bounds, stim_table = np.zeros((0, 2 * n_pop)), np.zeros((0, 6))
         stim_samples = np.zeros(1)
@@ -554,7 +555,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     consts = np.array([params.threshold, params.inhibitory_reversal, dt, params.tau_r,
                        params.tau_m, clock.t_origin])
     modes = np.array([integer, quenched, refr_mode, leak, "voltage" in record,
-                      "pending" in record, "refractory" in record, stimulus is not None,
+                      "pending" in record, "refractory" in record, thinned,
                       stride], np.int64)
 
     counts = np.zeros((n_steps, 2), np.int64)

@@ -47,6 +47,7 @@ from .._resume import (clock_of, clock_state, is_state, record_stride, rng_from_
 from .._threads import prefer_workqueue
 from ..params import ParameterError
 from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
+from ..stimulus import external_drive
 from . import _atomic
 from . import _pool
 from . import _random as _rnd
@@ -54,8 +55,7 @@ from ._common import (COL_LAMBDA, COL_S_EXC, COL_S_INH, COL_TAU_EXC, COL_TAU_INH
                       N_POPULATIONS, SpikeBuffer, asked_records, check_choice,
                       check_engine_record, check_flag, check_no_unknown, initial_voltages,
                       n_steps_of, population_table, progress_bar, quenched_adjacency,
-                      refractory_rule)
-from ._resume import drive_of, start_voltages, stimulus_grid
+                      refractory_rule, start_voltages)
 
 __all__ = ["run", "DRIVES", "RECURRENT", "CONSUMPTION"]
 
@@ -814,15 +814,13 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     resume = is_state(initial_state)
     if not resume and not isinstance(rng, np.random.Generator):
         raise ParameterError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    params, stimulus = drive_of(params, stimulus)
     clock = clock_of(params, t_start, initial_state if resume else None)
+    params, rates = external_drive(stimulus, params, t_end, t_start, t_origin=clock.t_origin)
     stride = record_stride(record_every, params.dt)
 
     n_tot = int(sum(params.n))
     dt = params.dt
     n_steps = n_steps_of(t_end, dt)
-    rates = (stimulus_grid(stimulus, params, t_end, t_start, clock) if stimulus is not None
-             else None)
     pops = tables(params)
     n_pop = pops.n_populations
     pop_of = pops.population_of(np.arange(n_tot)).astype(np.int64)
