@@ -7,10 +7,11 @@ Reusable pieces
 :func:`check_no_unknown`, :func:`check_engine_record`
     Option validation with one-line :class:`~snnreduce.params.ParameterError` messages
     (the rules themselves live in :mod:`snnreduce.validation`).
-:func:`population_table`
-    The per-population constants (external rate, kick sizes, pending-kick time constants,
-    connection probabilities) as a ``(2, N_COLUMNS)`` float array indexed by the post
-    population (0 = E, 1 = I), the layout the numba kernels read.
+``COL_*``, ``N_COLUMNS``
+    The network kernels' names for the columns of
+    :func:`snnreduce.populations.kernel_population_table` (external rate, kick sizes,
+    pending-kick time constants, connection probabilities, ...; a row per post population),
+    the one per-population layout every kernel, network and dsODE, reads.
 :func:`refractory_rule`
     The discrete-time refractory rule of time-stepped engines (exit probability per step or
     number of steps), one definition for every stepped engine.
@@ -39,27 +40,30 @@ import numpy as np
 
 from .._steps import n_steps_of, progress_bar
 from ..params import POPULATIONS
-from ..populations import tables
+from ..populations import POPULATION_COLUMNS, tables
 from ..validation import ParameterError, check_choice, check_flag, check_record
 
 __all__ = [
     "COL_LAMBDA", "COL_S_EXC", "COL_S_INH", "COL_TAU_EXC", "COL_TAU_INH", "COL_P_EXC",
     "COL_P_INH", "N_COLUMNS", "N_POPULATIONS", "NETWORK_RECORDS", "check_choice", "check_flag",
     "check_engine_record", "check_no_unknown",
-    "population_table", "refractory_rule", "quenched_adjacency", "initial_voltages",
+    "refractory_rule", "quenched_adjacency", "initial_voltages", "start_voltages",
     "SpikeBuffer", "progress_bar", "n_steps_of",
 ]
 
-# Columns of the population table; row q is the *post* population (0 = E, 1 = I).
-# "exc" is the pathway from E (qE), "inh" the pathway from I (qI).
-COL_LAMBDA = 0      # lambda_q, external unit kicks per ms
-COL_S_EXC = 1       # S^{qE}
-COL_S_INH = 2       # S^{qI}
-COL_TAU_EXC = 3     # tau^{qE}, ms
-COL_TAU_INH = 4     # tau^{qI}, ms
-COL_P_EXC = 5       # P^{qE}
-COL_P_INH = 6       # P^{qI}
-N_COLUMNS = 7
+# Columns of the one kernel population table, populations.kernel_population_table (row q is
+# the *post* population; "exc" is the pathway from the excitatory population, "inh" from the
+# inhibitory one), under the names the network kernels read. numba inlines these constants
+# into the engines' cached kernels and does not see a change here: touch stepped.py,
+# markov.py and surrogate.py after changing POPULATION_COLUMNS.
+COL_LAMBDA = POPULATION_COLUMNS.index("external_rate")   # lambda_q, unit kicks per ms
+COL_S_EXC = POPULATION_COLUMNS.index("kick_exc")         # S^{qE}
+COL_S_INH = POPULATION_COLUMNS.index("kick_inh")         # S^{qI}
+COL_TAU_EXC = POPULATION_COLUMNS.index("tau_exc")        # tau^{qE}, ms
+COL_TAU_INH = POPULATION_COLUMNS.index("tau_inh")        # tau^{qI}, ms
+COL_P_EXC = POPULATION_COLUMNS.index("prob_exc")         # P^{qE}
+COL_P_INH = POPULATION_COLUMNS.index("prob_inh")         # P^{qI}
+N_COLUMNS = len(POPULATION_COLUMNS)
 
 #: Number of populations the kernels are compiled for (``params.POPULATIONS``): loops over
 #: populations and pathway rows run to this compile-time constant, which numba unrolls (a
@@ -80,25 +84,6 @@ def check_no_unknown(unknown: dict, engine: str, allowed) -> None:
 def check_engine_record(record, engine: str, allowed=NETWORK_RECORDS) -> tuple[str, ...]:
     """Validate the names in ``record`` for a spiking engine."""
     return check_record(record, allowed, f"the {engine} engine")
-
-
-def population_table(params) -> np.ndarray:
-    """Per-population constants, shape ``(2, N_COLUMNS)``, row = post population (E, I).
-
-    Built from :func:`snnreduce.populations.tables`; "exc"/"inh" columns are the pathways from
-    the E and from the I population, the layout the kernels read.
-    """
-    t = tables(params)
-    e, i = t.index("E"), t.index("I")
-    table = np.empty((t.n_populations, N_COLUMNS))
-    table[:, COL_LAMBDA] = t.external_rate
-    table[:, COL_S_EXC] = t.kick[:, e]
-    table[:, COL_S_INH] = t.kick[:, i]
-    table[:, COL_TAU_EXC] = t.tau[:, e]
-    table[:, COL_TAU_INH] = t.tau[:, i]
-    table[:, COL_P_EXC] = t.prob[:, e]
-    table[:, COL_P_INH] = t.prob[:, i]
-    return table
 
 
 def refractory_rule(params) -> tuple[int, float, int]:

@@ -46,7 +46,7 @@ from .._resume import (clock_of, clock_state, is_state, record_stride, rng_from_
                       sampled_rows, state_arrays)
 from .._threads import prefer_workqueue
 from ..params import ParameterError
-from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
+from ..populations import PATHWAY_POST, PATHWAY_PRE, kernel_population_table, tables
 from ..stimulus import external_drive
 from . import _atomic
 from . import _pool
@@ -54,7 +54,7 @@ from . import _random as _rnd
 from ._common import (COL_LAMBDA, COL_S_EXC, COL_S_INH, COL_TAU_EXC, COL_TAU_INH,
                       N_POPULATIONS, SpikeBuffer, asked_records, check_choice,
                       check_engine_record, check_flag, check_no_unknown, initial_voltages,
-                      n_steps_of, population_table, progress_bar, quenched_adjacency,
+                      n_steps_of, progress_bar, quenched_adjacency,
                       refractory_rule, start_voltages)
 
 __all__ = ["run", "DRIVES", "RECURRENT", "CONSUMPTION"]
@@ -667,7 +667,8 @@ def _window_tables(params, pops, binomial, tab_mode):
 
 
 def _population_constants(params, table, binomial):
-    """The per-population constants of the kernel, shape (2, _N_POPC)."""
+    """The per-population constants of the kernel, shape (K, _N_POPC), from the columns of
+    ``table`` (:func:`snnreduce.populations.kernel_population_table`)."""
     dt = params.dt
     inv_span = 1.0 / (params.threshold + params.inhibitory_reversal)
     popc = np.zeros((table.shape[0], _N_POPC))
@@ -870,7 +871,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
                       CONSUMPTION.index(consumption), int(quenched), fixed, refr_steps,
                       "voltage" in record, "pending" in record, "refractory" in record,
                       rates is not None, 0, stride], dtype=np.int64)
-    table = population_table(params)
+    table = kernel_population_table(params)
     binomial = consumption == "binomial"
     poisson_drive = drive == "poisson"
     tab_mode, tab_pmf, tab_cdf, n_tab = _consumption_tables(params, pops, binomial)
