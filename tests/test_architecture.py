@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # own rank or below. docs/architecture.md draws the same table.
 RANKS = {
     "snnreduce.validation": 0, "snnreduce._files": 0, "snnreduce._version": 0,
-    "snnreduce._steps": 0, "snnreduce._threads": 0, "snnreduce.parallel": 0,
+    "snnreduce._steps": 0, "snnreduce._resume": 0, "snnreduce._threads": 0, "snnreduce.parallel": 0,
     "snnreduce.params": 1, "snnreduce.populations": 1, "snnreduce.models": 1,
     "snnreduce.stimulus": 1, "snnreduce.metadata": 1,
     "snnreduce.result": 2, "snnreduce.io": 2, "snnreduce._stimulus_kernel": 2,

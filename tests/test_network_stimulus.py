@@ -12,7 +12,6 @@ import pytest
 from scipy import stats
 
 from snnreduce import NetworkParams, ParameterError, models, validation
-from snnreduce.network._resume import Clock, stimulus_grid
 from snnreduce.stimulus import parse_stimulus
 from test_markov import markov_isi_ms
 from test_stepped import (UNCOUPLED, check_renewal, gaussian_passage_steps,
@@ -172,7 +171,7 @@ def test_t_start_shifts_the_stimulus(model, options):
         want = params.n_e * rate * 100.0
         assert abs(got - want) < 4 * math.sqrt(want), (got, want)
     # and the stepped grid's rates are the step at step 1000 of the run
-    rates = stimulus_grid(stim, params, 200.0, 400.0, Clock(400.0, 0, params.dt))
+    rates = stim.step_rates(params, 200.0, t_start=400.0)
     assert np.allclose(rates[:1000, 0], 2.0, rtol=0, atol=1e-9)
     assert np.allclose(rates[1000:, 0], 6.0, rtol=0, atol=1e-9)
     assert np.all(rates[:, 1] == 3.0)

@@ -9,7 +9,8 @@ from snnreduce import NetworkParams
 from snnreduce.dsode import moments
 from snnreduce.network import _common
 from snnreduce.params import PATHWAYS, POPULATIONS
-from snnreduce.populations import PATHWAY_POST, PATHWAY_PRE, population_of, tables
+from snnreduce.populations import (PATHWAY_POST, PATHWAY_PRE, kernel_population_table,
+                                   population_of, tables)
 
 # every pathway different, so a transposed (pre, post) table cannot pass
 PARAMS = NetworkParams(n_e=7, n_i=3, lambda_e=6.5, lambda_i=7.5, tau_m=12.0,
@@ -41,7 +42,7 @@ def test_neurons_map_to_their_population():
 
 def test_the_kernel_tables_keep_their_layout():
     # network engines: row = post population, columns = pathway from E ("exc") / from I ("inh")
-    net = _common.population_table(PARAMS)
+    net = kernel_population_table(PARAMS)
     dsode = moments.population_table(PARAMS)
     for q, post in enumerate("ei"):
         assert net[q, _common.COL_LAMBDA] == PARAMS.lam(post.upper())
@@ -70,3 +71,14 @@ def test_spikes_of_uses_the_population_offsets():
         assert local.min() >= 0 and local.max() < result.params.n[q]
     with pytest.raises(ValueError, match="population must be one of E, I"):
         result.spikes_of("X")
+
+
+def test_network_and_dsode_kernels_read_one_population_layout():
+    # one table (populations.kernel_population_table): the network's COL_* and the dsODE's
+    # POP_* name the same columns
+    assert _common.N_COLUMNS == kernel_population_table(PARAMS).shape[1]
+    for col, pop in (("COL_LAMBDA", "POP_LAMBDA"), ("COL_S_EXC", "POP_S_EXC"),
+                     ("COL_S_INH", "POP_S_INH"), ("COL_TAU_EXC", "POP_TAU_EXC"),
+                     ("COL_TAU_INH", "POP_TAU_INH")):
+        assert getattr(_common, col) == getattr(moments, pop), col
+    assert not hasattr(_common, "population_table")

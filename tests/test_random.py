@@ -19,7 +19,7 @@ from snnreduce import NetworkParams
 from snnreduce.network import _atomic, _pool
 from snnreduce.network import _random as R
 from snnreduce.network import stepped
-from snnreduce.network._common import population_table
+from snnreduce.populations import kernel_population_table
 from snnreduce.populations import tables
 
 P_MIN = 1e-4
@@ -244,7 +244,7 @@ def test_binomial_inversion_from_the_mode_matches_the_pmf(n, p):
 @pytest.mark.parametrize("consumption", ["poisson", "binomial"])
 def test_consumption_windows_hold_the_exact_cdf(consumption):
     params = NetworkParams.preset("reference")
-    table = population_table(params)
+    table = kernel_population_table(params)
     binomial = consumption == "binomial"
     pops = tables(params)  # pathway rows post * K + pre
     mode = stepped._consumption_tables(params, pops, binomial)[0]

@@ -97,6 +97,64 @@ def test_record_estimates_are_the_recorded_arrays(engine, record):
     assert est.part("population counts") == result.population_counts.nbytes
 
 
+@pytest.mark.parametrize("engine, record", [
+    ("stepped", ("voltage", "pending", "refractory")),
+    ("markov", ("voltage", "refractory")),
+    ("surrogate", ("voltage", "pending_var")),
+    ("dsode", ("bin_count", "bin_mean", "pending", "refractory")),
+    ("fokker-planck", ("bin_count", "refractory")),
+])
+def test_sampled_records_are_estimated_as_the_sampled_arrays(engine, record):
+    # record_every = 7 dt over 203 steps: 29 rows; population counts are never sampled
+    t_end, every = 20.3, 0.7
+    kwargs = dict(t_end=t_end, record=record, record_every=every)
+    if engine == "dsode":
+        result = sr.reduce(SMALL, dv=2.0, **kwargs)
+        options = {"dv": 2.0, "record_every": every}
+    else:
+        result = sr.simulate(SMALL, engine, seed=2, **kwargs)
+        options = {"record_every": every}
+    est = R.estimate_run(SMALL, engine, t_end=t_end, record=record, options=options)
+    full = R.estimate_run(SMALL, engine, t_end=t_end, record=record,
+                          options={k: v for k, v in options.items() if k != "record_every"})
+    for name, values in result.records.items():
+        if name == "bin_edges":
+            continue
+        assert len(values) == 203 // 7
+        assert est.part(f"{name} record") == values.nbytes, name
+        assert full.part(f"{name} record") == values.nbytes * 203 / 29, name
+    assert est.part("population counts") == result.population_counts.nbytes
+
+
+@pytest.mark.parametrize("engine, columns", [("stepped", 2), ("markov", 4), ("surrogate", 2),
+                                             ("dsode", 2), ("fokker-planck", 2)])
+def test_a_time_varying_stimulus_adds_its_per_step_table(engine, columns):
+    from snnreduce.stimulus import external_drive, parse_stimulus
+
+    sine = parse_stimulus("E:lambda+sine(amp=1,hz=10)")
+    est = R.estimate_run(SMALL, engine, t_end=50.0, stimulus=sine)
+    plain = R.estimate_run(SMALL, engine, t_end=50.0)
+    table = external_drive(sine, SMALL, 50.0, bounds=columns == 4)[1]
+    assert est.part("stimulus per-step rates") == table.nbytes == 8 * columns * 500
+    assert est.nbytes == plain.nbytes + table.nbytes
+    # given in the options (as a sweep's model options hold it), or as grammar text
+    assert R.estimate_run(SMALL, engine, t_end=50.0, options={"stimulus": str(sine)}).nbytes \
+        == est.nbytes
+    # a constant stimulus is folded into the parameters: no table
+    assert R.estimate_run(SMALL, engine, t_end=50.0,
+                          stimulus=parse_stimulus("E:const(3)")).nbytes == plain.nbytes
+
+
+def test_a_batched_dsode_sweep_holds_one_stimulus_table_per_set():
+    points = [NetworkParams().replace(p_ei=p) for p in (0.6, 0.7, 0.8, 0.9)]
+    sine = "E:lambda+sine(amp=1,hz=10)"
+    plain = R.estimate_sweep(points, ("dsode",), seeds=1, t_end=500.0, workers=1)
+    stim = R.estimate_sweep(points, ("dsode",), seeds=1, t_end=500.0, workers=1,
+                            model_options={"dsode": {"stimulus": sine}})
+    # min(64, 2 x 1 worker, 4 points) = 2 sets per batch, 16 B per step each
+    assert stim.part("runs at once") - plain.part("runs at once") == 2 * 16 * 5000
+
+
 # ----------------------------------------------------------------- estimate vs allocation
 def traced_peak(run) -> int:
     """Bytes traced at the peak of ``run()`` beyond what was held before (after a warm-up

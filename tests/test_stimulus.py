@@ -422,3 +422,23 @@ def test_the_checked_run_is_whole_steps():
         Stimulus(E=Sampled(values=(7.0,) * 100, width=0.1)).check(PARAMS, 10.05)
     with pytest.raises(ParameterError, match=r"falls below 0 at t = 10.06 ms"):
         parse_stimulus("E:const(1)+step(at=10.06,amp=-2)").check(PARAMS, 10.05)
+
+
+def test_step_rates_of_a_continued_run_are_one_long_runs_rows():
+    # a run continued from step 3337 of a chain that began at t = 12.3 ms lies on the grid
+    # 12.3 + k dt: its rates are exactly the rows of one run over the whole span (computing
+    # the edges as t_start + i dt would differ in the last bits)
+    stim = parse_stimulus("E:lambda+sine(amp=1,hz=37);I:lambda+ramp(start=20,stop=300,amp=2)")
+    dt = PARAMS.dt
+    whole = stim.step_rates(PARAMS, 500.0, t_start=12.3)
+    first = 3337
+    t_start = 12.3 + first * dt
+    part = stim.step_rates(PARAMS, 500.0 - first * dt, t_start=t_start, t_origin=12.3)
+    assert np.array_equal(part, whole[first:first + len(part)])
+    bounds = stim.step_bounds(PARAMS, 500.0, t_start=12.3, lower=True)
+    part_b = stim.step_bounds(PARAMS, 500.0 - first * dt, t_start=t_start, t_origin=12.3,
+                              lower=True)
+    assert bounds.shape[1] == 4 and np.array_equal(part_b, bounds[first:first + len(part_b)])
+    assert np.all(bounds[:, :2] <= whole + 1e-12) and np.all(whole <= bounds[:, 2:] + 1e-12)
+    with pytest.raises(ParameterError, match="not on the step grid"):
+        stim.step_rates(PARAMS, 10.0, t_start=t_start + 0.3 * dt, t_origin=12.3)

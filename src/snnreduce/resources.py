@@ -24,8 +24,10 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ._resume import record_stride
 from .params import NetworkParams, ParameterError
 from .result import RECORD_DIMS
+from .stimulus import as_stimulus
 
 __all__ = ["Part", "Estimate", "available_memory", "estimate_run", "spike_bound",
            "estimate_sweep", "estimate_compare", "require_memory", "require_disk",
@@ -252,11 +254,22 @@ def _adjacency_parts(params, dense_max: int | None) -> list[Part]:
             Part("building the adjacency", build, drivers, transient=True)]
 
 
+def _record_stride(params, options: dict) -> int:
+    """Steps between two kept rows of the time-sampled records (``options["record_every"]``;
+    1 when absent or refused: the engine refuses a bad value with its own message)."""
+    try:
+        return record_stride(options.get("record_every"), params.dt)
+    except ParameterError:
+        return 1
+
+
 def _record_parts(engine: str, record: Iterable[str], params, n_steps: int,
-                  n_bins: int = 0) -> list[Part]:
-    """One part per record: the product of its ``RECORD_DIMS`` sizes times its itemsize."""
+                  n_bins: int = 0, options: dict | None = None) -> list[Part]:
+    """One part per record: the product of its ``RECORD_DIMS`` sizes times its itemsize. The
+    records are sampled every ``m`` steps with ``record_every`` (``n_steps // m`` rows of the
+    "time" dimension; population counts and spikes, not records, are never sampled)."""
     itemsize = RECORD_ITEMSIZE.get(engine, {})
-    sizes = {"time": n_steps, "neuron": params.n_e + params.n_i, "pathway": 4, "population": 2,
+    sizes = {"time": n_steps // _record_stride(params, options or {}), "neuron": params.n_e + params.n_i, "pathway": 4, "population": 2,
              "bin": n_bins, "bin_edge": n_bins + 1}
     record = tuple(record)
     if {"bin_count", "bin_mean"} & set(record) and "bin_edges" in itemsize:
@@ -317,7 +330,7 @@ def _stepped(params, t_end, record, options):
             Part("spike storage (bound)", _SPIKE_PEAK_BYTES * spike_bound(params, t_end),
                  (*_populations(params), "t_end")),
             *_adjacency_parts(params, DENSE_MAX_N),
-            *_record_parts("stepped", record, params, n_steps)]
+            *_record_parts("stepped", record, params, n_steps, 0, options)]
 
 
 def _markov(params, t_end, record, options):
@@ -335,7 +348,7 @@ def _markov(params, t_end, record, options):
                  _SPIKE_PEAK_BYTES * spike_bound(params, t_end, continuous_time=True),
                  (*_populations(params), "t_end")),
             *_adjacency_parts(params, None),
-            *_record_parts("markov", record, params, n_steps)]
+            *_record_parts("markov", record, params, n_steps, 0, options)]
 
 
 def _surrogate(params, t_end, record, options):
@@ -345,7 +358,7 @@ def _surrogate(params, t_end, record, options):
             Part("population counts", 16 * n_steps, ("t_end",)),
             Part("spike storage (bound)", _SPIKE_PEAK_BYTES * spike_bound(params, t_end),
                  (*_populations(params), "t_end")),
-            *_record_parts("surrogate", record, params, n_steps)]
+            *_record_parts("surrogate", record, params, n_steps, 0, options)]
 
 
 def _dsode_bins(params, options) -> int:
@@ -364,7 +377,7 @@ def _dsode(params, t_end, record, options):
     # workspace (23 float64 or int64 per bin): 27 x 8 bytes per bin
     parts = [Part("dsODE bins and workspace", 27 * 8 * n_bins, ("dv",)),
              Part("population counts", 16 * n_steps, ("t_end",)),
-             *_record_parts("dsode", record, params, n_steps, n_bins)]
+             *_record_parts("dsode", record, params, n_steps, n_bins, options)]
     if options.get("noise") == "finite-size" and params.initial_state == "uniform":
         # the initial state bins N_Q sampled voltages, one population at a time: the float64
         # voltages and two float64/int64 temporaries of the bin index, before the run starts
@@ -374,18 +387,24 @@ def _dsode(params, t_end, record, options):
     return parts
 
 
+#: Keywords of the engine contract every run takes besides the engine's own options.
+_CONTRACT = ("stimulus", "t_start", "initial_state", "record_every")
+
+
 def _fokker_planck(params, t_end, record, options):
     from .baselines.fokker_planck import check_options
 
     try:
-        n_cells = check_options(params, dict(options))["n_cells"]
+        # the run contract's keywords are not the solver's options
+        own = {k: v for k, v in options.items() if k not in _CONTRACT}
+        n_cells = check_options(params, own)["n_cells"]
     except ParameterError:
         n_cells = 0  # the solver refuses these options itself, with or without the check
     n_steps = _n_steps(params, t_end)
     # masses (2 per cell), faces and centres, tridiagonal bands and solver work: 11 x 8 bytes
     return [Part("Fokker-Planck grid", 88 * n_cells, ("dv",)),
             Part("population counts", 16 * n_steps, ("t_end",)),
-            *_record_parts("fokker-planck", record, params, n_steps, n_cells)]
+            *_record_parts("fokker-planck", record, params, n_steps, n_cells, options)]
 
 
 def _rdm(params, t_end, record, options):
@@ -397,8 +416,24 @@ def _rdm(params, t_end, record, options):
         n = params.n_e + params.n_i
         network = _NEST_NEURON_BYTES * n + _NEST_SYNAPSE_BYTES * _expected_synapses(params)
         parts.append(Part("NEST GIF network (rough)", network, _populations(params)))
-        parts += _record_parts("rdm", record, params, n_steps)
+        parts += _record_parts("rdm", record, params, n_steps, 0, options)
     return parts
+
+
+def _stimulus_parts(engine: str, stimulus, params, t_end) -> tuple[Part, ...]:
+    """The per-step table of a time-varying stimulus (``stimulus.external_drive``): the
+    (n_steps, 2) float64 means, or the event-driven engine's (n_steps, 4) lower and upper
+    bounds; nothing for no stimulus or a constant one (folded into the parameters). A
+    stimulus the api would refuse counts as none (it is refused with its own message)."""
+    try:
+        stimulus = as_stimulus(stimulus)
+    except ParameterError:
+        return ()
+    if stimulus is None or stimulus.is_constant():
+        return ()
+    columns = 4 if engine == "markov" else 2
+    return (Part("stimulus per-step rates", 8 * columns * _n_steps(params, t_end),
+                 ("t_end",)),)
 
 
 _ESTIMATORS = {"stepped": _stepped, "markov": _markov, "surrogate": _surrogate,
@@ -409,7 +444,7 @@ _WHAT = {"stepped": "the stepped network", "markov": "the event-driven network",
 
 
 def estimate_run(params: NetworkParams, engine: str, *, t_end: float, record=(),
-                 options: dict | None = None) -> Estimate:
+                 options: dict | None = None, stimulus=None) -> Estimate:
     """The peak memory of one run, by part, from its parameters (nothing is allocated).
 
     Parameters
@@ -425,19 +460,28 @@ def estimate_run(params: NetworkParams, engine: str, *, t_end: float, record=(),
     options : dict, optional
         Engine options (``dv``/``v_low`` of the dsODE and the Fokker-Planck solver,
         ``voltage`` of markov, ``level`` of rdm, ...); for the dsODE also ``noise``, the
-        argument of :func:`snnreduce.reduce`.
+        argument of :func:`snnreduce.reduce`. ``record_every`` samples the records;
+        ``stimulus`` here is read when the keyword is not given.
+    stimulus : Stimulus, grammar text, dict or None
+        The run's stimulus: a time-varying one adds its per-step table.
 
     Returns
     -------
     Estimate
         Parts: the engine's state, the population counts (n_steps x 2 x 8 bytes), the spike
         storage bound (:func:`spike_bound`, 48 bytes a spike), a quenched adjacency, the
-        voltage grid of the dsODE / Fokker-Planck solver, and every record over ``t_end``.
+        voltage grid of the dsODE / Fokker-Planck solver, every record over ``t_end``
+        (``n_steps // m`` rows with ``record_every = m dt``), and a time-varying stimulus'
+        per-step rates (16 bytes a step; the event-driven engine's bounds, 32).
     """
     record = (record,) if isinstance(record, str) else tuple(record or ())
     options = dict(options or {})
+    if stimulus is None:
+        stimulus = options.pop("stimulus", None)
     estimator = _ESTIMATORS.get(engine)
     parts = () if estimator is None else tuple(estimator(params, t_end, record, options))
+    if estimator is not None:
+        parts += _stimulus_parts(engine, stimulus, params, t_end)
     dv = options.get("dv", 4.0 if engine == "dsode" else params.threshold / 200)
     return Estimate(_WHAT.get(engine, engine), parts, _values(params, t_end, record, dv=dv))
 
@@ -529,12 +573,13 @@ def _flag(value) -> bool:
 
 # ----------------------------------------------------------------------- entry-point hooks
 def check_run(params: NetworkParams, engine: str, *, t_end: float, record=(),
-              options: dict | None = None, check_memory: bool = True) -> None:
+              options: dict | None = None, check_memory: bool = True, stimulus=None) -> None:
     """The hook of :func:`snnreduce.simulate` / :func:`snnreduce.reduce` (engine "dsode"):
     refuse a run whose estimate exceeds the available memory, unless ``check_memory`` is
     False."""
     if _flag(check_memory):
-        require_memory(estimate_run(params, engine, t_end=t_end, record=record, options=options))
+        require_memory(estimate_run(params, engine, t_end=t_end, record=record, options=options,
+                                    stimulus=stimulus))
 
 
 def _engine_and_options(model: str, options: dict) -> tuple[str, dict]:

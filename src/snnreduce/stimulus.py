@@ -94,11 +94,13 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
+from ._resume import step_bounds as _grid_edges
+from ._steps import n_steps_of
 from .params import POPULATIONS, ParameterError
 
 __all__ = ["Shape", "Baseline", "Const", "Step", "Sine", "Ramp", "Sampled", "Sum", "Stimulus",
            "SHAPES", "parse_shape", "parse_stimulus", "as_stimulus", "stimulus_of",
-           "field_attrs", "FIELD_UNITS"]
+           "external_drive", "field_attrs", "FIELD_UNITS"]
 
 _INF = math.inf
 # Rates below -_NEG_TOL * (scale of the terms) count as negative: a sine touching 0 from above
@@ -107,6 +109,23 @@ _NEG_TOL = 1e-12
 # Sample positions within this relative distance of a sample edge are put on the edge, so that a
 # grid step inside one sample gets exactly that sample's value.
 _SNAP = 1e-9
+
+
+def _step_edges(dt: float, n_steps: int, t_start: float,
+                t_origin: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (ms) of the ``n_steps`` steps from ``t_start`` on the grid
+    ``t_origin + k dt`` with the global ``k`` — the edges every engine uses, so that a
+    continued run's rates are bit for bit one long run's. ``t_start`` must lie on the grid
+    (to 1e-6 of a step) at or after ``t_origin``."""
+    if t_origin is None:
+        return _grid_edges(float(t_start), 0, dt, n_steps)
+    origin = _number("t_origin", t_origin, "a finite number of ms >= 0", lambda x: x >= 0)
+    first = round((float(t_start) - origin) / dt)
+    if first < 0 or abs(origin + first * dt - float(t_start)) > 1e-6 * dt:
+        raise ParameterError(
+            f"t_start = {float(t_start):.12g} ms is not on the step grid t_origin + k dt of the "
+            f"run it continues (t_origin = {origin:.12g} ms, dt = {dt:g} ms, k >= 0)")
+    return _grid_edges(origin, first, dt, n_steps)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,17 +198,18 @@ class Shape:
         lo, hi = self._bounds(a, b)
         return _out(lo, scalar and s2), _out(hi, scalar and s2)
 
-    def step_means(self, dt: float, n_steps: int, *, t_start: float = 0.0) -> np.ndarray:
-        """Mean rate over each step ``[t_start + i dt, t_start + (i+1) dt)``,
-        ``i = 0 .. n_steps-1``.
+    def step_means(self, dt: float, n_steps: int, *, t_start: float = 0.0,
+                   t_origin: float | None = None) -> np.ndarray:
+        """Mean rate over each of the ``n_steps`` steps from ``t_start`` on the engines' grid
+        ``t_origin + k dt`` (:func:`_step_edges`; ``t_origin`` None: ``t_start``, so step i
+        is ``[t_start + i dt, t_start + (i+1) dt)``).
 
         Returns
         -------
         ndarray of float64, shape (n_steps,)
             kicks/ms; times ``dt`` the expected external kicks per neuron and step.
         """
-        i = np.arange(n_steps, dtype=np.float64)
-        return self._mean(t_start + i * dt, t_start + (i + 1.0) * dt)
+        return self._mean(*_step_edges(dt, n_steps, t_start, t_origin))
 
     # ---- structure -----------------------------------------------------------------------
     @property
@@ -948,8 +968,6 @@ class Stimulus:
             run, or a rate that is negative somewhere in it (the message names the population
             and the first such time).
         """
-        from ._steps import n_steps_of
-
         t_end = _number("t_end", t_end, "a finite number of ms > 0", lambda x: x > 0)
         t0 = _number("t_start", t_start, "a finite number of ms >= 0", lambda x: x >= 0)
         dt = params.dt
@@ -978,8 +996,9 @@ class Stimulus:
                     f"{shape} falls below 0 at t = {t:.9g} ms (first time; down to about "
                     f"{lowest:.4g} kicks/ms)")
 
-    def step_rates(self, params, t_end: float, *, t_start: float = 0.0) -> np.ndarray:
-        """Mean external rate over each step ``[t_start + i dt, t_start + (i+1) dt)``, validated.
+    def step_rates(self, params, t_end: float, *, t_start: float = 0.0,
+                   t_origin: float | None = None) -> np.ndarray:
+        """Mean external rate over each step of the run, validated.
 
         Parameters
         ----------
@@ -989,6 +1008,11 @@ class Stimulus:
             Simulated time, ms; ``ceil(t_end / dt)`` steps as in every stepped engine.
         t_start : float
             Absolute time of the first step, ms (0 unless the run continues another).
+        t_origin : float or None
+            Origin of the step grid ``t_origin + k dt`` the run lies on, ms: a continued run's
+            chain's first ``t_start`` (``final_state["t_origin"]``), so that its steps are
+            the floats of one run over the whole span (:func:`snnreduce._resume.step_bounds`).
+            None: ``t_start`` (a fresh run; step i is ``[t_start + i dt, t_start + (i+1) dt)``).
 
         Returns
         -------
@@ -996,35 +1020,32 @@ class Stimulus:
             kicks/ms, columns E, I, never below 0 (round-off below 0 is set to 0). A constant
             population's column is its constant exactly.
         """
-        from ._steps import n_steps_of
-
         self.check(params, t_end, t_start=t_start)
-        n_steps = n_steps_of(t_end, params.dt)
+        a, b = _step_edges(params.dt, n_steps_of(t_end, params.dt), t_start, t_origin)
         shapes = self.resolved(params)
-        means = np.stack([shapes[p].step_means(params.dt, n_steps, t_start=t_start)
-                          for p in POPULATIONS], axis=1)
+        means = np.stack([shapes[p].mean_over(a, b) for p in POPULATIONS], axis=1)
         # the check allows round-off below 0 (a sine touching 0); engines take sqrt(λ dt)
         return np.maximum(means, 0.0)
 
-    def step_bounds(self, params, t_end: float, *, t_start: float = 0.0) -> np.ndarray:
-        """Upper bound of the rate over each step ``[t_start + i dt, t_start + (i+1) dt)``,
-        validated: the rate of the proposals when an event-driven engine thins (``>=``
-        :meth:`step_rates`).
+    def step_bounds(self, params, t_end: float, *, t_start: float = 0.0,
+                    t_origin: float | None = None, lower: bool = False) -> np.ndarray:
+        """Upper bound of the rate over each step of the run (the steps of
+        :meth:`step_rates`), validated: the rate of the proposals when an event-driven engine
+        thins (``>=`` :meth:`step_rates`).
 
         Returns
         -------
-        ndarray of float64, shape (n_steps, 2)
-            kicks/ms, columns E, I.
+        ndarray of float64, shape (n_steps, 2), or (n_steps, 4) with ``lower``
+            kicks/ms, columns E, I; with ``lower`` the lower bounds first: lower E, lower I,
+            upper E, upper I (an engine skips evaluating λ(t) below the lower bound). Never
+            below 0.
         """
-        from ._steps import n_steps_of
-
         self.check(params, t_end, t_start=t_start)
-        n_steps = n_steps_of(t_end, params.dt)
-        i = np.arange(n_steps, dtype=np.float64)
-        a, b = t_start + i * params.dt, t_start + (i + 1.0) * params.dt
+        a, b = _step_edges(params.dt, n_steps_of(t_end, params.dt), t_start, t_origin)
         shapes = self.resolved(params)
-        return np.stack([np.maximum(shapes[p].bounds(a, b)[1], 0.0) for p in POPULATIONS],
-                        axis=1)
+        pairs = [shapes[p].bounds(a, b) for p in POPULATIONS]
+        cols = ([low for low, _ in pairs] if lower else []) + [high for _, high in pairs]
+        return np.maximum(np.stack(cols, axis=1), 0.0)
 
     # ---- text, dicts, JSON -----------------------------------------------------------------
     def __str__(self) -> str:
@@ -1220,6 +1241,38 @@ def as_stimulus(value) -> Stimulus | None:
                              f"'E:lambda+step(at=500,amp=2)' or a dict, got "
                              f"{type(value).__name__}")
     return stimulus if stimulus else None
+
+
+def external_drive(stimulus, params, t_end: float, t_start: float = 0.0, *,
+                   t_origin: float | None = None, bounds: bool = False):
+    """What an engine drives with: ``(params, table)``.
+
+    ``stimulus`` is whatever :func:`as_stimulus` takes (the api passes a :class:`Stimulus`;
+    direct engine calls may give grammar text or a dict). None or a constant stimulus:
+    ``(params with λ_E, λ_I of the stimulus, None)`` — the engine runs its constant-drive
+    code, bit for bit what it did before stimuli (``params`` itself when the rates are its
+    own). Otherwise ``(params, table)`` with ``table`` =
+    :meth:`Stimulus.step_rates` (per-step means, (n_steps, 2)) or, with ``bounds``,
+    :meth:`Stimulus.step_bounds` with ``lower=True`` ((n_steps, 4), for thinning), over the
+    run's steps on the grid ``t_origin + k dt`` (``t_origin`` None: ``t_start``). The stimulus
+    is validated (:meth:`Stimulus.check`) over the run in both cases.
+    """
+    if not (stimulus is None or isinstance(stimulus, (Stimulus, str, list, tuple, Mapping))):
+        raise ParameterError("stimulus must be a snnreduce.stimulus.Stimulus (or its grammar "
+                             f"text or dict) or None, got {type(stimulus).__name__}")
+    stimulus = as_stimulus(stimulus)
+    if stimulus is None:
+        return params, None
+    if stimulus.is_constant():
+        stimulus.check(params, t_end, t_start=t_start)  # step_rates / step_bounds check theirs
+        lam_e, lam_i = stimulus.constant_rates(params)
+        if (lam_e, lam_i) == (params.lambda_e, params.lambda_i):
+            return params, None
+        return params.replace(lambda_e=lam_e, lambda_i=lam_i), None
+    if bounds:
+        return params, stimulus.step_bounds(params, t_end, t_start=t_start, t_origin=t_origin,
+                                            lower=True)
+    return params, stimulus.step_rates(params, t_end, t_start=t_start, t_origin=t_origin)
 
 
 def stimulus_of(result) -> Stimulus | None:

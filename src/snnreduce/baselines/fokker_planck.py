@@ -25,7 +25,6 @@ See ``docs/baselines.md`` for the equations, the approximations and every option
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Mapping
@@ -33,9 +32,14 @@ from collections.abc import Mapping
 import numpy as np
 from numba import njit
 
-from .._steps import external_drive, n_steps_of, record_stride
-from ..params import NetworkParams, ParameterError
+from .._resume import (grid_of, record_stride, resumed_step, rng_from_text, rng_text,
+                       state_array)
+from .._steps import n_steps_of
+from ..params import POPULATIONS, NetworkParams, ParameterError
+from ..populations import (PATHWAY_COLUMNS, POPULATION_COLUMNS, kernel_pathway_table,
+                           kernel_population_table)
 from ..result import Result
+from ..stimulus import external_drive
 from ..validation import (Interval, check_flag, check_number, check_record, check_t_end,
                           check_unknown, normalise_seed)
 
@@ -54,6 +58,16 @@ DEFAULTS = dict(dv=None, v_low=None, delay=0.0, finite_size=False, n_neurons=Non
 #: ``options``: the api records the stimulus; t_start is the Result's).
 RUN_ARGUMENTS = ("stimulus", "t_start", "initial_state", "record_every")
 _T_START = Interval(0, units="ms")
+# columns of the kernel tables (populations.POPULATION_COLUMNS / PATHWAY_COLUMNS) read here
+_POP_LAMBDA = POPULATION_COLUMNS.index("external_rate")
+_POP_S_EXC = POPULATION_COLUMNS.index("kick_exc")
+_POP_S_INH = POPULATION_COLUMNS.index("kick_inh")
+_POP_PW_EXC = POPULATION_COLUMNS.index("pathway_exc")
+_POP_PW_INH = POPULATION_COLUMNS.index("pathway_inh")
+_PW_TAU = PATHWAY_COLUMNS.index("tau")
+_PW_PROB = PATHWAY_COLUMNS.index("prob")
+_PW_POST = PATHWAY_COLUMNS.index("post")
+_PW_PRE = PATHWAY_COLUMNS.index("pre")
 #: ``final_state["engine"]`` of a Fokker-Planck run.
 ENGINE = "fokker-planck"
 
@@ -301,12 +315,8 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
     t_start = _T_START.check("t_start", t_start)
     # the step grid t_origin + k dt of the chain of runs this one belongs to (docs: a run
     # continued from a final_state computes the stimulus exactly as one run would)
-    t_origin, first = t_start, 0
-    if isinstance(initial_state, Mapping) and "step" in initial_state:
-        t_origin = float(np.asarray(initial_state.get("t_origin", 0.0)))
-        first = int(np.asarray(initial_state["step"]))
-    drive_params, rates = external_drive(stimulus, params, t_end, t_start, t_origin=t_origin,
-                                         first=first)
+    t_origin, _ = grid_of(initial_state, t_start)
+    drive_params, rates = external_drive(stimulus, params, t_end, t_start, t_origin=t_origin)
     gen = _as_generator(rng) if opts["finite_size"] else None
 
     dt = params.dt
@@ -329,8 +339,14 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
     c_now, delayed_w, pool_q = _reinjection_kernel(params, dt)
     pipe_len = len(delayed_w)
     d_steps = int(round(opts["delay"] / dt))
-    shapes = dict(mass=(2, n), pipe=(2, max(pipe_len, 1)), pool=(2,), pending=(4,),
-                  history=(d_steps + 1, 2))
+    # populations and pathways from the one kernel layout (populations.py): a row per post
+    # population (its external rate, kicks, and the rows of its excitatory and inhibitory
+    # pathway) and a row per pathway (τ, P, post, pre)
+    pop_tab = kernel_population_table(drive_params)
+    pw_tab = kernel_pathway_table(params)
+    n_pop, n_pw = pop_tab.shape[0], pw_tab.shape[0]
+    shapes = dict(mass=(n_pop, n), pipe=(n_pop, max(pipe_len, 1)), pool=(n_pop,),
+                  pending=(n_pw,), history=(d_steps + 1, n_pop))
     # the state: cell masses (total 1 per population with the refractory part), the
     # reinjection pipe (pipe[:, j]: mass due j steps from now) or pool, the pending kicks per
     # post neuron (h), the firing fractions awaiting delivery, the global step
@@ -351,33 +367,32 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
     else:
         started = state.pop("started")
         if opts["finite_size"] and "rng" in state:
-            gen = _restore_generator(state.pop("rng"))
+            gen = rng_from_text(state.pop("rng"))
     mass, pipe, pool = state["mass"], state["pipe"], state["pool"]
     pending, history, step0 = state["pending"], state["history"], int(state["step"])
 
-    pathways = ("ee", "ie", "ei", "ii")  # post-pre
-    post = np.array([0, 1, 0, 1])
-    pre = np.array([0, 0, 1, 1])
-    taus = np.array([params.tau(pw) for pw in pathways])
-    decay = np.exp(-dt / taus)
+    post = pw_tab[:, _PW_POST].astype(np.int64)
+    pre = pw_tab[:, _PW_PRE].astype(np.int64)
+    decay = np.exp(-dt / pw_tab[:, _PW_TAU])
     # kicks per neuron of post from one unit of pre firing fraction: P^{QQ'} N_{Q'}
-    gain = np.array([params.p(pw) for pw in pathways]) * n_par[pre]
+    gain = pw_tab[:, _PW_PROB] * n_par[pre]
 
-    lam = np.array([drive_params.lambda_e, drive_params.lambda_i])
-    s_e = np.array([params.s_ee, params.s_ie])
-    s_i = np.array([params.s_ei, params.s_ii])
+    lam = pop_tab[:, _POP_LAMBDA]
+    s_e, s_i = pop_tab[:, _POP_S_EXC], pop_tab[:, _POP_S_INH]
+    pw_exc = pop_tab[:, _POP_PW_EXC].astype(np.int64)  # post q: the rows of pathways "qe", "qi"
+    pw_inh = pop_tab[:, _POP_PW_INH].astype(np.int64)
 
-    counts = np.zeros((n_steps, 2))
+    counts = np.zeros((n_steps, n_pop))
     rows = n_steps // every
     rec = {}
     if "refractory" in record:
-        rec["refractory"] = np.zeros((rows, 2))
+        rec["refractory"] = np.zeros((rows, n_pop))
     if "pending" in record:
-        rec["pending"] = np.zeros((rows, 4))
+        rec["pending"] = np.zeros((rows, n_pw))
     if "bin_count" in record:
-        rec["bin_count"] = np.zeros((rows, 2, n))
+        rec["bin_count"] = np.zeros((rows, n_pop, n))
     if "bin_mean" in record:
-        rec["bin_mean"] = np.broadcast_to(centres, (rows, 2, n)).copy()
+        rec["bin_mean"] = np.broadcast_to(centres, (rows, n_pop, n)).copy()
 
     lower = np.zeros(n + 1)
     upper = np.zeros(n + 1)
@@ -394,7 +409,7 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_steps, unit="step", desc="fokker-planck")
-    fired_frac = np.zeros(2)
+    fired_frac = np.zeros(n_pop)
     # finite size: the solve reinjects nothing at once; the sampled count is reinjected instead
     c_solve = 0.0 if opts["finite_size"] else c_now
     done = n_steps
@@ -404,7 +419,7 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
             kicks = pending * (1.0 - decay) / dt
         else:
             kicks = pending / dt
-        for q in range(2):
+        for q in range(n_pop):
             # mass reinjected this step from earlier spikes
             if pool_q is not None:
                 source = pool[q] * (1.0 - pool_q)
@@ -420,7 +435,7 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
             fired = _step_population(
                 m, faces, dt, dv, params.tau_m, lam[q] if rates is None else rates[i, q],
                 s_e[q], s_i[q],
-                kicks[q], kicks[2 + q],  # post q: pathways "qe" and "qi"
+                kicks[pw_exc[q]], kicks[pw_inh[q]],
                 m_th, m_rev, opts["recurrent_noise"], source, reset_lo, w_lo, w_hi, c_solve,
                 lower, diag, upper, wc, wy, wz)
             if opts["finite_size"]:
@@ -446,7 +461,7 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
             counts[i, q] = spikes if opts["finite_size"] else n_sim[q] * fired
         # synapses: deliver the firing of step (step - d_steps)
         history[step % (d_steps + 1)] = fired_frac
-        arriving = history[(step - d_steps) % (d_steps + 1)] if step >= d_steps else np.zeros(2)
+        arriving = history[(step - d_steps) % (d_steps + 1)] if step >= d_steps else np.zeros(n_pop)
         if opts["synaptic_filter"]:
             pending[:] = pending * decay + gain * arriving[pre]
         else:
@@ -481,27 +496,13 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
         final.update(step=np.array(step0 + done, dtype=np.int64), t_origin=np.array(t_origin),
                      time=np.array(t_origin + (step0 + done) * dt), engine=ENGINE)
         if gen is not None:
-            final["rng"] = json.dumps(gen.bit_generator.state)
+            final["rng"] = rng_text(gen)
     return dict(population_counts=counts, records=rec, options=opts_out, status=status,
                 final_state=final)
 
 
 def _bad_state(message):
     raise ParameterError(f"initial_state: {message}")
-
-
-def _state_array(value, name, shape):
-    try:
-        a = np.array(value, dtype=np.float64)  # a copy: the solver writes into it
-    except (TypeError, ValueError):
-        _bad_state(f"{name} must be a numeric array of shape {shape}")
-    if a.shape != shape:
-        _bad_state(f"{name} must have shape {shape}, got {a.shape}")
-    if not np.all(np.isfinite(a)):
-        _bad_state(f"{name} must be finite (no NaN or inf)")
-    if a.min(initial=0.0) < 0.0:
-        _bad_state(f"{name} must be >= 0")
-    return a
 
 
 def _start_state(initial_state, shapes, n_sim, t_start, dt):
@@ -518,42 +519,24 @@ def _start_state(initial_state, shapes, n_sim, t_start, dt):
         if missing:
             _bad_state(f"a Fokker-Planck final_state needs {', '.join((*shapes, 'step'))}; "
                        f"missing {', '.join(missing)}")
-        state = {key: _state_array(d[key], key, shape) for key, shape in shapes.items()}
-        step = np.asarray(d["step"])
-        if step.shape != () or not float(step).is_integer() or float(step) < 0:
-            _bad_state(f"step must be an integer >= 0, got {d['step']!r}")
-        if "time" in d:
-            t_state = float(np.asarray(d["time"]))
-            if not math.isclose(t_state, t_start, rel_tol=1e-12, abs_tol=1e-9 * dt):
-                raise ParameterError(f"t_start must be where the final_state ended, "
-                                     f"{t_state:.12g} ms, got {t_start:.12g} ms")
-        state.update(step=int(step), started="final_state")
+        state = {key: state_array(d[key], key, shape, nonnegative=True)
+                 for key, shape in shapes.items()}
+        state.update(step=resumed_step(d, t_start, dt), started="final_state")
         if d.get("rng") is not None:
             state["rng"] = d["rng"]
         return state
     if isinstance(initial_state, str):
         _bad_state("a string initial state is a parameter (NetworkParams.initial_state); here "
                    "give neurons per cell (2, n_cells) or a final_state dict")
-    cells = _state_array(initial_state, "neurons per cell", shapes["mass"])
-    for q in range(2):
+    cells = state_array(initial_state, "neurons per cell", shapes["mass"], nonnegative=True)
+    for q in range(len(n_sim)):
         if abs(cells[q].sum() - n_sim[q]) > 1e-9 * n_sim[q]:
-            _bad_state(f"the cells of population {'EI'[q]} must hold its {n_sim[q]:g} "
+            _bad_state(f"the cells of population {POPULATIONS[q]} must hold its {n_sim[q]:g} "
                        f"neurons (n_neurons), got {cells[q].sum():.12g}")
     state = {key: np.zeros(shape) for key, shape in shapes.items()}
     state["mass"] = cells / n_sim[:, None]
     state.update(step=0, started="array")
     return state
-
-
-def _restore_generator(text):
-    try:
-        bit_state = json.loads(text)
-        bitgen = getattr(np.random, bit_state["bit_generator"])()
-        bitgen.state = bit_state
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise ParameterError(f"initial_state['rng'] is not a saved random stream: {exc}") \
-            from None
-    return np.random.Generator(bitgen)
 
 
 def solve(params: NetworkParams, *, t_end: float = 2000.0, seed: int | None = None, record=(),

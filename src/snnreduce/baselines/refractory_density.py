@@ -36,9 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from .._steps import external_drive, record_stride
+from .._resume import record_stride
 from ..params import NetworkParams, ParameterError
 from ..result import Result
+from ..stimulus import external_drive
 from ..validation import Interval, normalise_seed
 from ._gif_nest import NEST_MISSING, import_nest
 

@@ -6,16 +6,18 @@ import math
 
 import numpy as np
 
-from .._steps import external_drive, progress_bar, record_stride
+from .._resume import grid_of, record_stride, rng_from_text
+from .._steps import progress_bar
 from .._steps import n_steps_of as _n_steps
 from .._threads import prefer_workqueue
 from ..params import NetworkParams, ParameterError
+from ..stimulus import external_drive
 from ..validation import Interval, check_choice, check_flag, check_record, check_unknown
 from . import kernel as K
 from .moments import (CONDITIONAL_CLOSURES, DEFAULT_CLOSURE, DEVIATION_CLOSURES,
                       LINEAR_LAW_CLOSURES, POP_LAMBDA, check_closure, pathway_table,
                       population_table)
-from .snapshot import DsodeState, clock_of, final_state, restore_generator, start_state
+from .snapshot import DsodeState, final_state, start_state
 from .transport import bin_edges
 
 __all__ = ["run", "run_batch", "DSODE_RECORDS", "REFRACTORY_RULES", "MOMENT_INTEGRATORS"]
@@ -153,7 +155,7 @@ def _start(setup, initial_state, *, noise, rng, t_start):
         n_pathways=setup.n_pw,
         default=lambda: setup.initial_state(rng=rng if noise is not None else None))
     if noise is not None and rng_text is not None:
-        rng = restore_generator(rng_text)
+        rng = rng_from_text(rng_text)
     return state, rng, params.initial_state if kind == "params" else kind
 
 
@@ -301,9 +303,8 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
     if not isinstance(params, NetworkParams):
         raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
     t_start = _T_START.check("t_start", t_start)
-    t_origin, first = clock_of(initial_state, t_start)
-    drive_params, rates = external_drive(stimulus, params, t_end, t_start, t_origin=t_origin,
-                                         first=first)
+    t_origin, _ = grid_of(initial_state, t_start)
+    drive_params, rates = external_drive(stimulus, params, t_end, t_start, t_origin=t_origin)
     setup = _Setup(drive_params, dv=dv, v_low=v_low, refractory_rule=refractory_rule,
                    moment_integrator=moment_integrator, truncate_sd=truncate_sd, noise=noise,
                    pending_noise=pending_noise, rate_lag=rate_lag, closure=closure)
@@ -377,9 +378,9 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     for p, stim, start in zip(params_list, stimuli, starts):
         if not isinstance(p, NetworkParams):
             raise ParameterError(f"params must be a NetworkParams, got {type(p).__name__}")
-        t_origin, first = clock_of(start, t_start)
+        t_origin, _ = grid_of(start, t_start)
         clocks.append(t_origin)
-        drives.append(external_drive(stim, p, t_end, t_start, t_origin=t_origin, first=first))
+        drives.append(external_drive(stim, p, t_end, t_start, t_origin=t_origin))
     setups = [_Setup(p, dv=dv, v_low=v_low, refractory_rule=refractory_rule,
                      moment_integrator=moment_integrator, truncate_sd=truncate_sd, noise=None,
                      pending_noise=False, rate_lag=rate_lag, closure=closure)

@@ -10,18 +10,16 @@ the whole span bit for bit (tests/test_dsode_continue.py).
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
+from .._resume import resumed_step, rng_text, state_array
 from ..params import POPULATIONS, ParameterError
 from .kernel import N_KINDS
 
-__all__ = ["DsodeState", "final_state", "start_state", "restore_generator", "clock_of",
-           "ARRAYS"]
+__all__ = ["DsodeState", "final_state", "start_state", "ARRAYS"]
 
 #: The array fields of a state, in the kernel's argument order.
 ARRAYS = ("n", "vm", "refr", "line", "h", "var", "last", "eta", "eta_r")
@@ -73,21 +71,6 @@ class DsodeState:
         return tuple(getattr(self, name) for name in ARRAYS)
 
 
-def clock_of(initial_state, t_start: float) -> tuple[float, int]:
-    """``(t_origin, first)``: the step grid ``t_origin + k dt`` a run lies on and the global
-    index of its first step — a final state's (its chain's first ``t_start`` and its
-    ``step``), else ``(t_start, 0)``. (Read before the state is validated, which needs the
-    run's tables; :func:`start_state` checks these keys.)"""
-    if isinstance(initial_state, Mapping) and "step" in initial_state:
-        try:
-            first = int(np.asarray(initial_state["step"]))
-            origin = float(np.asarray(initial_state.get("t_origin", 0.0)))
-        except (TypeError, ValueError):
-            _bad("step and t_origin must be numbers")
-        return origin, first
-    return t_start, 0
-
-
 def final_state(state: DsodeState, *, t_origin: float, dt: float, rng=None) -> dict:
     """The ``final_state`` dict of a run that ended in ``state``, on the grid ``t_origin +
     k dt``.
@@ -103,35 +86,12 @@ def final_state(state: DsodeState, *, t_origin: float, dt: float, rng=None) -> d
     out["time"] = np.array(float(t_origin + state.step * dt))
     out["engine"] = ENGINE
     if rng is not None:
-        out["rng"] = json.dumps(rng.bit_generator.state)
+        out["rng"] = rng_text(rng)
     return out
-
-
-def restore_generator(text: str) -> np.random.Generator:
-    """The Generator whose bit generator state is the JSON ``text`` of :func:`final_state`."""
-    try:
-        state = json.loads(text)
-        bitgen = getattr(np.random, state["bit_generator"])()
-        bitgen.state = state
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise ParameterError(f"initial_state['rng'] is not a saved random stream: {exc}") from None
-    return np.random.Generator(bitgen)
 
 
 def _bad(message: str):
     raise ParameterError(f"initial_state: {message}")
-
-
-def _array(value, name, shape):
-    try:
-        a = np.array(value, dtype=np.float64)  # a copy: the kernel writes into it
-    except (TypeError, ValueError):
-        _bad(f"{name} must be a numeric array of shape {shape}, got {type(value).__name__}")
-    if a.shape != shape:
-        _bad(f"{name} must have shape {shape}, got {a.shape}")
-    if not np.all(np.isfinite(a)):
-        _bad(f"{name} must be finite (no NaN or inf)")
-    return np.ascontiguousarray(a)
 
 
 def _check_mass(n, refr, sizes, what):
@@ -192,21 +152,13 @@ def start_state(initial_state, *, n_bins: int, line_steps: int, sizes, edges, de
         shapes = dict(n=shape_k, vm=shape_k, refr=(n_pop,), line=(n_pop, line_steps),
                       h=(n_pw,), var=(n_pw,), last=(n_pop,), eta=(n_pop, N_KINDS, n_bins),
                       eta_r=(n_pop, N_KINDS, line_steps))
-        arrays = {name: _array(d[name], name, shapes[name]) for name in ARRAYS}
+        arrays = {name: state_array(d[name], name, shapes[name]) for name in ARRAYS}
         if arrays["n"].min() < 0 or arrays["refr"].min() < 0 or arrays["line"].min() < 0:
             _bad("neurons per bin, refractory pool and delay line must be >= 0")
         if arrays["h"].min() < 0 or arrays["var"].min() < 0:
             _bad("pending-kick moments h and var must be >= 0")
         _check_mass(arrays["n"], arrays["refr"], sizes, "the bins plus the refractory pool")
-        step = np.asarray(d["step"])
-        if step.shape != () or not float(step).is_integer() or float(step) < 0:
-            _bad(f"step must be an integer >= 0, got {d['step']!r}")
-        if "time" in d:
-            t_state = float(np.asarray(d["time"]))
-            if not math.isclose(t_state, t_start, rel_tol=1e-12, abs_tol=1e-9 * dt):
-                raise ParameterError(
-                    f"t_start must be where the final_state ended, {t_state:.12g} ms, got "
-                    f"{t_start:.12g} ms")
+        step = resumed_step(d, t_start, dt)
         rng_text = d.get("rng")
         if rng_text is not None and not isinstance(rng_text, str):
             _bad("rng must be the JSON text of a bit generator state")
@@ -215,7 +167,7 @@ def start_state(initial_state, *, n_bins: int, line_steps: int, sizes, edges, de
     if isinstance(initial_state, str):
         _bad("a string initial state is a parameter (NetworkParams.initial_state: 'rest' or "
              "'uniform'); here give neurons per bin (2, n_bins) or a final_state dict")
-    n = _array(initial_state, "neurons per bin", shape_k)
+    n = state_array(initial_state, "neurons per bin", shape_k)
     if n.min() < 0:
         _bad("neurons per bin must be >= 0")
     _check_mass(n, np.zeros(n_pop), sizes, "the bins")

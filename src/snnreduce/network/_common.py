@@ -7,18 +7,20 @@ Reusable pieces
 :func:`check_no_unknown`, :func:`check_engine_record`
     Option validation with one-line :class:`~snnreduce.params.ParameterError` messages
     (the rules themselves live in :mod:`snnreduce.validation`).
-:func:`population_table`
-    The per-population constants (external rate, kick sizes, pending-kick time constants,
-    connection probabilities) as a ``(2, N_COLUMNS)`` float array indexed by the post
-    population (0 = E, 1 = I), the layout the numba kernels read.
+``COL_*``, ``N_COLUMNS``
+    The network kernels' names for the columns of
+    :func:`snnreduce.populations.kernel_population_table` (external rate, kick sizes,
+    pending-kick time constants, connection probabilities, ...; a row per post population),
+    the one per-population layout every kernel, network and dsODE, reads.
 :func:`refractory_rule`
     The discrete-time refractory rule of time-stepped engines (exit probability per step or
     number of steps), one definition for every stepped engine.
 :func:`quenched_adjacency`
     The fixed random adjacency of ``connectivity="quenched"``, CSR by *presynaptic* neuron
     with global indices (E first), drawn from the run's numpy Generator.
-:func:`initial_voltages`
-    ``params.initial_state`` as an array of voltages.
+:func:`initial_voltages`, :func:`start_voltages`
+    ``params.initial_state`` as an array of voltages; a run's ``initial_state`` (None or
+    voltages, checked) as one.
 :class:`SpikeBuffer`
     Growable storage for (step-or-time, neuron) spike pairs filled by chunked kernels.
 :func:`progress_bar`, :func:`n_steps_of`
@@ -38,27 +40,30 @@ import numpy as np
 
 from .._steps import n_steps_of, progress_bar
 from ..params import POPULATIONS
-from ..populations import tables
+from ..populations import POPULATION_COLUMNS, tables
 from ..validation import ParameterError, check_choice, check_flag, check_record
 
 __all__ = [
     "COL_LAMBDA", "COL_S_EXC", "COL_S_INH", "COL_TAU_EXC", "COL_TAU_INH", "COL_P_EXC",
     "COL_P_INH", "N_COLUMNS", "N_POPULATIONS", "NETWORK_RECORDS", "check_choice", "check_flag",
     "check_engine_record", "check_no_unknown",
-    "population_table", "refractory_rule", "quenched_adjacency", "initial_voltages",
+    "refractory_rule", "quenched_adjacency", "initial_voltages", "start_voltages",
     "SpikeBuffer", "progress_bar", "n_steps_of",
 ]
 
-# Columns of the population table; row q is the *post* population (0 = E, 1 = I).
-# "exc" is the pathway from E (qE), "inh" the pathway from I (qI).
-COL_LAMBDA = 0      # lambda_q, external unit kicks per ms
-COL_S_EXC = 1       # S^{qE}
-COL_S_INH = 2       # S^{qI}
-COL_TAU_EXC = 3     # tau^{qE}, ms
-COL_TAU_INH = 4     # tau^{qI}, ms
-COL_P_EXC = 5       # P^{qE}
-COL_P_INH = 6       # P^{qI}
-N_COLUMNS = 7
+# Columns of the one kernel population table, populations.kernel_population_table (row q is
+# the *post* population; "exc" is the pathway from the excitatory population, "inh" from the
+# inhibitory one), under the names the network kernels read. numba inlines these constants
+# into the engines' cached kernels and does not see a change here: touch stepped.py,
+# markov.py and surrogate.py after changing POPULATION_COLUMNS.
+COL_LAMBDA = POPULATION_COLUMNS.index("external_rate")   # lambda_q, unit kicks per ms
+COL_S_EXC = POPULATION_COLUMNS.index("kick_exc")         # S^{qE}
+COL_S_INH = POPULATION_COLUMNS.index("kick_inh")         # S^{qI}
+COL_TAU_EXC = POPULATION_COLUMNS.index("tau_exc")        # tau^{qE}, ms
+COL_TAU_INH = POPULATION_COLUMNS.index("tau_inh")        # tau^{qI}, ms
+COL_P_EXC = POPULATION_COLUMNS.index("prob_exc")         # P^{qE}
+COL_P_INH = POPULATION_COLUMNS.index("prob_inh")         # P^{qI}
+N_COLUMNS = len(POPULATION_COLUMNS)
 
 #: Number of populations the kernels are compiled for (``params.POPULATIONS``): loops over
 #: populations and pathway rows run to this compile-time constant, which numba unrolls (a
@@ -79,25 +84,6 @@ def check_no_unknown(unknown: dict, engine: str, allowed) -> None:
 def check_engine_record(record, engine: str, allowed=NETWORK_RECORDS) -> tuple[str, ...]:
     """Validate the names in ``record`` for a spiking engine."""
     return check_record(record, allowed, f"the {engine} engine")
-
-
-def population_table(params) -> np.ndarray:
-    """Per-population constants, shape ``(2, N_COLUMNS)``, row = post population (E, I).
-
-    Built from :func:`snnreduce.populations.tables`; "exc"/"inh" columns are the pathways from
-    the E and from the I population, the layout the kernels read.
-    """
-    t = tables(params)
-    e, i = t.index("E"), t.index("I")
-    table = np.empty((t.n_populations, N_COLUMNS))
-    table[:, COL_LAMBDA] = t.external_rate
-    table[:, COL_S_EXC] = t.kick[:, e]
-    table[:, COL_S_INH] = t.kick[:, i]
-    table[:, COL_TAU_EXC] = t.tau[:, e]
-    table[:, COL_TAU_INH] = t.tau[:, i]
-    table[:, COL_P_EXC] = t.prob[:, e]
-    table[:, COL_P_INH] = t.prob[:, i]
-    return table
 
 
 def refractory_rule(params) -> tuple[int, float, int]:
@@ -139,6 +125,36 @@ def initial_voltages(params, rng: np.random.Generator, integer: bool = False) ->
 
 
 # ----------------------------------------------------------------------------- adjacency
+def start_voltages(params, rng, initial_state, *, integer: bool = False,
+                   default=None) -> np.ndarray:
+    """Voltages at the run's start, float64 (N,): ``default(params, rng)`` when
+    ``initial_state`` is None, else the given array, checked: shape (n_e + n_i,) (E first),
+    finite, ``-inhibitory_reversal <= V < threshold`` (and integers for ``integer``)."""
+    n = params.n_e + params.n_i
+    if initial_state is None:
+        return default(params, rng)
+    try:
+        v = np.array(initial_state, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ParameterError("initial_state must be 'rest'/'uniform' in the parameters, an array "
+                             f"of {n} voltages, or a previous final_state, got "
+                             f"{type(initial_state).__name__}") from None
+    if v.shape != (n,):
+        raise ParameterError(f"initial_state must hold one voltage per neuron, shape ({n},) "
+                             f"(E first), got shape {v.shape}")
+    if not np.isfinite(v).all():
+        raise ParameterError("initial_state voltages must be finite (NaN or inf found)")
+    low, high = -params.inhibitory_reversal, params.threshold
+    bad = (v < low) | (v >= high)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise ParameterError(f"initial_state voltages must lie in [-inhibitory_reversal, "
+                             f"threshold) = [{low:g}, {high:g}), got {v[k]:g} for neuron {k}")
+    if integer and not np.array_equal(v, np.round(v)):
+        raise ParameterError("initial_state voltages must be integers with voltage='integer'")
+    return v
+
+
 @numba.njit(cache=True)
 def _sample_subset(rng, n, d, skip, marker, out, pos):
     """Write ``d`` distinct uniform picks from {0..n-1} minus {skip} (skip < 0: none) to out[pos:].

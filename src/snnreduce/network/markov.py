@@ -31,21 +31,22 @@ import math
 import numba
 import numpy as np
 
+from .._resume import (clock_of, clock_state, is_state, record_stride, rng_from_text, rng_text,
+                      sampled_rows, state_arrays)
 from .._stimulus_kernel import kernel_table, rate_at
 from ..params import ParameterError
 from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
+from ..stimulus import as_stimulus, external_drive
 from ._common import (N_POPULATIONS, SpikeBuffer, asked_records, check_choice,
                       check_engine_record, check_flag, check_no_unknown, initial_voltages,
-                      n_steps_of, progress_bar, quenched_adjacency)
-from ._resume import (clock_of, clock_state, drive_of, is_state, record_stride, rng_from_text,
-                      rng_text, sampled_rows, start_voltages, state_arrays, stimulus_grid)
+                      n_steps_of, progress_bar, quenched_adjacency, start_voltages)
 
 __all__ = ["run", "VOLTAGES"]
 
 VOLTAGES = ("continuous", "integer")
 
 # int state: boundary index (local to the run), has a drawn event time, queue head, queue
-# length, global index of the run's first step (see _resume.Clock)
+# length, global index of the run's first step (see snnreduce._resume.Clock)
 _S_BOUNDARY, _S_PENDING, _S_QHEAD, _S_QLEN, _S_FIRST = range(5)
 # float state: time (absolute, ms), drawn time of the next Gillespie event
 _F_T, _F_NEXT = range(2)
@@ -189,7 +190,7 @@ def _run_events(rng, n_steps, stop_boundary, pk, consts, modes, log1mp,
                 t_next = t_q
                 fixed_exit = True
         # ---- records at the step boundaries passed before the next event (boundary b, the
-        # end of the run's step b, is at t_origin + (first + b + 1) dt: see _resume.Clock)
+        # end of the run's step b, is at t_origin + (first + b + 1) dt: see snnreduce._resume.Clock)
         stop = False
         crossed = False
         while (st_i[_S_BOUNDARY] < n_steps
@@ -469,8 +470,9 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
             value = getattr(params, name)
             if not float(value).is_integer():
                 raise ParameterError(f"voltage='integer' needs an integer {name}, got {value!r}")
-    params, stimulus = drive_of(params, stimulus)
     clock = clock_of(params, t_start, initial_state if resume else None)
+    params, bounds = external_drive(stimulus, params, t_end, t_start, t_origin=clock.t_origin,
+                                    bounds=True)
     stride = record_stride(record_every, params.dt)
 
     pops = tables(params)
@@ -481,9 +483,9 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     n_steps = n_steps_of(t_end, dt)
     leak = params.tau_m > 0
     size = int(pops.sizes.max())
-    if stimulus is not None:
-        bounds = stimulus_grid(stimulus, params, t_end, t_start, clock, bounds=True)
-        stim_table, stim_samples = kernel_table(stimulus, params)
+    thinned = bounds is not None  # a time-varying stimulus (a constant one is in params)
+    if thinned:
+        stim_table, stim_samples = kernel_table(as_stimulus(stimulus), params)
     else:
         bounds, stim_table = np.zeros((0, 2 * n_pop)), np.zeros((0, 6))
         stim_samples = np.zeros(1)
@@ -553,7 +555,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     consts = np.array([params.threshold, params.inhibitory_reversal, dt, params.tau_r,
                        params.tau_m, clock.t_origin])
     modes = np.array([integer, quenched, refr_mode, leak, "voltage" in record,
-                      "pending" in record, "refractory" in record, stimulus is not None,
+                      "pending" in record, "refractory" in record, thinned,
                       stride], np.int64)
 
     counts = np.zeros((n_steps, 2), np.int64)

@@ -42,19 +42,20 @@ import time
 import numba
 import numpy as np
 
+from .._resume import (clock_of, clock_state, is_state, record_stride, rng_from_text, rng_text,
+                      sampled_rows, state_arrays)
 from .._threads import prefer_workqueue
 from ..params import ParameterError
-from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
+from ..populations import PATHWAY_POST, PATHWAY_PRE, kernel_population_table, tables
+from ..stimulus import external_drive
 from . import _atomic
 from . import _pool
 from . import _random as _rnd
 from ._common import (COL_LAMBDA, COL_S_EXC, COL_S_INH, COL_TAU_EXC, COL_TAU_INH,
                       N_POPULATIONS, SpikeBuffer, asked_records, check_choice,
                       check_engine_record, check_flag, check_no_unknown, initial_voltages,
-                      n_steps_of, population_table, progress_bar, quenched_adjacency,
-                      refractory_rule)
-from ._resume import (clock_of, clock_state, drive_of, is_state, record_stride, rng_from_text,
-                      rng_text, sampled_rows, start_voltages, state_arrays, stimulus_grid)
+                      n_steps_of, progress_bar, quenched_adjacency,
+                      refractory_rule, start_voltages)
 
 __all__ = ["run", "DRIVES", "RECURRENT", "CONSUMPTION"]
 
@@ -666,7 +667,8 @@ def _window_tables(params, pops, binomial, tab_mode):
 
 
 def _population_constants(params, table, binomial):
-    """The per-population constants of the kernel, shape (2, _N_POPC)."""
+    """The per-population constants of the kernel, shape (K, _N_POPC), from the columns of
+    ``table`` (:func:`snnreduce.populations.kernel_population_table`)."""
     dt = params.dt
     inv_span = 1.0 / (params.threshold + params.inhibitory_reversal)
     popc = np.zeros((table.shape[0], _N_POPC))
@@ -813,15 +815,13 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     resume = is_state(initial_state)
     if not resume and not isinstance(rng, np.random.Generator):
         raise ParameterError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    params, stimulus = drive_of(params, stimulus)
     clock = clock_of(params, t_start, initial_state if resume else None)
+    params, rates = external_drive(stimulus, params, t_end, t_start, t_origin=clock.t_origin)
     stride = record_stride(record_every, params.dt)
 
     n_tot = int(sum(params.n))
     dt = params.dt
     n_steps = n_steps_of(t_end, dt)
-    rates = (stimulus_grid(stimulus, params, t_end, t_start, clock) if stimulus is not None
-             else None)
     pops = tables(params)
     n_pop = pops.n_populations
     pop_of = pops.population_of(np.arange(n_tot)).astype(np.int64)
@@ -871,7 +871,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
                       CONSUMPTION.index(consumption), int(quenched), fixed, refr_steps,
                       "voltage" in record, "pending" in record, "refractory" in record,
                       rates is not None, 0, stride], dtype=np.int64)
-    table = population_table(params)
+    table = kernel_population_table(params)
     binomial = consumption == "binomial"
     poisson_drive = drive == "poisson"
     tab_mode, tab_pmf, tab_cdf, n_tab = _consumption_tables(params, pops, binomial)

@@ -50,6 +50,8 @@ import math
 import numba
 import numpy as np
 
+from .._resume import (clock_of, clock_state, is_state, record_stride, rng_from_text, rng_text,
+                      sampled_rows, state_arrays)
 from ..dsode.moments import (DEFAULT_CLOSURE, DEVIATION_CLOSURES, POP_LAMBDA, POP_N, POP_S_EXC,
                              POP_S_INH, POP_TAU_EXC, POP_TAU_INH, TAB_TAU, advance_deviation,
                              advance_moments,
@@ -57,11 +59,10 @@ from ..dsode.moments import (DEFAULT_CLOSURE, DEVIATION_CLOSURES, POP_LAMBDA, PO
                              population_table)
 from ..params import ParameterError
 from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
+from ..stimulus import external_drive
 from ._common import (N_POPULATIONS, SpikeBuffer, asked_records, check_choice,
                       check_engine_record, check_no_unknown, initial_voltages, n_steps_of,
-                      progress_bar, refractory_rule)
-from ._resume import (clock_of, clock_state, drive_of, is_state, record_stride, rng_from_text,
-                      rng_text, sampled_rows, start_voltages, state_arrays, stimulus_grid)
+                      progress_bar, refractory_rule, start_voltages)
 
 __all__ = ["run", "SURROGATE_RECORDS"]
 
@@ -240,8 +241,8 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     resume = is_state(initial_state)
     if not resume and not isinstance(rng, np.random.Generator):
         raise ParameterError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    params, stimulus = drive_of(params, stimulus)
     clock = clock_of(params, t_start, initial_state if resume else None)
+    params, lam = external_drive(stimulus, params, t_end, t_start, t_origin=clock.t_origin)
     stride = record_stride(record_every, params.dt)
     pops = tables(params)
     n_tot = int(pops.offsets[-1])
@@ -252,8 +253,8 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     n_steps = n_steps_of(t_end, dt)
     fixed, p_exit, refr_steps = refractory_rule(params)
     decay = math.exp(-dt / params.tau_m) if params.tau_m > 0 else 1.0
-    lam = (stimulus_grid(stimulus, params, t_end, t_start, clock) if stimulus is not None
-           else np.zeros((0, 2)))
+    if lam is None:
+        lam = np.zeros((0, 2))
 
     n_eta = (2, n_tot) if closure in DEVIATION_CLOSURES else (0, 0)
     if resume:
