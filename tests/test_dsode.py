@@ -73,7 +73,7 @@ def test_exact_moment_step_solves_the_ode():
     h, var = h0.copy(), v0.copy()
     advance_moments(h, var, rates, table, dt, False)
     for j in range(4):
-        tau, p = table[j]
+        tau, p = table[j, :2]
         r = rates[0 if j < 2 else 1]
 
         def rhs(t, y):
@@ -442,8 +442,8 @@ def _advance_directly(params, t_end, closure="ou"):
     empty2 = np.zeros((0, 2, 0))
     empty1 = np.zeros((0, 4))
     K._advance(*state, setup.pop, setup.pw, setup.fc, setup.ic, 0, steps,
-               np.random.default_rng(0), np.zeros((steps, 2)), empty2, empty2, empty1, empty1,
-               np.zeros((0, 2)), 0)
+               np.random.default_rng(0), K.NO_STIMULUS, np.zeros((steps, 2)), empty2, empty2,
+               empty1, empty1, np.zeros((0, 2)), 0, 1)
     return state
 
 
@@ -494,3 +494,46 @@ def test_driven_population_fires_at_its_mean_drive_under_every_closure(closure):
     analytic = mu / params.threshold
     assert rate_i <= analytic * (1 + 1e-9)
     assert rate_i >= mu / (params.threshold + mu * dt + 2 * s)
+
+
+# ------------------------------------------------------------ populations as data (tables)
+def _advance_tables(params, pop, pw, t_end=30.0, swap=False):
+    """Counts and pending records of the dsODE kernel run directly on the given tables (the
+    initial state's populations swapped with ``swap``)."""
+    setup = engine._Setup(params, dv=4.0, v_low=-40.0, refractory_rule="exponential",
+                          moment_integrator="exact", truncate_sd=8.0, noise=None,
+                          pending_noise=False, rate_lag=0, closure="ou")
+    state = [np.ascontiguousarray(a[::-1]) if swap and a.ndim > 1 and a.shape[0] == 2 else a
+             for a in setup.initial_state()]
+    steps = int(round(t_end / params.dt))
+    counts = np.zeros((steps, 2))
+    rec_h = np.zeros((steps, 4))
+    empty2 = np.zeros((0, 2, 0))
+    K._advance(*state, pop, pw, setup.fc, setup.ic, 0, steps, np.random.default_rng(0),
+               K.NO_STIMULUS, counts, empty2, empty2, rec_h, np.zeros((0, 4)),
+               np.zeros((0, 2)), 0, 1)
+    return counts, rec_h
+
+
+def test_the_kernel_reads_populations_and_pathways_from_its_tables():
+    """Reordering the pathway rows (and pointing each population at its pathways' new rows),
+    or swapping the two populations' rows, gives the same run: the kernel takes post, pre and
+    each population's pathways from the tables, not from their positions."""
+    params = sr.NetworkParams.preset("reference", refractory="fixed")
+    pop = population_table(params, "ou")
+    pw = pathway_table(params)
+    counts, pending = _advance_tables(params, pop, pw)
+    order = np.array([3, 1, 0, 2])                      # new row r holds old pathway order[r]
+    where = np.argsort(order)                           # old pathway j -> new row
+    pop2 = pop.copy()
+    for col in (moments.POP_PW_EXC, moments.POP_PW_INH):
+        pop2[:, col] = where[pop[:, col].astype(int)]
+    c2, p2 = _advance_tables(params, np.ascontiguousarray(pop2), np.ascontiguousarray(pw[order]))
+    assert np.array_equal(counts, c2) and np.array_equal(pending[:, order], p2)
+    # the populations swapped: row 0 is I, row 1 is E
+    pop3 = np.ascontiguousarray(pop[::-1])
+    pw3 = pw.copy()
+    pw3[:, moments.TAB_POST] = 1 - pw[:, moments.TAB_POST]
+    pw3[:, moments.TAB_PRE] = 1 - pw[:, moments.TAB_PRE]
+    c3, p3 = _advance_tables(params, pop3, pw3, swap=True)
+    assert np.array_equal(counts, c3[:, ::-1]) and np.array_equal(pending, p3)

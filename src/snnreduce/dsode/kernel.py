@@ -1,8 +1,12 @@
 """The dsODE time step (SPEC §4) as numba kernels: one parameter set, or many in parallel.
 
 All state lives in arrays so that a run can be advanced in chunks (progress bar) and many
-parameter sets can be advanced side by side (``prange`` over sets). Population index 0 = E,
-1 = I; pathways in ``PATHWAYS`` order ("ee", "ie", "ei", "ii"; post, pre).
+parameter sets can be advanced side by side (``prange`` over sets). Populations and pathways
+are data: the kernel loops over the rows of the population table (``pop``, one per post
+population) and of the pathway table (``pw``, one per pathway, with its post and pre
+population), in the layout of :mod:`snnreduce.populations`; each population's input has one
+excitatory and one inhibitory pathway (the table's ``POP_PW_EXC`` / ``POP_PW_INH`` rows), the
+second index of the closure "ou" deviations (0: excitatory, 1: inhibitory sender).
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ import numba
 import numpy as np
 from numba import prange
 
-from .moments import (POP_N, POP_S_EXC, POP_S_INH, POP_TAU_EXC, POP_TAU_INH, POP_TAU_M,
-                      TAB_P, TAB_TAU, advance_pathway, advance_pathway_exact,
-                      input_coefficients)
+from .moments import (POP_LAMBDA, POP_N, POP_PW_EXC, POP_PW_INH, POP_S_EXC, POP_S_INH,
+                      POP_TAU_EXC, POP_TAU_INH, POP_TAU_M, TAB_P, TAB_POST, TAB_PRE, TAB_TAU,
+                      advance_pathway, advance_pathway_exact, input_coefficients_at)
 from .transport import (_edge_integrals, _edge_integrals_cond, _edge_integrals_linear_cond,
                         _edge_integrals_wide, _fma, _reconstruct_select, _source_assemble,
                         _source_assemble_g, _source_fill, _source_fill_linear, _source_setup,
@@ -46,6 +50,13 @@ N_IC = 10
 REF_EXPONENTIAL = 0
 REF_FIXED = 1
 REF_PAPER = 2
+
+#: Kinds of sender of a population's input (0: its excitatory, 1: its inhibitory pathway):
+#: the second index of the closure "ou" deviations ``eta`` / ``eta_r``.
+N_KINDS = 2
+
+#: ``lam`` of a run without a time-varying stimulus: no rows, the tables' constant λ_Q.
+NO_STIMULUS = np.zeros((0, 2))
 
 # A source bin holding less than this many neurons is carried without transport (stays in
 # its bin): this bounds the work spent on Gaussian-tail dust and changes no mass.
@@ -450,23 +461,28 @@ def _flush_conditional(wts, j0, j1, sf, si, dpsi, dlam, dphi, new_n, new_m1, new
 
 @numba.njit(cache=True, error_model="numpy")
 def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0, n_steps,
-             rng, counts, rec_n, rec_m, rec_h, rec_v, rec_r, rec0):
+             rng, lam, counts, rec_n, rec_m, rec_h, rec_v, rec_r, rec0, rec_every):
     """Advance one parameter set by ``n_steps`` steps; returns the steps done (< n_steps on
     a non-finite state).
 
     ``error_model="numpy"`` (no zero-division checks, which would stop LLVM from
     vectorising): every divisor is a validated positive parameter or guarded.
 
-    State (modified in place): ``n``/``vm`` (2, K) neurons and mean voltage per bin,
-    ``refr`` (2,) refractory pool, ``line`` (2, L) delay line of the fixed rule, ``h``/``var``
-    (4,) pending-kick moments, ``last`` (2,) the previous step's spikes (for ``rate_lag``),
-    ``eta`` (2, 2, K) closure "ou": mean pending-kick deviation of the neurons of each bin
-    (population, pathway excitatory / inhibitory, bin), ``eta_r`` (2, 2, L) the summed
+    State (modified in place; P populations = rows of ``pop``, W pathways = rows of ``pw``):
+    ``n``/``vm`` (P, K) neurons and mean voltage per bin, ``refr`` (P,) refractory pool,
+    ``line`` (P, L) delay line of the fixed rule, ``h``/``var`` (W,) pending-kick moments,
+    ``last`` (P,) the previous step's spikes (for ``rate_lag``), ``eta`` (P, N_KINDS, K)
+    closure "ou": mean pending-kick deviation of the neurons of each bin (population,
+    pathway excitatory / inhibitory, bin), ``eta_r`` (P, N_KINDS, L) the summed
     deviation of the refractory pool (slot 0) or, with the fixed rule, of each cohort of the
     delay line (unused by the other closures).
-    ``counts`` receives the spikes of step ``i`` at row ``rec0 + i``; so do the ``rec_*``
-    arrays (first dimension 0 when not recorded) with the state after the step. ``step0`` is
-    the global index of the first step (delay line).
+    ``lam`` (rows, P): the external rate (kicks/ms) of each step of a time-varying
+    stimulus, row ``rec0 + i`` for step ``i`` (the run's step index); 0 rows: the constant
+    ``λ_Q`` of ``pop`` (the same numbers as before stimuli existed).
+    ``counts`` receives the spikes of step ``i`` at row ``rec0 + i``. The ``rec_*`` arrays
+    (first dimension 0 when not recorded) receive the state after the steps ``j = rec0 + i``
+    with ``(j + 1) % rec_every == 0``, at row ``(j + 1) // rec_every - 1`` (``rec_every = 1``:
+    every step, at row j). ``step0`` is the global index of the first step (delay line).
     """
     dt = fc[FC_DT]
     e0 = fc[FC_E0]
@@ -484,7 +500,10 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
     colored = ic[IC_COLORED] == 1
     linear = ic[IC_LINEAR] == 1
     conditional = ic[IC_CONDITIONAL] == 1
+    n_pop = pop.shape[0]
+    n_pw = pw.shape[0]
     zero_bin = min(max(int(math.floor((0.0 - e0) / dv)), 0), n_bins - 1)
+    stimulated = lam.shape[0] > 0
 
     new_n = np.empty(n_bins)
     new_m1 = np.empty(n_bins)
@@ -514,25 +533,31 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
     da = np.zeros(n_bins + 4)
     db = np.zeros(n_bins + 4)
     reg = np.zeros((4, n_bins + 4))
-    new_eta = np.zeros((2, n_bins))
-    fired_eta = np.zeros(2)
+    new_eta = np.zeros((N_KINDS, n_bins))
+    fired_eta = np.zeros(N_KINDS)
     threshold = e0 + n_bins * dv
-    fired = np.zeros(2)
-    rates = np.zeros(2)
-    h_before = np.zeros(4)
-    decay = np.empty(4)
-    for j in range(4):
+    fired = np.zeros(n_pop)
+    rates = np.zeros(n_pop)
+    h_before = np.zeros(n_pw)
+    decay = np.empty(n_pw)
+    for j in range(n_pw):
         decay[j] = math.exp(-dt / pw[j, TAB_TAU])
-    shrinks = np.ones(2)  # leak factor exp(-dt/τ_m) per population (1: no leak)
-    for q in range(2):
+    shrinks = np.ones(n_pop)  # leak factor exp(-dt/τ_m) per population (1: no leak)
+    # each population's excitatory and inhibitory pathway (rows of pw) and their decay
+    pw_kind = np.empty((n_pop, N_KINDS), dtype=np.int64)
+    for q in range(n_pop):
         tau_m = pop[q, POP_TAU_M]
         if tau_m > 0.0:
             shrinks[q] = math.exp(-dt / tau_m)
+        pw_kind[q, 0] = int(pop[q, POP_PW_EXC])
+        pw_kind[q, 1] = int(pop[q, POP_PW_INH])
 
     for i in range(n_steps):
         step = step0 + i
-        row = rec0 + i  # of counts and records
-        for q in range(2):
+        row = rec0 + i  # the run's step index: row of counts and of the stimulus rates
+        sampled = (row + 1) % rec_every == 0  # records kept after this step
+        rrow = (row + 1) // rec_every - 1     # their row
+        for q in range(n_pop):
             shrink = shrinks[q]
             for k in range(n_bins):
                 new_n[k] = 0.0
@@ -540,11 +565,13 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
             f_q = 0.0
             # (the closure's variance factors are columns of pop; numba's cache does not see
             # changes to the inlined input_coefficients, so edit this file along with it)
-            in_a, in_b, in_c, in_d, g1, g0 = input_coefficients(q, h, var, pop, dt)
+            # the external rate of this step: a stimulus's step mean, or the constant λ_Q
+            lam_q = lam[row, q] if stimulated else pop[q, POP_LAMBDA]
+            in_a, in_b, in_c, in_d, g1, g0 = input_coefficients_at(q, h, var, pop, dt, lam_q)
             kx = ki = cx = ci = 0.0
+            jx = pw_kind[q, 0]  # the population's excitatory and inhibitory pathway
+            ji = pw_kind[q, 1]
             if colored:
-                jx = q
-                ji = 2 + q
                 kx = dt * pop[q, POP_S_EXC] / pop[q, POP_TAU_EXC]  # drift per unit deviation
                 ki = dt * pop[q, POP_S_INH] / pop[q, POP_TAU_INH]
                 cx, ci = _within_variances(n[q], eta[q], refr[q], line[q], eta_r[q],
@@ -583,8 +610,8 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                     new_n[k] += nk
                     new_m1[k] += nk * vm[q, k]
                     if colored:
-                        new_eta[0, k] += nk * decay[q] * eta[q, 0, k]
-                        new_eta[1, k] += nk * decay[2 + q] * eta[q, 1, k]
+                        new_eta[0, k] += nk * decay[jx] * eta[q, 0, k]
+                        new_eta[1, k] += nk * decay[ji] * eta[q, 1, k]
             # a whole number of vectors of 4 sources (no scalar remainder loop; the columns
             # past m are stale and unused): ~0.5 ms less per biological second
             if linear:
@@ -625,7 +652,7 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                     else:
                         _edge_integrals_cond(uaa, uab, n_pad, dpsi, dlam, dphi)
                     f_q = _flush_conditional(wts, j0, j1, sf, si, dpsi, dlam, dphi, new_n,
-                                             new_m1, new_eta, reg, decay[q], decay[2 + q],
+                                             new_m1, new_eta, reg, decay[jx], decay[ji],
                                              pbuf, mbuf, xbuf, gbuf, dv, n_bins, trunc, noise,
                                              rng, f_q, fired_eta)
                 elif colored:
@@ -634,7 +661,7 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                     else:
                         _edge_integrals_wide(uaa, uab, n_pad, dpsi, dlam)
                     f_q = _flush_colored(wts, j0, j1, sf, si, dpsi, dlam, new_n, new_m1,
-                                         new_eta, reg, decay[q], decay[2 + q], pbuf, mbuf,
+                                         new_eta, reg, decay[jx], decay[ji], pbuf, mbuf,
                                          xbuf, dv, n_bins, threshold, noise, rng, f_q,
                                          fired_eta)
                 elif noise:
@@ -676,8 +703,8 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                 # each cohort keeps its own deviation, decaying, until it leaves
                 slot_in = step % ref_steps
                 slot_out = (step + 1) % ref_steps
-                for kind in range(2):  # 0: pathway qE, 1: pathway qI
-                    e_k = decay[2 * kind + q]
+                for kind in range(N_KINDS):  # 0: the excitatory pathway qE, 1: the inhibitory qI
+                    e_k = decay[pw_kind[q, kind]]
                     for slot in range(ref_steps):
                         eta_r[q, kind, slot] *= e_k
                     eta_r[q, kind, slot_in] += fired_eta[kind]
@@ -685,16 +712,16 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                     eta_r[q, kind, slot_out] = 0.0
             elif colored:  # the pool's deviation decays; leavers take their share of it
                 share = min(max(leave / pool_before, 0.0), 1.0) if pool_before > 0.0 else 0.0
-                for kind in range(2):
-                    pooled = eta_r[q, kind, 0] * decay[2 * kind + q] + fired_eta[kind]
+                for kind in range(N_KINDS):
+                    pooled = eta_r[q, kind, 0] * decay[pw_kind[q, kind]] + fired_eta[kind]
                     new_eta[kind, zero_bin] += share * pooled
                     eta_r[q, kind, 0] = pooled - share * pooled
 
             # the new state, written straight into the bin records too (branch-free, so
             # that LLVM vectorises the divisions; a division by an empty bin's 0 is
             # discarded by the select)
-            rec_bin_n = rec_n.shape[0] > 0
-            rec_bin_m = rec_m.shape[0] > 0
+            rec_bin_n = rec_n.shape[0] > 0 and sampled
+            rec_bin_m = rec_m.shape[0] > 0 and sampled
             for k in range(n_bins):
                 nk = new_n[k]
                 low = e0 + k * dv
@@ -705,25 +732,20 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                     eta[q, 0, k] = new_eta[0, k] / nk if nk > 0.0 else 0.0
                     eta[q, 1, k] = new_eta[1, k] / nk if nk > 0.0 else 0.0
                 if rec_bin_n:
-                    rec_n[row, q, k] = nk
+                    rec_n[rrow, q, k] = nk
                 if rec_bin_m:
-                    rec_m[row, q, k] = v
+                    rec_m[rrow, q, k] = v
             fired[q] = f_q
             counts[row, q] = f_q
 
         # moments with this step's population rates (SPEC §4 step 5)
-        if rate_lag:
-            rates[0] = last[0] / dt
-            rates[1] = last[1] / dt
-        else:
-            rates[0] = fired[0] / dt
-            rates[1] = fired[1] / dt
-        last[0] = fired[0]
-        last[1] = fired[1]
+        for q in range(n_pop):
+            rates[q] = (last[q] if rate_lag else fired[q]) / dt
+            last[q] = fired[q]
         if noise and pending_noise:
             h_before[:] = h
-        for j in range(4):  # advance_moments, with the decay factors computed once
-            pre = 0 if j < 2 else 1
+        for j in range(n_pw):  # advance_moments, with the decay factors computed once
+            pre = int(pw[j, TAB_PRE])
             if euler:
                 h[j], var[j] = advance_pathway(h[j], var[j], rates[pre], pw[j, TAB_TAU],
                                                pw[j, TAB_P], dt, True)
@@ -731,9 +753,9 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                 h[j], var[j] = advance_pathway_exact(h[j], var[j], rates[pre], pw[j, TAB_TAU],
                                                      pw[j, TAB_P], decay[j])
         if noise and pending_noise:
-            for j in range(4):
-                post = j % 2
-                pre = 0 if j < 2 else 1
+            for j in range(n_pw):
+                post = int(pw[j, TAB_POST])
+                pre = int(pw[j, TAB_PRE])
                 n_post = pop[post, POP_N]
                 c = -math.expm1(-dt / pw[j, TAB_TAU])
                 pr = pw[j, TAB_P]
@@ -743,31 +765,37 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                 if v_tot > 0.0:
                     h[j] = max(h[j] + math.sqrt(v_tot) / n_post * rng.standard_normal(), 0.0)
 
-        if rec_h.shape[0] > 0:
-            for j in range(4):
-                rec_h[row, j] = h[j] * pop[j % 2, POP_N]
-        if rec_v.shape[0] > 0:
-            for j in range(4):
-                rec_v[row, j] = var[j]
-        if rec_r.shape[0] > 0:
-            rec_r[row, 0] = refr[0]
-            rec_r[row, 1] = refr[1]
-        if not (math.isfinite(fired[0]) and math.isfinite(fired[1])
-                and math.isfinite(h[0] + h[1] + h[2] + h[3])):
+        if rec_h.shape[0] > 0 and sampled:
+            for j in range(n_pw):
+                rec_h[rrow, j] = h[j] * pop[int(pw[j, TAB_POST]), POP_N]
+        if rec_v.shape[0] > 0 and sampled:
+            for j in range(n_pw):
+                rec_v[rrow, j] = var[j]
+        if rec_r.shape[0] > 0 and sampled:
+            for q in range(n_pop):
+                rec_r[rrow, q] = refr[q]
+        finite = True
+        for q in range(n_pop):
+            finite = finite and math.isfinite(fired[q])
+        h_sum = 0.0
+        for j in range(n_pw):
+            h_sum += h[j]
+        if not (finite and math.isfinite(h_sum)):
             return i + 1
     return n_steps
 
 
 @numba.njit(cache=True, parallel=True)
-def _advance_batch(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, n_steps, rng,
-                   counts, rec_n, rec_m, rec_h, rec_v, rec_r, done):
+def _advance_batch(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0, n_steps,
+                   rng, lam, counts, rec_n, rec_m, rec_h, rec_v, rec_r, rec_every, done):
     """:func:`_advance` for many parameter sets (leading dimension), in parallel over sets.
 
     Deterministic only (the shared ``rng`` is never drawn from). ``n_steps[s]`` steps for
-    set ``s``; ``done[s]`` receives the steps completed.
+    set ``s`` from its global step ``step0[s]``; ``lam[s]`` its per-step external rates
+    (second dimension 0: every set's constant λ); ``done[s]`` receives the steps completed.
     """
     for s in prange(n.shape[0]):
         done[s] = _advance(n[s], vm[s], refr[s], line[s], h[s], var[s], last[s], eta[s],
-                           eta_r[s], pop[s], pw[s], fc[s], ic[s], 0, n_steps[s], rng,
-                           counts[s], rec_n[s], rec_m[s],
-                           rec_h[s], rec_v[s], rec_r[s], 0)
+                           eta_r[s], pop[s], pw[s], fc[s], ic[s], step0[s], n_steps[s], rng,
+                           lam[s], counts[s], rec_n[s], rec_m[s],
+                           rec_h[s], rec_v[s], rec_r[s], 0, rec_every)
