@@ -28,7 +28,7 @@ RANKS = {
     "snnreduce.step_report": 4,
     "snnreduce.compare": 5, "snnreduce.sweep": 5, "snnreduce.sweeps": 5, "snnreduce.plot": 5,
     "snnreduce.export": 5, "snnreduce.response_job": 5,
-    "snnreduce.cli": 6, "snnreduce": 6,
+    "snnreduce.cli": 6, "snnreduce.__main__": 6, "snnreduce": 6,
 }
 # The packages of rank 3 are independent of each other, but for the surrogate engine, which
 # integrates the moment equations of the reduction (one definition of the Markov approximation).
