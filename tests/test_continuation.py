@@ -286,6 +286,45 @@ def test_period_doubling_of_the_gamma_cycle_matches_brute_force(closure, start, 
     assert abs(pds[0].multiplier + 1) < 1e-3
 
 
+def test_attractor_matching_rules():
+    from snnreduce.continuation.branch import Branch, BranchPoint
+    from snnreduce.continuation.diagram import Attractor, on_a_branch
+
+    def point(p, rate, period, stable):
+        mu = np.array([0.5 if stable else 1.5])
+        return BranchPoint(p, np.zeros(1), mu, {"rate_e_hz": rate, "period_ms": period})
+
+    gamma = Branch("cycle", "p", [point(0.80, 40.0, 20.0, True), point(0.82, 44.0, 21.0, True)],
+                   [], "")
+    fixed = Branch("fixed point", "p", [point(0.80, 50.0, None, False),
+                                        point(0.82, 52.0, None, False)], [], "")
+    # on the cycle (interpolated between the points), off it by period, rate, or parameter
+    assert on_a_branch(Attractor(0.81, True, 42.3, 20.4), [gamma, fixed])
+    assert not on_a_branch(Attractor(0.81, True, 42.3, 15.5), [gamma, fixed])
+    assert not on_a_branch(Attractor(0.81, True, 48.0, 20.5), [gamma, fixed])
+    assert not on_a_branch(Attractor(0.83, True, 44.0, 21.0), [gamma, fixed])
+    # a stationary attractor never matches a cycle, nor an unstable stationary branch
+    assert not on_a_branch(Attractor(0.81, False, 51.0, None), [gamma, fixed])
+    fixed.points[0].multipliers[:] = 0.9
+    assert on_a_branch(Attractor(0.81, False, 51.0, None), [gamma, fixed])
+
+
+@pytest.mark.slow
+def test_continue_finds_the_second_cycle_family_and_its_period_doubling_under_diffusion():
+    # closure "diffusion" (docs/continuation.md, "Every closure"): the gamma cycle ends in a
+    # fold at 0.816 where the dsODE jumps to a second family, which period-doubles at 0.8288
+    # (brute force 0.8285); continue_parameter must start that family by itself
+    from snnreduce.continuation.diagram import continue_parameter
+
+    d = continue_parameter(sr.NetworkParams.preset("reference"), "p_ei", 0.80, 0.84,
+                           options={"closure": "diffusion"})
+    cycles = [b for b in d.branches if b.kind == "cycle"]
+    periods = sorted({round(b.points[0].info["period_ms"]) for b in cycles})
+    assert periods[0] <= 16 and periods[-1] >= 20  # both families
+    pds = [sp.parameter for b in cycles for sp in b.special if sp.kind == "period-doubling"]
+    assert any(abs(p - 0.8285) < 0.005 for p in pds)
+
+
 def test_cli_bad_input_exits_2(capsys):
     from snnreduce.cli import main
 
