@@ -296,7 +296,8 @@ class Attractor:
     rate_e_hz : float
         Mean E rate over the last ``window`` ms, Hz per neuron.
     period_ms : float or None
-        Mean interval between successive E peaks (None when not oscillating).
+        Mean return time to the section ``h^{EE} = sqrt(min · max)`` crossed upward, ms
+        (None when not oscillating).
     """
 
     parameter: float
@@ -308,21 +309,25 @@ class Attractor:
 def simulated_attractor(params: NetworkParams, parameter: str, value: float, options: dict,
                         t_transient: float = 1000.0, window: float = 300.0) -> Attractor:
     """The attractor reached at ``parameter = value``: a ``t_transient`` ms run from the
-    default initial state, then ``window`` ms measured (rate, peak intervals)."""
-    from ..analysis import peak_sequence
+    default initial state, then ``window`` ms measured: the E rate and the mean interval
+    between upward crossings of ``h^{EE} = sqrt(min · max)`` (the return time of the section
+    the cycle branches use; both bursts of a period-2 cycle cross it)."""
     from ..dsode.state import StateMap
 
     here = params.replace(**{parameter: float(value)})
     x, h_tail = transient(here, t_transient, **options)
     m = StateMap(here, **options)
-    counts, _ = m.advance(m.from_vector(x), int(round(window / here.dt)))
+    counts, rec = m.advance(m.from_vector(x), int(round(window / here.dt)),
+                            record=("pending",))
     rate = float(counts[:, 0].mean() / (here.n[0] * here.dt) * 1000.0)
-    osc = _oscillating(h_tail)
+    g = rec["pending"][:, 0] / here.n[0]
     period = None
-    if osc:
-        times = peak_sequence(counts, "E", dt=here.dt, discard=0.0).times
-        period = float(np.mean(np.diff(times))) if times.size > 2 else None
-    return Attractor(float(value), bool(osc and period is not None), rate, period)
+    if _oscillating(h_tail) and g.min() > 0:
+        level = float(np.sqrt(g.min() * g.max()))
+        up = np.nonzero((g[:-1] < level) & (g[1:] >= level))[0]
+        if up.size > 1:
+            period = float(np.mean(np.diff(up)) * here.dt)
+    return Attractor(float(value), period is not None, rate, period)
 
 
 def _close(a, b, tol):
@@ -334,9 +339,8 @@ def on_a_branch(att: Attractor, branches, tol: float = MATCH_TOLERANCE) -> bool:
 
     A branch matches where two successive points bracket ``att.parameter``, one of them is
     stable and the values interpolated between them agree within ``tol`` (relative): for a
-    stationary state the E rate, for a cycle the E rate and the peak interval (a cycle of
-    ``k`` returns has ``k`` bursts per period — or one visible burst, where the smaller one
-    of a period-2 cycle falls below the peak detector's height, so both are accepted).
+    stationary state the E rate, for a cycle the E rate and the return time (the branch's
+    period over its number of returns).
     """
     for b in branches:
         cycle = b.kind != "fixed point"
@@ -359,8 +363,7 @@ def on_a_branch(att: Attractor, branches, tol: float = MATCH_TOLERANCE) -> bool:
             if not cycle:
                 return True
             period = at("period_ms")
-            if period is not None and any(_close(period / k, att.period_ms, tol)
-                                          for k in {iterates, 1}):
+            if period is not None and _close(period / iterates, att.period_ms, tol):
                 return True
     return False
 
@@ -423,7 +426,7 @@ def _probe(branches, notes, params, parameter, options, start, stop, direction, 
             _add_cycle_branches(new, branches, notes, params, parameter, options, start,
                                 stop, direction, t_transient, kw, say)
             queue += _beyond_turning_points(branches[before:], start, stop, 0.02 * span)
-        say(f"probe at {parameter} = {value:.5g} (E {att.rate_e_hz:.1f} Hz, peak interval "
+        say(f"probe at {parameter} = {value:.5g} (E {att.rate_e_hz:.1f} Hz, return time "
             f"{att.period_ms if att.period_ms is None else round(att.period_ms, 2)} ms) "
             f"off the branches: " + ("; ".join(f"new {b.kind} branch, {len(b.points)} "
                                                f"points, {b.stop_reason}" for b in new)
