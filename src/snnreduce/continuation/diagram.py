@@ -159,13 +159,21 @@ def _turning_stop(direction, name):
     return stop
 
 
-def _peak_limits(branch: Branch):
-    """Where the smaller peak of a period-2 branch crosses the peak detector's height."""
+def _peak_limits(branch: Branch, merge: float = 0.005):
+    """Where the smaller peak of a period-2 branch crosses the peak detector's height.
+
+    Only where the branch is stable on one side (elsewhere no simulation shows the cycle, so
+    a brute-force diagram cannot lose it there) and only the first of crossings closer than
+    ``merge`` in the parameter (the margin wobbles about zero where the branch turns).
+    """
     out = []
     pts = branch.points
     for i in range(1, len(pts)):
         a, b = pts[i - 1].info.get("peak_margin"), pts[i].info.get("peak_margin")
-        if a is None or b is None or np.sign(a) == np.sign(b):
+        if a is None or b is None or np.sign(a) == np.sign(b) \
+                or not (pts[i - 1].stable or pts[i].stable):
+            continue
+        if out and abs(pts[i].parameter - out[-1].parameter) < merge:
             continue
         f = a / (a - b)
         p = pts[i - 1].parameter + f * (pts[i].parameter - pts[i - 1].parameter)
@@ -532,9 +540,10 @@ def diagram_figure(diagram: Diagram, network=None, network_model: str = "snn"):
                 label=f"{sp.kind} {sp.parameter:.4f}")
     handles, labels = ax.get_legend_handles_labels()
     uniq = dict(zip(labels, handles))
-    ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc="upper left")
+    # lower left: the period-1 band at 0 and the network's histogram leave it empty
+    ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc="lower left", framealpha=0.85)
     ax.set(xlabel=name, ylabel="Δ E peak height (spikes/ms)",
-           title="continuation of the deterministic dsODE"
+           title=f"dsODE continuation (closure {diagram.options.get('closure')})"
            + (" over the network's peak differences" if network is not None else ""),
            xlim=(min(diagram.start, diagram.stop), max(diagram.start, diagram.stop)))
     ax_rate.set(xlabel=name, ylabel="E rate (Hz/neuron)", title="E rate along the branches")
