@@ -196,16 +196,17 @@ class _Stepper:
             return np.full(u.shape, np.nan)
         return self.problem.image(u, p) - u
 
-    def linearise(self, u, p, start=None):
+    def linearise(self, u, p, near=None):
         """The linearisation at ``(u, p)`` with its parameter column ``G_t``.
 
-        ``start``: the basis of a nearby point's linearisation (subspace iteration from it;
-        None: from random columns). A small map, ``subspace=False`` or a subspace iteration
-        that does not converge: the dense forward-difference Jacobian.
+        ``near``: a nearby point's linearisation (subspace iteration from its basis; None:
+        from random columns). A small map, ``subspace=False`` or a subspace iteration that
+        does not converge: the dense forward-difference Jacobian.
         """
         f0 = self.problem.image(u, p)
         lin = None
         if self.subspace and u.size > DENSE_MAX:
+            start = None if near is None else near.start_basis()
             lin = dominant_subspace(lambda v: self.problem.image(v, p), u, f0, start,
                                     step=self.jac_step)
             self.evaluations += lin.evaluations
@@ -235,7 +236,7 @@ class _Stepper:
             return np.append(self.g(z[:n], z[n] * self.p_unit), wt @ (z - z_from) - ds)
 
         def jacobian(z):
-            return self.linearise(z[:n], z[n] * self.p_unit, lin0.start_basis()).solver(wt)
+            return self.linearise(z[:n], z[n] * self.p_unit, lin0).solver(wt)
 
         return newton(residual, z_from + ds * tangent, jacobian=jacobian,
                       jac0=lin0.solver(wt), tol=self.tol, max_jacobians=_CORRECTOR_JACOBIANS)
@@ -244,7 +245,7 @@ class _Stepper:
 def _tangent(lin, previous, w):
     """Unit tangent (weighted norm) of the branch at a point with linearisation ``lin``,
     oriented along ``previous``."""
-    n = lin.basis.shape[0]
+    n = lin.size
     rhs = np.zeros(n + 1)
     rhs[n] = 1.0
     tau = lin.solver(w * previous)(rhs)
@@ -332,7 +333,7 @@ def continue_branch(problem, u0, p0: float, p_stop: float, *, kind: str | None =
         ``tangent``, linearisation ``from_lin``) are located *before* the section may move
         (the bracket and the corrector live in the coordinates of the old section)."""
         u, p = z_new[:n], z_new[n] * p_unit
-        lin = stepper.linearise(u, p, None if from_lin is None else from_lin.start_basis())
+        lin = stepper.linearise(u, p, None if from_lin is None else from_lin)
         mu = lin.multipliers
         found = []
         if from_z is not None and _unstable(stability_counts(points[-1].multipliers)) \
@@ -349,7 +350,7 @@ def continue_branch(problem, u0, p0: float, p_stop: float, *, kind: str | None =
         if moved is not None:  # a new section: same orbit, new coordinates
             u = moved
             z_new = np.append(u, z_new[n])
-            lin = stepper.linearise(u, p, lin.start_basis())
+            lin = stepper.linearise(u, p, lin)
             mu = lin.multipliers
         info = problem.describe(u, p) if describe else {}
         return z_new, lin, BranchPoint(p, u.copy(), mu, info), found
@@ -374,7 +375,7 @@ def continue_branch(problem, u0, p0: float, p_stop: float, *, kind: str | None =
             fix = newton(lambda v: stepper.g(v, p_stop), z[:n] + to_end * tangent[:n],
                          tol=tol, jac0=lin.solver(), max_jacobians=_CORRECTOR_JACOBIANS,
                          jacobian=lambda v: stepper.linearise(v, p_stop,
-                                                              lin.start_basis()).solver())
+                                                              lin).solver())
             if fix.converged:
                 _, _, point, found = accept(np.append(fix.u, p_stop / p_unit), z, lin)
                 special += found
@@ -481,7 +482,7 @@ def _locate(stepper, z, tangent, w, ds, lin, a, b, index, p_unit, locate_tol, pr
             if not res.converged:
                 break
             u, p = res.u[:n], res.u[n] * p_unit
-            here = stepper.linearise(u, p, lin.start_basis())
+            here = stepper.linearise(u, p, lin)
             mu = here.multipliers
             f = test_values(mu)[kind]
             best = (u, p, here, mu)
@@ -526,7 +527,7 @@ def _bisect_stability(stepper, z, tangent, w, lin, s_a, a, s_b, b, p_unit, locat
         if not res.converged:
             break
         u, p = res.u[:n], res.u[n] * p_unit
-        mid = BranchPoint(p, u.copy(), stepper.linearise(u, p, lin.start_basis()).multipliers)
+        mid = BranchPoint(p, u.copy(), stepper.linearise(u, p, lin).multipliers)
         if _unstable(stability_counts(mid.multipliers)) == count_a:
             s_a, a = s, mid
         else:

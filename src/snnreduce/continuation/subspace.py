@@ -58,16 +58,17 @@ class Linearisation:
 
     Attributes
     ----------
-    basis : ndarray, shape (n, m)
-        Orthonormal basis ``V`` of the dominant invariant subspace (``m = n``: the identity,
-        the dense Jacobian).
+    basis : ndarray, shape (n, m), or None
+        Orthonormal basis ``V`` of the dominant invariant subspace (None: the identity, the
+        dense Jacobian).
     image : ndarray, shape (n, m)
         ``J V``.
     ritz : ndarray of complex, shape (m,)
         Eigenvalues of ``H = Vᵀ J V`` by decreasing modulus: the leading multipliers (all
         multipliers when ``m = n``).
-    vectors : ndarray of complex, shape (n, m)
-        The Ritz vectors ``V s_i`` (eigenvectors of ``J`` for ``m = n``).
+    vectors_ : ndarray of complex, shape (n, m), or None
+        The Ritz vectors ``V s_i`` (eigenvectors of ``J`` for a dense one; None until
+        :attr:`vectors` is first read).
     g_t : ndarray, shape (n,), or None
         Derivative of ``Φ(u, p) - u`` in the scaled parameter (bordered systems only).
     converged : bool
@@ -77,17 +78,34 @@ class Linearisation:
         Map evaluations spent on it.
     """
 
-    basis: np.ndarray
+    basis: np.ndarray | None
     image: np.ndarray
     ritz: np.ndarray
-    vectors: np.ndarray
+    vectors_: np.ndarray | None
     g_t: np.ndarray | None = None
     converged: bool = True
     evaluations: int = 0
 
     @property
     def dense(self) -> bool:
-        return self.basis.shape[1] == self.basis.shape[0]
+        """Whether ``image`` is the whole Jacobian (``basis`` is then None: the identity)."""
+        return self.basis is None
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """The Ritz vectors (for a dense Jacobian computed on first use: an eigen-
+        decomposition with vectors costs ~3× the eigenvalues alone, and only located special
+        points need them)."""
+        if self.vectors_ is None:
+            mu, vec = np.linalg.eig(self.image)
+            order = np.argsort(-np.abs(mu), kind="stable")
+            self.vectors_ = vec[:, order]
+        return self.vectors_
+
+    @property
+    def size(self) -> int:
+        """Number of coordinates n."""
+        return self.image.shape[0]
 
     @property
     def multipliers(self) -> np.ndarray:
@@ -106,7 +124,7 @@ class Linearisation:
         """
         if not self.dense:
             return self.basis
-        n = self.basis.shape[0]
+        n = self.size
         cols = []
         for j in np.nonzero(np.abs(self.ritz) > neglect)[0]:
             v = self.vectors[:, j]
@@ -126,8 +144,6 @@ class Linearisation:
 
     def _complement(self, x):
         """``(I - V Vᵀ) x`` for a vector or the columns of a matrix."""
-        if self.dense:
-            return np.zeros_like(x)
         return x - self.basis @ (self.basis.T @ x)
 
     def solver(self, border=None):
@@ -147,6 +163,8 @@ class Linearisation:
             Newton–Picard step: with ``x_u = V a + b``, ``Vᵀ b = 0``,
             ``(H - I) a + Vᵀ g_t x_t = Vᵀ rhs_u``, ``b = -(I - V Vᵀ)(rhs_u - J V a - g_t x_t)``.
         """
+        if self.dense:
+            return self._dense_solver(border)
         v, jv = self.basis, self.image
         m = v.shape[1]
         h = v.T @ jv
@@ -180,6 +198,20 @@ class Linearisation:
         return solve
 
 
+    def _dense_solver(self, border):
+        """The plain (bordered) Newton solve with the whole Jacobian."""
+        n = self.size
+        size = n + (border is not None)
+        a = np.empty((size, size))
+        a[:n, :n] = self.image
+        a[np.arange(n), np.arange(n)] -= 1.0
+        if border is not None:
+            a[:n, n] = self.g_t
+            a[n] = border
+        lu = _lu(a)
+        return lambda rhs: _lu_solve(lu, np.asarray(rhs, dtype=np.float64))
+
+
 def _lu(a):
     from scipy.linalg import lu_factor
 
@@ -202,10 +234,9 @@ def _ritz(basis, image):
 
 def dense_linearisation(jac: np.ndarray, g_t=None, evaluations: int = 0) -> Linearisation:
     """The exact linearisation of a dense Jacobian (``V = I``)."""
-    n = jac.shape[0]
-    mu, vec = np.linalg.eig(jac)
+    mu = np.linalg.eigvals(jac)
     order = np.argsort(-np.abs(mu), kind="stable")
-    return Linearisation(np.eye(n), jac, mu[order], vec[:, order], g_t, True, evaluations)
+    return Linearisation(None, jac, mu[order], None, g_t, True, evaluations)
 
 
 def dominant_subspace(func, u, f0, start, *, step: float, tol: float = 1e-6,
