@@ -303,6 +303,12 @@ def test_attractor_matching_rules():
     assert not on_a_branch(Attractor(0.81, True, 42.3, 15.5), [gamma, fixed])
     assert not on_a_branch(Attractor(0.81, True, 48.0, 20.5), [gamma, fixed])
     assert not on_a_branch(Attractor(0.83, True, 44.0, 21.0), [gamma, fixed])
+    # a period-2 branch matches half its period, and the whole one (one burst crossing)
+    two = Branch("period-2 cycle", "p", [point(0.80, 40.0, 40.0, True),
+                                         point(0.82, 44.0, 42.0, True)], [], "")
+    two.problem = FunctionMap(logistic, iterates=2)
+    assert on_a_branch(Attractor(0.81, True, 42.0, 20.5), [two])
+    assert on_a_branch(Attractor(0.81, True, 42.0, 41.0), [two])
     # a stationary attractor never matches a cycle, nor an unstable stationary branch
     assert not on_a_branch(Attractor(0.81, False, 51.0, None), [gamma, fixed])
     fixed.points[0].multipliers[:] = 0.9

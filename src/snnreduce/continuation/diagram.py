@@ -348,7 +348,8 @@ def on_a_branch(att: Attractor, branches, tol: float = MATCH_TOLERANCE) -> bool:
     A branch matches where two successive points bracket ``att.parameter``, one of them is
     stable and the values interpolated between them agree within ``tol`` (relative): for a
     stationary state the E rate, for a cycle the E rate and the return time (the branch's
-    period over its number of returns).
+    period over its number of returns — or the whole period: where the smaller burst of a
+    period-2 cycle stays below the run's own section level only one burst crosses it).
     """
     for b in branches:
         cycle = b.kind != "fixed point"
@@ -371,7 +372,8 @@ def on_a_branch(att: Attractor, branches, tol: float = MATCH_TOLERANCE) -> bool:
             if not cycle:
                 return True
             period = at("period_ms")
-            if period is not None and _close(period / iterates, att.period_ms, tol):
+            if period is not None and any(_close(period / k, att.period_ms, tol)
+                                          for k in {iterates, 1}):
                 return True
     return False
 

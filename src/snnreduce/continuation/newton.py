@@ -2,9 +2,9 @@
 
 Everything here works in *scaled* coordinates ``u = x / scale`` so that every coordinate is
 O(1) and one difference step ``h`` fits all of them (see docs/continuation.md for the step
-study). Written for maps of a few hundred coordinates whose evaluation costs a fraction of a
-millisecond: a dense Jacobian (one evaluation per column) is cheaper and more robust than a
-Krylov method at this size, and its eigenvalues are the multipliers we want anyway.
+study). Dense Jacobians (one evaluation per column) serve small maps, the step map of
+stationary states and first points; cycle branches are linearised by their dominant subspace
+(:mod:`.subspace`), whose solver :func:`newton` takes in place of a matrix.
 """
 
 from __future__ import annotations
