@@ -17,6 +17,10 @@ N = 40 000 network), ``--quick`` to skip N = 40 000, ``--json out.json`` to keep
 ``--closure paper,diffusion,ou`` times the dsODE rows for each input closure (docs/dsode.md §1)
 in the same process; ratios are to the first closure listed. The default times the default
 closure ("ou") and then "paper", and prints each closure's cost as a ratio to "paper".
+``--stimulus SPEC`` (the grammar of docs/stimuli.md, e.g.
+``"E:lambda+sine(amp=1,hz=10); I:lambda+sine(amp=1,hz=10)"``) adds, for every closure, the
+three dsODE rows driven by that time-varying stimulus, timed in the same process, and prints
+their cost as a ratio to the constant-drive rows (the goal: at most 1.10).
 """
 
 from __future__ import annotations
@@ -75,6 +79,8 @@ def main(argv=None):
     ap.add_argument("--json", type=Path)
     ap.add_argument("--closure", default=f"{DEFAULT_CLOSURE},paper",
                     help=f"comma-separated dsODE closures to time (default {DEFAULT_CLOSURE},paper)")
+    ap.add_argument("--stimulus", default=None,
+                    help="also time the dsODE rows under this stimulus (docs/stimuli.md grammar)")
     args = ap.parse_args(argv)
 
     import snnreduce
@@ -100,9 +106,20 @@ def main(argv=None):
     closures = [c.strip() for c in args.closure.split(",") if c.strip()]
     dsode_s = None
     per_closure = {}  # closure -> wall per bio s of its three dsODE rows
-    for closure in closures:
+    runs = [(c, None) for c in closures]
+    if args.stimulus:
+        from snnreduce.stimulus import parse_stimulus
+
+        stim = parse_stimulus(args.stimulus)
+        runs += [(c, stim) for c in closures]
+    for closure, stimulus in runs:
         tag = "" if closures == ["paper"] else f", closure {closure}"
-        first, (best, cpu), res = timed(lambda: snnreduce.reduce(ref, t_end=t_bio_ms, closure=closure),
+        extra = {}
+        if stimulus is not None:
+            tag += f", stimulus {stimulus}"
+            extra = {"stimulus": stimulus}
+        first, (best, cpu), res = timed(lambda: snnreduce.reduce(ref, t_end=t_bio_ms, closure=closure,
+                                                                 **extra),
                                         args.repeats)
         r_e, r_i = rates(res)
         dsode_s = best / args.t_bio if dsode_s is None else dsode_s
@@ -113,7 +130,8 @@ def main(argv=None):
             f"(cpu {cpu:.4f} s) -> {1000 * best / args.t_bio:.2f} ms per bio s; "
             f"rates E {r_e:.1f} I {r_i:.1f} Hz")
         first, (best, cpu), res = timed(lambda: snnreduce.reduce(ref, t_end=t_bio_ms, record=(),
-                                                                 closure=closure), args.repeats)
+                                                                 closure=closure, **extra),
+                                        args.repeats)
         rows.append(dict(model=f"dsODE (reference, deterministic, record=(){tag})", n=400,
                          first_s=first, best_s=best, cpu_s=cpu, per_bio_s=best / args.t_bio,
                          rate_e_hz=r_e, rate_i_hz=r_i))
@@ -121,7 +139,8 @@ def main(argv=None):
             f"(cpu {cpu:.4f} s) -> {1000 * best / args.t_bio:.2f} ms per bio s")
         first, (best, cpu), res = timed(lambda: snnreduce.reduce(ref, t_end=t_bio_ms,
                                                                  noise="finite-size", seed=args.seed,
-                                                                 closure=closure), args.repeats)
+                                                                 closure=closure, **extra),
+                                        args.repeats)
         r_e, r_i = rates(res)
         rows.append(dict(model=f"dsODE (reference, finite-size noise{tag})", n=400, first_s=first,
                          best_s=best, cpu_s=cpu, per_bio_s=best / args.t_bio, rate_e_hz=r_e,
@@ -129,7 +148,14 @@ def main(argv=None):
         log(f"dsODE finite-size{tag}: first call {first:.3f} s, best of {args.repeats} {best:.4f} s "
             f"(cpu {cpu:.4f} s) -> {1000 * best / args.t_bio:.2f} ms per bio s; "
             f"rates E {r_e:.1f} I {r_i:.1f} Hz")
-        per_closure[closure] = [r["per_bio_s"] for r in rows[-3:]]
+        per_closure[(closure, stimulus is not None)] = [r["per_bio_s"] for r in rows[-3:]]
+    if args.stimulus:
+        for closure in closures:
+            ratios = ", ".join(f"{v / c:.3f}" for v, c in zip(per_closure[(closure, True)],
+                                                              per_closure[(closure, False)]))
+            log(f"cost of the stimulus / constant drive, closure {closure} (deterministic, "
+                f"record=(), finite-size): {ratios}")
+    per_closure = {c: v for (c, varying), v in per_closure.items() if not varying}
     if "paper" in per_closure and len(per_closure) > 1:
         for closure, costs in per_closure.items():
             ratios = ", ".join(f"{c / p:.2f}" for c, p in zip(costs, per_closure["paper"]))

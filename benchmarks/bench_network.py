@@ -19,6 +19,7 @@ The annealed engine keeps the dense P at every size.
 
 Run ``python benchmarks/bench_network.py`` (about 5 minutes on 2 cores),
 ``--quick`` for a smoke run, ``--json out.json`` to keep the numbers,
+``--stimulus SPEC`` to drive our engines with a time-varying stimulus (docs/stimuli.md),
 ``--calibrate`` to redo the NEST inhibitory calibration at N = 400.
 Everything needed to rerun (machine, versions, load, options) is printed first.
 """
@@ -135,6 +136,10 @@ def main(argv=None):
                     help=f"iaf_psc_exp effective inhibitory conductance factor (default {peers.DEFAULT_G_EFF})")
     ap.add_argument("--drive", default="gaussian", choices=["gaussian", "poisson"],
                     help="our external drive (default gaussian, the paper's)")
+    ap.add_argument("--stimulus", default="none",
+                    help="external stimulus of our engines, grammar of docs/stimuli.md, e.g. "
+                         "'E:lambda+sine(amp=1,hz=20); I:lambda+sine(amp=1,hz=20)' (default none: "
+                         "the constant drive; NEST keeps its constant drive)")
     ap.add_argument("--no-nest", action="store_true", help="skip NEST")
     ap.add_argument("--no-ours", action="store_true", help="skip our engines")
     ap.add_argument("--no-quenched", action="store_true", help="skip our quenched engine")
@@ -169,7 +174,7 @@ def main(argv=None):
         log(f"{k}: {v}")
     log(f"sizes {sizes}, t_bio {t_bio_ms / 1000:g} s, seed {args.seed}, NEST threads {thread_list}, "
         f"NEST models {models}, g_eff {args.g_eff}, indegree K={args.indegree} above N={args.dense_max}, "
-        f"our drive {args.drive}")
+        f"our drive {args.drive}, stimulus {args.stimulus}")
     log("PROVISIONAL if the load average above is not ~0: other processes share the cores.")
     load1 = float(info["loadavg_start"].split()[0]) if info["loadavg_start"] != "unknown" else 0.0
     if load1 > 0.5 and not args.no_nest and max(thread_list) > 1:
@@ -187,6 +192,10 @@ def main(argv=None):
 
     rows, jit = [], []
     base_opts = {"drive": args.drive}
+    if args.stimulus.strip().lower() != "none":
+        from snnreduce.stimulus import parse_stimulus
+
+        base_opts["stimulus"] = parse_stimulus(args.stimulus)
     for n in sizes:
         k = 400.0 / n
         dense = NetworkParams.preset("reference", k=k)

@@ -25,8 +25,9 @@ RANKS = {
     "snnreduce.network": 3, "snnreduce.dsode": 3, "snnreduce.baselines": 3,
     "snnreduce.analysis": 3,
     "snnreduce.api": 4, "snnreduce.resources": 4, "snnreduce.continuation": 4,
+    "snnreduce.step_report": 4,
     "snnreduce.compare": 5, "snnreduce.sweep": 5, "snnreduce.sweeps": 5, "snnreduce.plot": 5,
-    "snnreduce.export": 5,
+    "snnreduce.export": 5, "snnreduce.response_job": 5,
     "snnreduce.cli": 6, "snnreduce": 6,
 }
 # The packages of rank 3 are independent of each other, but for the surrogate engine, which

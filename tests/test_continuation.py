@@ -171,7 +171,8 @@ def test_period_doubling_located_with_the_subspace_linearisation():
 
 @pytest.mark.parametrize("closure, refractory_rule",
                          [("paper", "exponential"), ("diffusion", "exponential"),
-                          ("ou", "exponential"), ("ou", "fixed")])
+                          ("ou", "exponential"), ("ou", "fixed"), ("ou-cond", "exponential"),
+                          ("ou-cond-linear", "fixed")])
 def test_state_map_reproduces_run_and_conserves_mass(closure, refractory_rule):
     p = sr.NetworkParams.preset("reference")
     if refractory_rule == "fixed":
@@ -182,13 +183,13 @@ def test_state_map_reproduces_run_and_conserves_mass(closure, refractory_rule):
     assert np.array_equal(counts, run(p, t_end=301.3, closure=closure)["population_counts"])
     x = m.to_vector(state)
     pool = m.line_steps - 1 if m.fixed_line else 1
-    deviations = 2 * 2 * (m.n_bins + pool) if closure == "ou" else 0
+    deviations = 2 * 2 * (m.n_bins + pool) if closure.startswith("ou") else 0
     assert x.size == m.size == 2 * (2 * m.n_bins - 1 + pool) + 8 + deviations
     back = m.from_vector(x)
     for q in range(2):
         assert abs(back.n[q].sum() + back.refr[q] - p.n[q]) < 1e-9
     assert np.allclose(back.n, state.n, rtol=0, atol=1e-9)
-    if closure == "ou":  # the deviations survive the round trip where there are neurons
+    if closure.startswith("ou"):  # the deviations survive the round trip (where neurons are)
         assert np.allclose(back.n[:, None, :] * back.eta, state.n[:, None, :] * state.eta,
                            rtol=0, atol=1e-9)
     # the flat vector advances like the state (continuation of a run)

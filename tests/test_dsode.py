@@ -73,7 +73,7 @@ def test_exact_moment_step_solves_the_ode():
     h, var = h0.copy(), v0.copy()
     advance_moments(h, var, rates, table, dt, False)
     for j in range(4):
-        tau, p = table[j]
+        tau, p = table[j, :2]
         r = rates[0 if j < 2 else 1]
 
         def rhs(t, y):
@@ -401,15 +401,36 @@ def test_diffusion_closure_is_the_paper_closure_at_its_implied_correlation_time(
                            run(p, t_end=200.0, closure="diffusion")["population_counts"])
 
 
+@pytest.mark.parametrize("closure", ["ou", "ou-cond"])
 @pytest.mark.parametrize("noise", [None, "finite-size"])
 @pytest.mark.parametrize("rule", ["exponential", "paper"])
-def test_ou_closure_without_pending_kicks_is_the_paper_dsode(noise, rule):
-    """Uncoupled (all P = 0): no pending kicks, no deviations, so closure "ou" transports
-    exactly like "paper" (its own assembly of the fractions: equal to round-off)."""
+def test_ou_closure_without_pending_kicks_is_the_paper_dsode(noise, rule, closure):
+    """Uncoupled (all P = 0): no pending kicks, no deviations, so closures "ou" and
+    "ou-cond" (whose conditional coefficients are then 0) transport exactly like "paper"
+    (their own assembly of the fractions: equal to round-off)."""
     params = sr.NetworkParams(**UNCOUPLED, initial_state="uniform")
     a, b = (run(params, t_end=300.0, noise=noise, rng=np.random.default_rng(2),
-                refractory_rule=rule, closure=c)["population_counts"] for c in ("paper", "ou"))
+                refractory_rule=rule, closure=c)["population_counts"]
+            for c in ("paper", closure))
     assert np.allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("lam, tau_r, refractory", [(7.0, 4.0, "exponential"),
+                                                    (3.0, 2.0, "fixed")])
+def test_linear_law_keeps_the_uncoupled_first_passage_rate(lam, tau_r, refractory):
+    """Closure "ou-cond-linear" changes the in-bin law, which keeps every bin's mass and
+    mean, so the flux-balance bound of test_uncoupled_rate_is_the_first_passage_rate holds
+    for it too (uncoupled: its deviations are 0), and it is not the uniform law's run."""
+    params = sr.NetworkParams(**UNCOUPLED, lambda_e=lam, lambda_i=lam, tau_r=tau_r,
+                              refractory=refractory, initial_state="uniform")
+    dt, m = params.dt, params.threshold
+    out = run(params, t_end=3000.0, closure="ou-cond-linear")
+    rate = _rates(out["population_counts"], params, discard=1000.0)
+    analytic = 1000.0 / (m / lam + tau_r)
+    tol = ((lam * dt + 2 * math.sqrt(lam * dt)) / lam + dt / 2) / (m / lam + tau_r)
+    assert np.all(np.abs(rate / analytic - 1.0) <= tol)
+    uniform = run(params, t_end=300.0, closure="ou-cond")["population_counts"]
+    assert not np.allclose(out["population_counts"][:3000], uniform, rtol=1e-6)
 
 
 def _advance_directly(params, t_end, closure="ou"):
@@ -421,22 +442,24 @@ def _advance_directly(params, t_end, closure="ou"):
     empty2 = np.zeros((0, 2, 0))
     empty1 = np.zeros((0, 4))
     K._advance(*state, setup.pop, setup.pw, setup.fc, setup.ic, 0, steps,
-               np.random.default_rng(0), np.zeros((steps, 2)), empty2, empty2, empty1, empty1,
-               np.zeros((0, 2)), 0)
+               np.random.default_rng(0), K.NO_STIMULUS, np.zeros((steps, 2)), empty2, empty2,
+               empty1, empty1, np.zeros((0, 2)), 0, 1)
     return state
 
 
+@pytest.mark.parametrize("closure", moments.DEVIATION_CLOSURES)
 @pytest.mark.parametrize("preset, refractory", [("reference", "exponential"),
                                                 ("lcy-homogeneous", "exponential"),
                                                 ("reference", "fixed")])
-def test_ou_deviations_stay_deviations_from_the_population_mean(preset, refractory):
+def test_ou_deviations_stay_deviations_from_the_population_mean(preset, refractory, closure):
     """The deviations η are taken from the population mean h, so their sum over a
     population (bins and refractory pool) must stay 0: the regression of the arriving
     deviations on the landing voltage redistributes a source's deviation without creating
     any, and every part decays by the same exp(-dt/τ). Only the clamp of the fired mean
-    voltage at M and the floor at v_low break this, both far below the tolerance."""
+    voltage at M and the floor at v_low break this, both far below the tolerance.
+    ("ou-cond": the conditional parts E[Y; d] of a source telescope to E[Y] = 0.)"""
     params = sr.NetworkParams.preset(preset, refractory=refractory)
-    n, vm, refr, line, h, var, last, eta, eta_r = _advance_directly(params, 300.0)
+    n, vm, refr, line, h, var, last, eta, eta_r = _advance_directly(params, 300.0, closure)
     for q, size in enumerate(params.n):
         for kind, pathway in enumerate((q, 2 + q)):  # q's excitatory, inhibitory pathway
             total = float(np.dot(n[q], eta[q, kind]) + eta_r[q, kind].sum())
@@ -465,9 +488,52 @@ def test_driven_population_fires_at_its_mean_drive_under_every_closure(closure):
     rate_i = counts[:, 1].mean() / params.dt / params.n_i  # spikes per ms per neuron
     dt, tau = params.dt, params.tau_ie
     var_pw = out["records"]["pending_var"][10000:, 1].mean()
-    factor = {"paper": 1.0 / tau**2, "diffusion": 2.0 / tau,
-              "ou": dt / tau**2}[closure]  # "ou": the O(dt²) within-bin term at most
+    # "ou" and its variants: the O(dt²) within-bin term at most
+    factor = {"paper": 1.0 / tau**2, "diffusion": 2.0 / tau}.get(closure, dt / tau**2)
     s = math.sqrt(dt * params.lambda_i + dt * params.s_ie**2 * var_pw * factor)
     analytic = mu / params.threshold
     assert rate_i <= analytic * (1 + 1e-9)
     assert rate_i >= mu / (params.threshold + mu * dt + 2 * s)
+
+
+# ------------------------------------------------------------ populations as data (tables)
+def _advance_tables(params, pop, pw, t_end=30.0, swap=False):
+    """Counts and pending records of the dsODE kernel run directly on the given tables (the
+    initial state's populations swapped with ``swap``)."""
+    setup = engine._Setup(params, dv=4.0, v_low=-40.0, refractory_rule="exponential",
+                          moment_integrator="exact", truncate_sd=8.0, noise=None,
+                          pending_noise=False, rate_lag=0, closure="ou")
+    state = [np.ascontiguousarray(a[::-1]) if swap and a.ndim > 1 and a.shape[0] == 2 else a
+             for a in setup.initial_state()]
+    steps = int(round(t_end / params.dt))
+    counts = np.zeros((steps, 2))
+    rec_h = np.zeros((steps, 4))
+    empty2 = np.zeros((0, 2, 0))
+    K._advance(*state, pop, pw, setup.fc, setup.ic, 0, steps, np.random.default_rng(0),
+               K.NO_STIMULUS, counts, empty2, empty2, rec_h, np.zeros((0, 4)),
+               np.zeros((0, 2)), 0, 1)
+    return counts, rec_h
+
+
+def test_the_kernel_reads_populations_and_pathways_from_its_tables():
+    """Reordering the pathway rows (and pointing each population at its pathways' new rows),
+    or swapping the two populations' rows, gives the same run: the kernel takes post, pre and
+    each population's pathways from the tables, not from their positions."""
+    params = sr.NetworkParams.preset("reference", refractory="fixed")
+    pop = population_table(params, "ou")
+    pw = pathway_table(params)
+    counts, pending = _advance_tables(params, pop, pw)
+    order = np.array([3, 1, 0, 2])                      # new row r holds old pathway order[r]
+    where = np.argsort(order)                           # old pathway j -> new row
+    pop2 = pop.copy()
+    for col in (moments.POP_PW_EXC, moments.POP_PW_INH):
+        pop2[:, col] = where[pop[:, col].astype(int)]
+    c2, p2 = _advance_tables(params, np.ascontiguousarray(pop2), np.ascontiguousarray(pw[order]))
+    assert np.array_equal(counts, c2) and np.array_equal(pending[:, order], p2)
+    # the populations swapped: row 0 is I, row 1 is E
+    pop3 = np.ascontiguousarray(pop[::-1])
+    pw3 = pw.copy()
+    pw3[:, moments.TAB_POST] = 1 - pw[:, moments.TAB_POST]
+    pw3[:, moments.TAB_PRE] = 1 - pw[:, moments.TAB_PRE]
+    c3, p3 = _advance_tables(params, pop3, pw3, swap=True)
+    assert np.array_equal(counts, c3[:, ::-1]) and np.array_equal(pending, p3)

@@ -110,7 +110,9 @@ def test_registry_options_are_the_engines_options():
 
     from snnreduce.baselines import fokker_planck, refractory_density
 
-    contract = {"params", "t_end", "rng", "record", "progress", "noise", "unknown", "options"}
+    # the run contract's keywords (every engine takes them; docs/architecture.md)
+    contract = {"params", "t_end", "rng", "record", "progress", "noise", "unknown", "options",
+                "stimulus", "t_start", "initial_state", "record_every"}
     for name in ("snn", "markov", "surrogate", "dsode", "dsode-fs"):
         model = registry.get(name)
         signature = inspect.signature(model.load()).parameters

@@ -53,9 +53,10 @@ def test_the_kernel_tables_keep_their_layout():
         assert net[q, _common.COL_P_INH] == PARAMS.p(post + "i")
         assert dsode[q, moments.POP_N] == PARAMS.n[q] and dsode[q, moments.POP_TAU_M] == 12.0
     pathway = moments.pathway_table(PARAMS)
-    assert pathway.shape == (4, 2) and pathway.flags.c_contiguous
-    for j, pw in enumerate(PATHWAYS):
-        assert pathway[j].tolist() == [PARAMS.tau(pw), PARAMS.p(pw)]
+    assert pathway.shape == (4, 4) and pathway.flags.c_contiguous
+    for j, pw in enumerate(PATHWAYS):   # τ, P, post and pre population (populations.py)
+        assert pathway[j].tolist() == [PARAMS.tau(pw), PARAMS.p(pw), "EI".index(pw[0].upper()),
+                                       "EI".index(pw[1].upper())]
 
 
 def test_spikes_of_uses_the_population_offsets():

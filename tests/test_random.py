@@ -20,6 +20,7 @@ from snnreduce.network import _atomic, _pool
 from snnreduce.network import _random as R
 from snnreduce.network import stepped
 from snnreduce.network._common import population_table
+from snnreduce.populations import tables
 
 P_MIN = 1e-4
 MASK = (1 << 64) - 1
@@ -245,8 +246,9 @@ def test_consumption_windows_hold_the_exact_cdf(consumption):
     params = NetworkParams.preset("reference")
     table = population_table(params)
     binomial = consumption == "binomial"
-    mode = stepped._consumption_tables(params, table, binomial)[0]
-    rows, lo, wcdf = stepped._window_tables(params, table, binomial, mode)
+    pops = tables(params)  # pathway rows post * K + pre
+    mode = stepped._consumption_tables(params, pops, binomial)[0]
+    rows, lo, wcdf = stepped._window_tables(params, pops, binomial, mode)
     W = stepped.WINDOW
     for row in range(4):
         tau = table[row // 2, 3 + row % 2]  # COL_TAU_EXC, COL_TAU_INH

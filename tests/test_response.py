@@ -208,10 +208,16 @@ def test_bode_figure_draws_a_band_for_seeds_and_lines_for_reductions(tmp_path):
     assert "frequency (Hz)" in ax_p.get_xlabel()
     assert len(ax_g.collections) >= 1          # the network's band
     labels = [text.get_text() for text in ax_g.get_legend().get_texts()]
-    assert labels == ["snn (mean ± sd, 3 seeds)", "dsode"]
+    assert labels == ["network (stepped): mean ± sd, 3 seeds", "dsODE"]   # registry labels
     np.testing.assert_allclose(ax_g.lines[1].get_xdata(), freqs)
     save_figure(fig, tmp_path / "bode.png")
     assert (tmp_path / "bode.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # one noisy run per frequency: a line with error bars across periods, said in the legend
+    noisy = [linear_response(t, r + rng.standard_normal(r.size), hz=hz, amp=AMP)
+             for hz in freqs for t, r, _, _ in [low_pass_trace(hz, t_end=1600.0)]]
+    fig = bode_figure({"dsode": noisy})
+    labels = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["dsODE: ± s.e. across periods"]
 
 
 def test_step_response_figure_panels():

@@ -111,6 +111,17 @@ def test_diffusion_closure_is_the_paper_closure_at_tau_half_ms():
     assert np.array_equal(a.spike_neurons, b.spike_neurons)
 
 
+def test_bin_closures_are_ou_in_the_surrogate():
+    """"ou-cond" and "ou-cond-linear" change only how the dsODE's bins hold the deviations;
+    the surrogate has no bins, so it runs them as "ou", draw for draw."""
+    params = sr.NetworkParams.preset("lcy-regular")
+    ref = sr.simulate(params, "surrogate", t_end=100.0, seed=4, closure="ou")
+    for closure in ("ou-cond", "ou-cond-linear"):
+        res = sr.simulate(params, "surrogate", t_end=100.0, seed=4, closure=closure)
+        assert np.array_equal(res.population_counts, ref.population_counts)
+        assert res.options["closure"] == closure
+
+
 @pytest.mark.parametrize("closure", ["paper", "diffusion", "ou"])
 def test_recurrent_input_variance_over_a_window_has_its_closed_form(closure):
     """Across-neuron variance of the voltage gained over a window T, per closure.

@@ -15,6 +15,7 @@ from ._version import __version__
 from .params import NetworkParams, ParameterError
 from .resources import check_run
 from .result import Result
+from .stimulus import as_stimulus
 from .validation import check_record, check_t_end, generator, normalise_seed
 
 __all__ = ["simulate", "reduce", "run_model", "check_run_arguments", "MODELS", "MODEL_OPTIONS",
@@ -43,9 +44,13 @@ def check_run_arguments(params, t_end) -> float:
 
 
 def _run(model: _models.Model, params, *, t_end, seed, record, progress, options,
-         check_memory=True) -> Result:
+         check_memory=True, stimulus=None) -> Result:
     t_end = check_run_arguments(params, t_end)
     record = check_record(record, model.records, model.record_owner or f"the {model.name} model")
+    stimulus = as_stimulus(stimulus)
+    if stimulus is not None:
+        # checked here, before any engine work; t_start is where a continued run begins
+        stimulus.check(params, t_end, t_start=options.get("t_start", 0.0))
     check_run(params, model.engine, t_end=t_end, record=record,
               options={**model.fixed, **options}, check_memory=check_memory)
     if model.seeded:
@@ -55,8 +60,12 @@ def _run(model: _models.Model, params, *, t_end, seed, record, progress, options
         seed, rng = None, None
     run = model.load()
     start = time.perf_counter()
+    # engines get stimulus= only when there is one, so engines without it keep working
+    extra = {} if stimulus is None else {"stimulus": stimulus}
     out = run(params, t_end=t_end, rng=rng, record=record, progress=progress,
-              **{**model.fixed, **options})
+              **{**model.fixed, **options}, **extra)
+    if stimulus is not None:  # provenance: the api, not the engine, records the stimulus
+        out = {**out, "options": {**out.get("options", {}), "stimulus": stimulus.to_dict()}}
     return Result.from_run(out, params=params, engine=model.engine, seed=seed, t_end=t_end,
                            wall_time=time.perf_counter() - start)
 
@@ -69,7 +78,8 @@ def run_model(params: NetworkParams, model: str, *, seed: int | None, t_end: flo
     ``dsode``/``dsode-fs`` the reduction without / with finite-size noise; the baselines
     ``fp``/``fp-fs`` (Fokker-Planck, ``finite_size`` False / True) and ``rdm`` (refractory
     density, needs NEST and ``tau_m > 0``). Nothing is recorded beyond population counts (and
-    spikes) unless ``options["record"]`` asks for it. A deterministic model given no seed
+    spikes) unless ``options["record"]`` asks for it; ``options["stimulus"]`` is a stimulus
+    as :func:`simulate` takes it. A deterministic model given no seed
     records seed 0 (its seed is unused; a fixed value keeps the provenance reproducible).
     """
     entry = _models.get(model)
@@ -77,15 +87,16 @@ def run_model(params: NetworkParams, model: str, *, seed: int | None, t_end: flo
     record = options.pop("record", ())
     progress = options.pop("progress", False)
     check_memory = options.pop("check_memory", True)
+    stimulus = options.pop("stimulus", None)
     if entry.deterministic and entry.seeded and seed is None:
         seed = 0
     return _run(entry, params, t_end=t_end, seed=seed, record=record, progress=progress,
-                check_memory=check_memory, options=options)
+                check_memory=check_memory, options=options, stimulus=stimulus)
 
 
 def simulate(params: NetworkParams, engine: str = "stepped", *, t_end: float = 2000.0,
              seed: int | None = None, record=(), progress: bool = False,
-             check_memory: bool = True, **options) -> Result:
+             check_memory: bool = True, stimulus=None, **options) -> Result:
     """Simulate the spiking network.
 
     Parameters
@@ -111,6 +122,12 @@ def simulate(params: NetworkParams, engine: str = "stepped", *, t_end: float = 2
     check_memory : bool
         Refuse (ParameterError) a run whose memory estimate exceeds the available memory
         (docs/resources.md); False skips the check.
+    stimulus : Stimulus, str, list of str or dict, optional
+        Time-varying external drive (docs/stimuli.md): a :class:`~snnreduce.stimulus.Stimulus`,
+        its grammar (``"E:lambda+step(at=500,amp=2)"``, or a list of such strings), or its
+        :meth:`~snnreduce.stimulus.Stimulus.to_dict` form. Checked against ``params`` and
+        ``t_end`` before the run (one ParameterError); recorded in ``Result.options["stimulus"]``.
+        None: the constant ``lambda_e``, ``lambda_i``.
     **options
         Engine options; each engine documents its own (e.g. ``drive="poisson"``).
 
@@ -124,12 +141,12 @@ def simulate(params: NetworkParams, engine: str = "stepped", *, t_end: float = 2
     # simulate() runs the engine as asked: the options a model *name* implies do not apply
     model = dataclasses.replace(model, fixed={}, seeded=True)
     return _run(model, params, t_end=t_end, seed=seed, record=record, progress=progress,
-                check_memory=check_memory, options=options)
+                check_memory=check_memory, options=options, stimulus=stimulus)
 
 
 def reduce(params: NetworkParams, *, t_end: float = 2000.0, noise: str | None = None,
            seed: int | None = None, record=_models.DSODE_DENSITY, progress: bool = False,
-           check_memory: bool = True, **options) -> Result:
+           check_memory: bool = True, stimulus=None, **options) -> Result:
     """Run the reduced system (dsODE) of ``params``.
 
     Parameters
@@ -148,6 +165,12 @@ def reduce(params: NetworkParams, *, t_end: float = 2000.0, noise: str | None = 
     check_memory : bool
         Refuse (ParameterError) a run whose memory estimate exceeds the available memory
         (docs/resources.md); False skips the check.
+    stimulus : Stimulus, str, list of str or dict, optional
+        Time-varying external drive (docs/stimuli.md): a :class:`~snnreduce.stimulus.Stimulus`,
+        its grammar (``"E:lambda+step(at=500,amp=2)"``, or a list of such strings), or its
+        :meth:`~snnreduce.stimulus.Stimulus.to_dict` form. Checked against ``params`` and
+        ``t_end`` before the run (one ParameterError); recorded in ``Result.options["stimulus"]``.
+        None: the constant ``lambda_e``, ``lambda_i``.
     **options
         Reduction options (bin width ``dv``, ``v_low``, ``refractory_rule``, ...);
         see :func:`snnreduce.dsode.run`.
@@ -161,4 +184,4 @@ def reduce(params: NetworkParams, *, t_end: float = 2000.0, noise: str | None = 
         raise ParameterError(f"noise must be None or 'finite-size', got {noise!r}")
     model = _models.get("dsode" if noise is None else "dsode-fs")
     return _run(model, params, t_end=t_end, seed=seed, record=record, progress=progress,
-                check_memory=check_memory, options=options)
+                check_memory=check_memory, options=options, stimulus=stimulus)

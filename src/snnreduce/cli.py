@@ -13,7 +13,8 @@ import click
 
 from . import models as registry
 from .io import ResultFileError
-from .params import PRESETS, NetworkParams, ParameterError, parse_value, read_parameter_file
+from .params import (PRESETS, NetworkParams, ParameterError, parse_value, read_parameter_file,
+                     read_stimulus_table)
 
 
 def _model_help(kinds=("network", "reduction", "baseline")) -> str:
@@ -81,6 +82,35 @@ def build_params(preset: str, assignments, params_file=None, k: float = 1.0) -> 
     return params.replace(**changes) if changes else params
 
 
+def build_stimulus(texts, params_file=None, assignments=()):
+    """The run's stimulus: the ``--params`` file's ``[stimulus]`` table, then ``--stimulus``
+    over it population by population (the command line wins), then fixed sweep values
+    ``stimulus.<POP>.<shape>.<field>=V``; None when there is none."""
+    from .stimulus import Stimulus, as_stimulus, parse_stimulus
+
+    stimulus = Stimulus()
+    if params_file:
+        table = read_stimulus_table(params_file)
+        if table is not None:
+            stimulus = Stimulus.from_dict(table)
+    if texts:
+        stimulus = stimulus.merged(parse_stimulus(list(texts)))
+    for name, value in parse_assignments(assignments).items():
+        stimulus = stimulus.with_value(name, value)
+    return as_stimulus(stimulus)
+
+
+_STIMULUS_HELP = (
+    "External drive of one population (repeatable): POP:TERM[+TERM...], POP = E or I, "
+    "rates in kicks/ms, times in ms. Terms: lambda (the population's lambda_e/lambda_i), "
+    "const(RATE), step(at=MS,amp=RATE[,duration=MS,period=MS]) (a step, pulse or pulse train; "
+    "amp is the change, not the level), sine(amp=RATE,hz=HZ[,mean=RATE,phase=DEG]), "
+    "ramp(start=MS,stop=MS,amp=RATE), sampled(width=MS,values=[R1,R2,...]). "
+    "E.g. --stimulus 'E:lambda+step(at=500,amp=2)' --stimulus 'I:lambda+sine(amp=1,hz=40)'. "
+    "Over the --params file's [stimulus] table: the command line wins per population. "
+    "The rate must stay >= 0 and sine.hz <= 500/dt. docs/stimuli.md.")
+stimulus_option = click.option("--stimulus", "stimulus_texts", multiple=True,
+                               metavar="POP:SHAPE", help=_STIMULUS_HELP)
 preset_option = click.option("--preset", default="reference", show_default=True,
                              help=f"Named parameter set: {', '.join(PRESETS)}.")
 set_option = click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
@@ -88,8 +118,10 @@ set_option = click.option("--set", "assignments", multiple=True, metavar="KEY=VA
                                "Pathways are post-pre: p_ei is I -> E.")
 params_option = click.option("--params", "params_file", type=click.Path(dir_okay=False),
                              help="TOML or JSON parameter file (by suffix; flat or under a "
-                                  "[network] table). Its values are applied over --preset; "
-                                  "then --k scales, then --set changes.")
+                                  "[network] table; a [stimulus] table, e.g. E = "
+                                  "\"lambda+step(at=500,amp=2)\", is the stimulus). Its values "
+                                  "are applied over --preset; then --k scales, then --set "
+                                  "changes.")
 k_option = click.option("--k", "k", type=float, default=1.0, show_default=True,
                         help="Size scaling: N <- N/k, S <- S*k (keeps N P S).")
 t_end_option = click.option("--t-end", type=float, default=2000.0, show_default=True,
@@ -121,11 +153,12 @@ def cli():
 @click.option("--record", default="", metavar="NAMES",
               help="Comma-separated recordings, e.g. voltage,pending (network) — the dsODE "
                    "records its voltage density by default.")
+@stimulus_option
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output NetCDF file.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @force_option
 def run(model, preset, assignments, params_file, k, t_end, seed, engine_options, noise, record,
-        out, quiet, force):
+        stimulus_texts, out, quiet, force):
     """Run one model and save its Result to NetCDF."""
     from .api import run_model
 
@@ -142,6 +175,9 @@ def run(model, preset, assignments, params_file, k, t_end, seed, engine_options,
     records = tuple(r.strip() for r in record.split(",") if r.strip())
     # without --record a model keeps what `plot` needs (the dsODE: its voltage density)
     options["record"] = records or registry.get(model).default_record
+    stimulus = build_stimulus(stimulus_texts, params_file)
+    if stimulus is not None:
+        options["stimulus"] = stimulus
     result = run_model(params, model, seed=seed, t_end=t_end, options=options)
     result.save(out)
     click.echo(f"{result.engine}: {t_end:g} ms in {result.wall_time:.2f} s (seed {result.seed}) "
@@ -204,28 +240,107 @@ def _fmt(value) -> str:
 @click.option("--dsode-option", "dsode_options", multiple=True, metavar="KEY=VALUE",
               help="dsODE option (repeatable), e.g. refractory_rule=paper.")
 @click.option("--jobs", type=click.IntRange(1, 512), default=None, help="Parallel processes (default: all cores).")
+@stimulus_option
+@click.option("--step-smooth", type=float, default=None, metavar="MS",
+              help="With a step in --stimulus: box (ms) the rates of the step response are "
+                   "smoothed with (default 10 ms, step_report.SMOOTH_MS; 0: raw per-step "
+                   "rates).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @force_option
 def compare(preset, assignments, params_file, k, t_end, seeds, models, baselines, dsode_options,
-            jobs, out, quiet, force):
-    """Network vs Markov surrogate vs dsODE (and baselines): report.md, report.json, compare.png in OUT."""
+            jobs, stimulus_texts, step_smooth, out, quiet, force):
+    """Network vs Markov surrogate vs dsODE (and baselines): report.md, report.json, compare.png in OUT.
+
+    With a step in --stimulus the report adds each model's step response (rate before and
+    after, latency, overshoot, settling time) and step_response.png."""
     from .compare import compare as run_compare, write_report
 
     params = build_params(preset, assignments, params_file, k)
     model_list = [m.strip() for m in models.split(",") if m.strip()]
     baseline_list = [b.strip() for b in baselines.split(",") if b.strip()]
+    stimulus = build_stimulus(stimulus_texts, params_file)
     try:
         comparison = run_compare(params, seeds=seeds, t_end=t_end, models=model_list, n_jobs=jobs,
                                  progress=not quiet, baselines=baseline_list,
                                  dsode_options=parse_assignments(dsode_options, "--dsode-option"),
-                                 check_memory=not force)
+                                 check_memory=not force, stimulus=stimulus,
+                                 step_smooth=step_smooth)
     except ImportError as exc:  # e.g. --baselines rdm without NEST
         raise InputError(str(exc)) from None
     payload = write_report(comparison, out)
     click.echo(_comparison_table(payload))
-    click.echo(f"wrote {os.path.join(out, 'report.md')}, report.json, compare.png "
+    extra = ", step_response.png" if payload.get("step_figure") else ""
+    click.echo(f"wrote {os.path.join(out, 'report.md')}, report.json, compare.png{extra} "
                f"({comparison.wall_time:.1f} s)", err=True)
+
+
+@cli.command(name="response")
+@preset_option
+@set_option
+@params_option
+@k_option
+@click.option("--t-end", type=float, default=2000.0, show_default=True,
+              help="Simulated time of every run, ms (at least the transient plus 2 periods of "
+                   "the lowest frequency).")
+@click.option("--freqs", default="2,5,10,20,40,80,160", show_default=True, metavar="HZ,HZ,...",
+              help="Stimulus frequencies, Hz (at most 500/dt).")
+@click.option("--amp", type=float, default=0.5, show_default=True,
+              help="Modulation amplitude, kicks/ms: the drive of each target population is "
+                   "Q:lambda+sine(amp=AMP,hz=F) (at most lambda_Q, so the rate stays >= 0).")
+@click.option("--targets", default="E,I", show_default=True,
+              help="Populations whose drive is modulated (in phase): E,I, E or I.")
+@click.option("--seeds", type=click.IntRange(1, 1000), default=5, show_default=True,
+              help="Network seeds (0 .. N-1); deterministic models run once.")
+@click.option("--models", default="snn,dsode", show_default=True,
+              help="Comma-separated: " + _model_help(("network", "reduction")) + ".")
+@click.option("--transient", type=float, default=None,
+              help="Time dropped at the start of every run, ms (default: per frequency "
+                   "max(100 ms, one period)).")
+@click.option("--dsode-option", "dsode_options", multiple=True, metavar="KEY=VALUE",
+              help="dsODE option (repeatable), e.g. closure=paper.")
+@click.option("--jobs", type=click.IntRange(1, 512), default=None,
+              help="Parallel processes (default: all cores).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@force_option
+def response_command(preset, assignments, params_file, k, t_end, freqs, amp, targets, seeds,
+                     models, transient, dsode_options, jobs, out, quiet, force):
+    """Linear response (gain and phase of the E and I rates) to a sinusoidal drive at each
+    frequency: response.json, response.md, response.png (Bode figure) in OUT."""
+    from .response_job import response, write_response
+
+    params = build_params(preset, assignments, params_file, k)
+    if params_file and read_stimulus_table(params_file) is not None:
+        raise InputError(f"--params {params_file} has a [stimulus] table, but response makes "
+                         f"its own sinusoidal stimulus (--freqs, --amp, --targets); remove it")
+    model_list = [m.strip() for m in models.split(",") if m.strip()]
+    for m in model_list:
+        registry.get(m)
+    dsode = parse_assignments(dsode_options, "--dsode-option")
+    options = {m: dsode for m in model_list if registry.get(m).engine == "dsode"} if dsode else {}
+    try:
+        resp = response(params, freqs=freqs, amp=amp, seeds=seeds, models=model_list,
+                        t_end=t_end, targets=targets, transient=transient, options=options,
+                        n_jobs=jobs, progress=not quiet, check_memory=not force)
+    except ImportError as exc:
+        raise InputError(str(exc)) from None
+    payload = write_response(resp, out)
+    for pop in ("E", "I"):
+        click.echo(f"{pop} gain (Hz per kicks/ms) / phase (deg)")
+        click.echo(f"{'Hz':>8s}" + "".join(f"{m:>22s}" for m in payload["models"]))
+        for i, hz in enumerate(resp.freqs):
+            row = f"{hz:8g}"
+            for m in payload["models"]:
+                e = payload["models"][m][pop][i]
+                row += f"{_fmt_gain(e['gain'], e['phase']):>22s}"
+            click.echo(row)
+    click.echo(f"wrote {os.path.join(out, 'response.json')}, response.md, response.png "
+               f"({resp.wall_time:.1f} s)", err=True)
+
+
+def _fmt_gain(gain, phase) -> str:
+    return "—" if gain is None else f"{gain:.4g} / {phase:+.1f}"
 
 
 def _comparison_table(payload) -> str:
@@ -248,7 +363,9 @@ def _comparison_table(payload) -> str:
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUES",
               help="Swept parameter (repeatable; several give their product): a range "
                    "start:stop:num (inclusive), a comma list, or one value (a fixed change). "
-                   "Pathways are post-pre.")
+                   "Pathways are post-pre. A field of --stimulus is named "
+                   "stimulus.POP.SHAPE.FIELD, e.g. --set stimulus.E.sine.hz=5:80:10 or "
+                   "stimulus.E.step.amp=1,2 (stimulus.POP.FIELD when one term has FIELD).")
 @params_option
 @k_option
 @t_end_option
@@ -266,13 +383,15 @@ def _comparison_table(payload) -> str:
               help="Model option (repeatable): KEY=VALUE for every model that takes KEY, "
                    "MODEL:KEY=VALUE for one, e.g. --option closure=paper, "
                    "--option dsode:dv=2.")
+@stimulus_option
 @click.option("--store-raster", is_flag=True, help="Also keep every run's full Result on disk.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output NetCDF file.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted sweep into the same --out.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @force_option
 def sweep_command(preset, assignments, params_file, k, t_end, models, seeds, jobs, backend,
-                  scheduler, model_options, store_raster, out, resume, quiet, force):
+                  scheduler, model_options, stimulus_texts, store_raster, out, resume, quiet,
+                  force):
     """Run models over a parameter grid; statistics per point into one NetCDF file."""
     from .sweep import parse_grid, sweep
 
@@ -280,12 +399,15 @@ def sweep_command(preset, assignments, params_file, k, t_end, models, seeds, job
     grid = parse_grid([a for a in assignments if _is_grid_entry(a)])
     if not grid:
         raise InputError("sweep needs at least one --set NAME=START:STOP:NUM or NAME=V1,V2,...")
+    fixed_stimulus = [a for a in fixed if a.strip().startswith("stimulus.")]
+    fixed = [a for a in fixed if a not in fixed_stimulus]
     params = build_params(preset, fixed, params_file, k)
+    stimulus = build_stimulus(stimulus_texts, params_file, fixed_stimulus)
     try:
         ds = sweep(params, grid, models=models, seeds=seeds, t_end=t_end, backend=backend,
                    n_jobs=jobs, scheduler=scheduler, out=out, resume=resume, progress=not quiet,
                    store_raster=store_raster, check_memory=not force,
-                   model_options=options_per_model(model_options, models))
+                   model_options=options_per_model(model_options, models), stimulus=stimulus)
     except ImportError as exc:
         raise InputError(str(exc)) from None
     failed = int((ds["status"] != "ok").sum())

@@ -24,6 +24,7 @@ from .params import NetworkParams, ParameterError
 from .parallel import run_tasks
 from .resources import check_compare
 from .result import Result
+from .stimulus import Stimulus, as_stimulus
 from .analysis.statistics import STATISTICS, flatten_summary, unflatten
 from .validation import seed_labels
 
@@ -59,6 +60,8 @@ class Comparison:
     attractors: dict = field(default_factory=dict, repr=False)
     discard: float = 100.0
     wall_time: float = 0.0
+    stimulus: Stimulus | None = None
+    step_smooth: float | None = None
 
     def statistics(self) -> dict:
         """``{"models": {model: {"mean", "sd", "n_runs"}}, "errors": {model: ...}}``.
@@ -88,7 +91,8 @@ class Comparison:
 def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float = 2000.0,
             models=("snn", "surrogate", "dsode"), n_jobs: int | None = None, discard: float = 100.0,
             progress: bool = True, dsode_options: dict | None = None, baselines=(),
-            check_memory: bool = True) -> Comparison:
+            check_memory: bool = True, stimulus=None, step_smooth: float | None = None
+            ) -> Comparison:
     """Run the network, the surrogate and the dsODE on ``params`` and summarise each.
 
     Parameters
@@ -115,6 +119,12 @@ def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float =
     check_memory : bool
         Refuse (ParameterError) a comparison whose memory estimate (the runs executing at once
         and the results it keeps; docs/resources.md) exceeds the available memory.
+    stimulus : Stimulus, str, list of str or dict, optional
+        The external drive of every run (docs/stimuli.md), checked before any run. With a
+        step in it, the report adds the step response of every model (:mod:`snnreduce.step_report`).
+    step_smooth : float, optional
+        Box (ms) the rates of the step response are smoothed with; default
+        :data:`snnreduce.step_report.SMOOTH_MS`, 0 for the raw per-step rates.
 
     Raises
     ------
@@ -139,6 +149,13 @@ def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float =
     for model in models:  # fail now, with the install hint, rather than inside a worker
         registry.get(model).check_ready(params)
     dsode_options = dict(dsode_options or {})
+    stimulus = as_stimulus(stimulus)
+    if stimulus is not None:
+        stimulus.check(params, t_end)
+    from .step_report import SMOOTH_MS, step_window
+
+    step_smooth = SMOOTH_MS if step_smooth is None else step_smooth
+    step_window(stimulus, t_end=t_end, discard=discard, dt=params.dt, smooth=step_smooth)
     jobs = []
     for model in models:
         for seed in ([None] if registry.get(model).deterministic else seeds):
@@ -148,8 +165,9 @@ def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float =
                   options={m: dsode_options for m in models if registry.get(m).engine == "dsode"},
                   n_jobs=n_jobs, check_memory=check_memory)
     start = time.perf_counter()
-    outputs = run_tasks(_run_one, [(params, model, seed, t_end, discard, dsode_options)
-                                   for model, seed in jobs],
+    stimulus_dict = None if stimulus is None else stimulus.to_dict()
+    outputs = run_tasks(_run_one, [(params, model, seed, t_end, discard, dsode_options,
+                                    stimulus_dict) for model, seed in jobs],
                         n_jobs=n_jobs, progress=progress, desc="compare")
     results, summaries, attractors = {}, {}, {}
     for (model, _), (result, summary, attractor) in zip(jobs, outputs):
@@ -158,10 +176,11 @@ def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float =
         if attractor is not None:
             attractors.setdefault(model, attractor)
     return Comparison(params=params, seeds=seeds, summaries=summaries, results=results,
-                      attractors=attractors, discard=discard, wall_time=time.perf_counter() - start)
+                      attractors=attractors, discard=discard, wall_time=time.perf_counter() - start,
+                      stimulus=stimulus, step_smooth=step_smooth)
 
 
-def _run_one(params, model, seed, t_end, discard, dsode_options):
+def _run_one(params, model, seed, t_end, discard, dsode_options, stimulus=None):
     # Module-level so loky can pickle it; each worker imports the package (and numba's cache).
     from .analysis import attractor_coordinates, summarize
 
@@ -169,6 +188,8 @@ def _run_one(params, model, seed, t_end, discard, dsode_options):
     options = {"record": entry.compare_record, "check_memory": False}  # compare checked them all
     if entry.engine == "dsode":
         options.update(dsode_options)
+    if stimulus is not None:
+        options["stimulus"] = stimulus
     result = run_model(params, model, seed=seed, t_end=t_end, options=options)
     try:
         attractor = attractor_coordinates(result, discard=discard)
@@ -184,7 +205,8 @@ def _run_one(params, model, seed, t_end, discard, dsode_options):
 
 
 def write_report(comparison: Comparison, out_dir: str | Path, *, figure: bool = True) -> dict:
-    """Write ``report.md``, ``report.json``, ``compare.png`` and every run's NetCDF to ``out_dir``.
+    """Write ``report.md``, ``report.json``, ``compare.png`` and every run's NetCDF to ``out_dir``;
+    with a stimulus step, also the step-response rows and ``step_response.png``.
 
     Returns the statistics dict written to ``report.json``.
     """
@@ -202,6 +224,17 @@ def write_report(comparison: Comparison, out_dir: str | Path, *, figure: bool = 
                "discard_ms": comparison.discard, "files": files,
                "wall_time": comparison.wall_time, "version": __version__,
                "figure": "compare.png" if figure else None}
+    where = _step_window(comparison, payload["t_end"])
+    if comparison.stimulus is not None:
+        payload["stimulus"] = comparison.stimulus.to_dict()
+    if where is not None:
+        from .step_report import step_summary
+
+        payload["step_response"] = {"t_step": where.t_step, "population": where.population,
+                                    "before_ms": where.before, "window_ms": where.window,
+                                    "smooth_ms": where.smooth,
+                                    "models": step_summary(comparison.results, where)}
+        payload["step_figure"] = "step_response.png" if figure else None
     atomic_write_text(out_dir / "report.json", json.dumps(payload, indent=2, allow_nan=False,
                                                           default=_json_default) + "\n")
     atomic_write_text(out_dir / "report.md", _markdown(comparison, stats, payload))
@@ -209,7 +242,24 @@ def write_report(comparison: Comparison, out_dir: str | Path, *, figure: bool = 
         from .plot import compare_figure, save_figure
 
         save_figure(compare_figure(comparison), out_dir / "compare.png")
+        if where is not None:
+            from .plot import step_response_figure
+            from .step_report import step_traces
+
+            t, traces = step_traces(comparison.results, where)
+            save_figure(step_response_figure(t, traces, where.t_step,
+                                             window=(-where.before, where.window),
+                                             title=f"step response: {comparison.stimulus}"),
+                        out_dir / "step_response.png")
     return payload
+
+
+def _step_window(comparison: Comparison, t_end: float):
+    from .step_report import step_window
+
+    kwargs = {} if comparison.step_smooth is None else {"smooth": comparison.step_smooth}
+    return step_window(comparison.stimulus, t_end=t_end, discard=comparison.discard,
+                       dt=comparison.params.dt, **kwargs)
 
 
 # ----------------------------------------------------------------------------- tables
@@ -241,6 +291,18 @@ def _markdown(comparison, stats, payload) -> str:
               + ". `snnreduce stats FILE --json` prints the same per-run numbers.", ""]
     if payload.get("figure"):
         lines += [f"![comparison]({payload['figure']})", ""]
+    if "stimulus" in payload:
+        lines += [f"Stimulus: `{comparison.stimulus}` (docs/stimuli.md).", ""]
+    if "step_response" in payload:
+        from .step_report import StepWindow, step_markdown
+
+        sr = payload["step_response"]
+        lines += step_markdown(sr["models"], StepWindow(sr["t_step"], sr["population"],
+                                                        sr["before_ms"], sr["window_ms"],
+                                                        sr["smooth_ms"]),
+                               {m: registry.get(m).label for m in sr["models"]})
+        if payload.get("step_figure"):
+            lines += [f"![step response]({payload['step_figure']})", ""]
     lines += ["Parameters (pathways post-pre):", "", "```json",
               json.dumps(comparison.params.to_dict(), indent=1), "```", ""]
     return "\n".join(lines)

@@ -12,6 +12,7 @@ from .metadata import (CONVENTIONS, COORDINATE_ATTRS, PARAMETER_ATTR_PREFIX, REC
                        parameter_attrs)
 from .params import PATHWAYS, POPULATIONS, NetworkParams, ParameterError
 from .result import RECORD_DIMS, Result
+from .stimulus import Stimulus, stimulus_of
 
 __all__ = ["load", "save_result", "result_to_dataset", "dataset_to_result", "atomic_write_text",
            "atomic_write", "open_netcdf", "netcdf_encoding", "ResultFileError", "COMPRESSION_LEVEL"]
@@ -33,8 +34,9 @@ def result_to_dataset(result: Result, *, expand: tuple[str, ...] | list[str] = (
     Every variable and coordinate carries ``units`` and ``long_name``; the voltage bins have a
     centre coordinate ``bin`` whose CF bounds are ``bin_edges`` (shape ``(bin, 2)``); spikes
     carry the population of their neuron. Provenance is in the global attributes: ``params``
-    (JSON, exact), each parameter again as ``param_<name>``, and ``seed`` (absent when the run
-    had none).
+    (JSON, exact), each parameter again as ``param_<name>``, ``seed`` (absent when the run
+    had none), ``options`` (JSON; a stimulus in its ``to_dict`` form) and, for a run with a
+    stimulus, ``stimulus`` (its grammar, for reading).
 
     Parameters
     ----------
@@ -100,6 +102,9 @@ def _provenance(result: Result) -> dict:
     }
     if result.seed is not None:  # no sentinel: a run without a seed has no seed attribute
         attrs["seed"] = int(result.seed)
+    stimulus = stimulus_of(result)
+    if stimulus is not None:  # readable grammar; the exact form is options["stimulus"]
+        attrs["stimulus"] = str(stimulus)
     attrs.update({PARAMETER_ATTR_PREFIX + k: v for k, v in result.params.to_dict().items()})
     return attrs
 
@@ -140,6 +145,9 @@ def dataset_to_result(ds) -> Result:
         else:
             seed = int(attrs["seed"]) if "seed" in attrs else None
         has_spikes = "spike_times" in ds
+        options = json.loads(attrs["options"])
+        if "stimulus" in options:  # a stimulus that no longer reads is a corrupt file
+            options["stimulus"] = Stimulus.from_dict(options["stimulus"]).to_dict()
         return Result(
             params=params,
             engine=str(attrs["engine"]),
@@ -150,7 +158,7 @@ def dataset_to_result(ds) -> Result:
             spike_times=ds["spike_times"].values if has_spikes else None,
             spike_neurons=ds["spike_neurons"].values if has_spikes else None,
             records=records,
-            options=json.loads(attrs["options"]),
+            options=options,
             status=str(attrs["status"]),
             wall_time=float(attrs["wall_time"]),
             version=str(attrs["version"]),

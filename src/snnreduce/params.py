@@ -23,7 +23,7 @@ from ._files import atomic_write_text
 from .validation import Choice, Interval, ParameterError
 
 __all__ = ["NetworkParams", "PRESETS", "ParameterError", "POPULATIONS", "PATHWAYS", "parse_value",
-           "read_parameter_file"]
+           "read_parameter_file", "read_stimulus_table"]
 
 POPULATIONS = ("E", "I")
 #: Pathways in post-pre order: "ei" is I -> E.
@@ -246,13 +246,27 @@ def read_parameter_file(path: str | Path) -> dict[str, Any]:
     """The parameter values in a TOML or JSON file (chosen by suffix), not yet validated.
 
     The values may be flat or under a ``network`` table/object, as :meth:`NetworkParams.to_toml`
-    and :meth:`NetworkParams.to_json` write them; a file may name only some parameters.
+    and :meth:`NetworkParams.to_json` write them; a file may name only some parameters. A
+    top-level ``stimulus`` table (TOML ``[stimulus]``, JSON ``"stimulus"``) is not a parameter:
+    it is left out here and read by :func:`read_stimulus_table`.
 
     Raises
     ------
     ParameterError
         For another suffix, an unreadable or malformed file, or content that is not a table.
     """
+    return _read_sections(path)[0]
+
+
+def read_stimulus_table(path: str | Path) -> dict[str, Any] | None:
+    """The ``stimulus`` table of a TOML or JSON parameter file, not yet validated (None if it
+    has none): population -> a grammar string (``E = "lambda+step(at=500,amp=2)"``) or term
+    tables, the forms :meth:`snnreduce.stimulus.Stimulus.from_dict` reads."""
+    return _read_sections(path)[1]
+
+
+def _read_sections(path: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """``(network values, stimulus table or None)`` of a parameter file."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".json"):
@@ -262,12 +276,19 @@ def read_parameter_file(path: str | Path) -> dict[str, Any]:
         data = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise ParameterError(f"cannot read parameter file {path}: {exc}") from None
+    stimulus = None
+    if isinstance(data, dict) and "stimulus" in data:
+        data = dict(data)
+        stimulus = data.pop("stimulus")
+        if not isinstance(stimulus, dict):
+            raise ParameterError(f"parameter file {path}: 'stimulus' must be a table of "
+                                 f"population = shape, got a {type(stimulus).__name__}")
     if isinstance(data, dict) and isinstance(data.get("network"), dict):
         data = data["network"]
     if not isinstance(data, dict):
         raise ParameterError(f"parameter file {path} must hold a table of name = value, "
                              f"got a {type(data).__name__}")
-    return data
+    return data, stimulus
 
 
 def parse_value(text: str):

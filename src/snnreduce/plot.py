@@ -20,7 +20,7 @@ from .populations import population_of
 
 __all__ = ["result_figure", "compare_figure", "bifurcation_figure", "save_figure", "plot_raster",
            "plot_rates", "plot_psd", "plot_density", "plot_attractor", "bode_figure",
-           "step_response_figure"]
+           "bode_grid", "step_response_figure"]
 
 _POP_COLOURS = {"E": "tab:red", "I": "tab:blue"}
 
@@ -286,7 +286,8 @@ def _as_seeds(entry) -> list:
     return list(entry) if isinstance(entry, (list, tuple)) else [entry]
 
 
-def bode_figure(curves: Mapping[str, Sequence], *, population: str = "E", title: str | None = None):
+def bode_figure(curves: Mapping[str, Sequence], *, population: str = "E", title: str | None = None,
+                axes=None):
     """Gain and phase against frequency, one line per model, a band over seeds.
 
     Parameters
@@ -300,14 +301,22 @@ def bode_figure(curves: Mapping[str, Sequence], *, population: str = "E", title:
     population : str
         Label of the rate ("E" or "I") for the axis titles.
     title : str, optional
+    axes : (Axes, Axes), optional
+        Draw into these (gain, phase) axes of an existing figure instead of a new one
+        (:func:`bode_grid`); the figure's layout is then left to the caller.
 
     Returns
     -------
     matplotlib.figure.Figure
         Gain (Hz per kicks/ms, log-log) above phase (degrees, unwrapped, log frequency).
     """
-    plt = _pyplot()
-    fig, (ax_g, ax_p) = plt.subplots(2, 1, figsize=(6.4, 6.4), sharex=True)
+    if axes is None:
+        plt = _pyplot()
+        fig, (ax_g, ax_p) = plt.subplots(2, 1, figsize=(6.4, 6.4), sharex=True)
+    else:
+        ax_g, ax_p = axes
+        fig = ax_g.figure
+    shown = set()
     for label, entries in curves.items():
         per_freq = [_as_seeds(e) for e in entries]
         if not per_freq:
@@ -316,14 +325,21 @@ def bode_figure(curves: Mapping[str, Sequence], *, population: str = "E", title:
         order = np.argsort(hz)
         per_freq = [per_freq[i] for i in order]
         hz = hz[order]
+        shown.update(hz.tolist())
         mean = [combine_linear_responses(seeds) for seeds in per_freq]
         gain = np.array([m.gain for m in mean])
         phase = np.degrees(np.unwrap(np.radians([m.phase for m in mean])))
         colour = _colour(label)
         banded = max(len(seeds) for seeds in per_freq) > 1
-        line = ax_g.plot(hz, gain, marker="o", ms=3, lw=1.2, color=colour,
-                         label=f"{label} (mean ± sd, {max(len(s) for s in per_freq)} seeds)"
-                         if banded else label)[0]
+        name = _label(label)
+        g_se = np.array([m.gain_se for m in mean])
+        # error bars only where they show (not the round-off of an exact sinusoid)
+        bars = not banded and bool(np.any(np.isfinite(g_se) & (g_se > 1e-6 * gain)))
+        if banded:
+            name = f"{name}: mean ± sd, {max(len(s) for s in per_freq)} seeds"
+        elif bars:   # a deterministic model's scatter across periods: its own oscillation
+            name = f"{name}: ± s.e. across periods"
+        line = ax_g.plot(hz, gain, marker="o", ms=3, lw=1.2, color=colour, label=name)[0]
         colour = line.get_color()
         ax_p.plot(hz, phase, marker="o", ms=3, lw=1.2, color=colour)
         if banded:
@@ -333,16 +349,15 @@ def bode_figure(curves: Mapping[str, Sequence], *, population: str = "E", title:
             ax_g.fill_between(hz, np.maximum(gain - g_sd, gain * 1e-3), gain + g_sd,
                               color=colour, alpha=0.25, lw=0)
             ax_p.fill_between(hz, phase - p_sd, phase + p_sd, color=colour, alpha=0.25, lw=0)
-        else:
-            g_se = np.array([m.gain_se for m in mean])
+        elif bars:
             p_se = np.array([m.phase_se for m in mean])
-            if np.any(np.isfinite(g_se) & (g_se > 0)):
-                ax_g.errorbar(hz, gain, yerr=np.nan_to_num(g_se), fmt="none", ecolor=colour,
-                              elinewidth=0.8, capsize=2)
-                ax_p.errorbar(hz, phase, yerr=np.nan_to_num(p_se), fmt="none", ecolor=colour,
-                              elinewidth=0.8, capsize=2)
+            ax_g.errorbar(hz, gain, yerr=np.nan_to_num(g_se), fmt="none", ecolor=colour,
+                          elinewidth=0.8, capsize=2)
+            ax_p.errorbar(hz, phase, yerr=np.nan_to_num(p_se), fmt="none", ecolor=colour,
+                          elinewidth=0.8, capsize=2)
     ax_g.set_xscale("log")
     ax_g.set_yscale("log")
+    _plain_log_ticks(ax_g, ax_p, shown)
     ax_g.set_ylabel(f"{population} gain (Hz per kicks/ms)")
     ax_g.set_title(title or f"{population} rate response to a sinusoidal input")
     ax_g.legend(fontsize=8)
@@ -351,8 +366,51 @@ def bode_figure(curves: Mapping[str, Sequence], *, population: str = "E", title:
     ax_p.set_xlabel("stimulus frequency (Hz)")
     ax_p.set_ylabel(f"{population} phase (degrees; < 0: rate lags)")
     ax_p.grid(True, which="both", lw=0.3, alpha=0.5)
+    if axes is None:
+        fig.tight_layout()
+    return fig
+
+
+def bode_grid(curves: Mapping[str, Mapping[str, Sequence]], *, title: str | None = None):
+    """Bode figures of several populations side by side (one column each: gain above phase).
+
+    Parameters
+    ----------
+    curves : mapping population -> (mapping label -> sequence over frequencies)
+        For each population, the ``curves`` of :func:`bode_figure`.
+    title : str, optional
+        Figure title above the columns.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _pyplot()
+    pops = list(curves)
+    fig, axes = plt.subplots(2, len(pops), figsize=(5.6 * len(pops), 6.8), sharex=True,
+                             squeeze=False)
+    for col, pop in enumerate(pops):
+        bode_figure(curves[pop], population=pop, axes=(axes[0, col], axes[1, col]),
+                    title=f"{pop} rate")
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _plain_log_ticks(ax_gain, ax_freq, freqs) -> None:
+    """Numbers, not powers of ten, on the log axes: ticks at the stimulus frequencies (at most
+    12 of them) and plain gain labels, so values read off the figure directly."""
+    from matplotlib.ticker import FormatStrFormatter, LogFormatter, NullFormatter
+
+    if 0 < len(freqs) <= 12:
+        ax_freq.set_xticks(sorted(freqs))
+        ax_freq.xaxis.set_minor_formatter(NullFormatter())
+    ax_freq.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax_gain.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    # minor labels only where the gain spans little more than a decade (else they crowd)
+    ax_gain.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False,
+                                                   minor_thresholds=(1.5, 0.5)))
 
 
 def _phase_sd(seeds, mean) -> float:
@@ -397,11 +455,12 @@ def step_response_figure(time, traces: Mapping[str, Mapping[str, np.ndarray]], t
             if v.ndim == 2 and v.shape[0] > 1:
                 mean, sd = v.mean(axis=0), v.std(axis=0, ddof=1)
                 line = ax.plot(t[shown], mean[shown], lw=1.0, color=colour,
-                               label=f"{label} (mean ± sd, {v.shape[0]} seeds)")[0]
+                               label=f"{_label(label)}: mean ± sd, {v.shape[0]} seeds")[0]
                 ax.fill_between(t[shown], (mean - sd)[shown], (mean + sd)[shown],
                                 color=line.get_color(), alpha=0.25, lw=0)
             else:
-                ax.plot(t[shown], v.reshape(-1)[shown], lw=1.0, color=colour, label=label)
+                ax.plot(t[shown], v.reshape(-1)[shown], lw=1.0, color=colour,
+                        label=_label(label))
         ax.axvline(t_step, color="0.4", ls="--", lw=0.8)
         ax.set_ylabel(f"{pop} rate (Hz/neuron)")
         ax.legend(fontsize=8, loc="best")

@@ -6,8 +6,10 @@ neuron of ``post`` (``kick[0, 1]`` is ``s_ei``, I -> E). Neurons are numbered po
 population (E first): population ``q`` holds the neurons ``offsets[q] .. offsets[q+1] - 1``.
 
 :func:`tables` is the one place a :class:`~snnreduce.NetworkParams` is read population by
-population; the engines' kernel tables (``network._common.population_table``,
-``dsode.moments.population_table`` / ``pathway_table``) are built from it, and neuron ->
+population; the numba kernels read two float tables made from it here, in one layout for
+every engine: :func:`kernel_population_table` (a row per post population, the columns of
+:data:`POPULATION_COLUMNS`) and :func:`kernel_pathway_table` (a row per pathway, the columns
+of :data:`PATHWAY_COLUMNS`, with the post and pre population of each row). Neuron ->
 population is :meth:`PopulationTables.population_of`, never a comparison with ``n_e``.
 docs/architecture.md says what else a third population needs.
 """
@@ -21,7 +23,8 @@ import numpy as np
 from .params import PATHWAYS, POPULATIONS
 
 __all__ = ["PopulationTables", "tables", "population_offsets", "population_of", "PATHWAY_POST",
-           "PATHWAY_PRE", "INHIBITORY"]
+           "PATHWAY_PRE", "INHIBITORY", "POPULATION_COLUMNS", "PATHWAY_COLUMNS",
+           "kernel_population_table", "kernel_pathway_table"]
 
 #: Whether the kicks a population sends are inhibitory (pull towards -inhibitory_reversal).
 INHIBITORY = {"E": False, "I": True}
@@ -101,3 +104,62 @@ def tables(params) -> PopulationTables:
         external_rate=np.array([params.lam(q) for q in POPULATIONS], dtype=np.float64),
         kick=kick, tau=tau, prob=prob, threshold=params.threshold,
         reversal=params.inhibitory_reversal, tau_m=params.tau_m)
+
+
+#: Columns of :func:`kernel_population_table`, one row per *post* population Q. "exc" / "inh"
+#: are the pathways from Q's excitatory and from its inhibitory sender (the kernels' input
+#: has one of each: a conductance-like inhibitory term and a current-like excitatory one);
+#: "pathway_*" are those pathways' rows in :func:`kernel_pathway_table` (stored as floats).
+#: "var_*" are the factors of an input closure (1: the paper's; ``dsode.moments`` sets them).
+POPULATION_COLUMNS = ("external_rate", "kick_exc", "kick_inh", "tau_exc", "tau_inh",
+                      "threshold", "reversal", "tau_m", "size", "var_exc", "var_inh",
+                      "prob_exc", "prob_inh", "pathway_exc", "pathway_inh")
+#: Columns of :func:`kernel_pathway_table`, one row per pathway in ``PATHWAYS`` order
+#: (post-pre): time constant (ms), connection probability, post and pre population index.
+PATHWAY_COLUMNS = ("tau", "prob", "post", "pre")
+
+
+def _senders(t: PopulationTables) -> tuple[int, int]:
+    """The excitatory and the inhibitory sender population (one of each is what the kernels'
+    input terms are written for; a K-population description with several of a kind needs a
+    sum over senders there: docs/architecture.md)."""
+    excitatory = [k for k in range(t.n_populations) if not t.inhibitory[k]]
+    inhibitory = [k for k in range(t.n_populations) if t.inhibitory[k]]
+    if len(excitatory) != 1 or len(inhibitory) != 1:
+        raise NotImplementedError("the kernels' input terms take one excitatory and one "
+                                  "inhibitory sender population")
+    return excitatory[0], inhibitory[0]
+
+
+def kernel_population_table(params) -> np.ndarray:
+    """``(K, len(POPULATION_COLUMNS))`` float64: the per-population constants the kernels
+    read, row = post population (var factors 1, the paper closure's)."""
+    t = tables(params)
+    e, i = _senders(t)
+    rows = [pw for pw in zip(PATHWAY_POST.tolist(), PATHWAY_PRE.tolist())]
+    col = {name: j for j, name in enumerate(POPULATION_COLUMNS)}
+    table = np.empty((t.n_populations, len(POPULATION_COLUMNS)))
+    table[:, col["external_rate"]] = t.external_rate
+    table[:, col["kick_exc"]] = t.kick[:, e]
+    table[:, col["kick_inh"]] = t.kick[:, i]
+    table[:, col["tau_exc"]] = t.tau[:, e]
+    table[:, col["tau_inh"]] = t.tau[:, i]
+    table[:, col["threshold"]] = t.threshold
+    table[:, col["reversal"]] = t.reversal
+    table[:, col["tau_m"]] = t.tau_m
+    table[:, col["size"]] = t.sizes
+    table[:, col["var_exc"]] = 1.0
+    table[:, col["var_inh"]] = 1.0
+    table[:, col["prob_exc"]] = t.prob[:, e]
+    table[:, col["prob_inh"]] = t.prob[:, i]
+    table[:, col["pathway_exc"]] = [rows.index((q, e)) for q in range(t.n_populations)]
+    table[:, col["pathway_inh"]] = [rows.index((q, i)) for q in range(t.n_populations)]
+    return table
+
+
+def kernel_pathway_table(params) -> np.ndarray:
+    """``(n_pathways, len(PATHWAY_COLUMNS))`` float64, rows in ``PATHWAYS`` order (post-pre):
+    τ, P, post and pre population index of each pathway."""
+    t = tables(params)
+    return np.column_stack([t.tau[PATHWAY_POST, PATHWAY_PRE], t.prob[PATHWAY_POST, PATHWAY_PRE],
+                            PATHWAY_POST.astype(np.float64), PATHWAY_PRE.astype(np.float64)])

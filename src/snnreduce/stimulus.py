@@ -97,7 +97,8 @@ import numpy as np
 from .params import POPULATIONS, ParameterError
 
 __all__ = ["Shape", "Baseline", "Const", "Step", "Sine", "Ramp", "Sampled", "Sum", "Stimulus",
-           "SHAPES", "parse_shape", "parse_stimulus"]
+           "SHAPES", "parse_shape", "parse_stimulus", "as_stimulus", "stimulus_of",
+           "field_attrs", "FIELD_UNITS"]
 
 _INF = math.inf
 # Rates below -_NEG_TOL * (scale of the terms) count as negative: a sine touching 0 from above
@@ -1076,6 +1077,11 @@ class Stimulus:
             raise ParameterError(f"stimulus JSON cannot be read: {exc}") from None
         return cls.from_dict(data)
 
+    def merged(self, over: "Stimulus") -> "Stimulus":
+        """This stimulus with the populations of ``over`` replaced by ``over``'s shapes (the
+        command line's ``--stimulus`` over a parameter file's ``[stimulus]`` table)."""
+        return Stimulus({**dict(self.shapes), **dict(over.shapes)})
+
     # ---- sweepable scalars -----------------------------------------------------------------
     def _named_fields(self) -> list[tuple[str, str, int, str]]:
         """(full name, population, term index, field) of every scalar field."""
@@ -1190,3 +1196,62 @@ def _first_negative(shape: Shape, t0: float, t1: float, dt: float,
     if found is None:
         return None
     return found, min(lowest, float(shape.rate_at(found)))
+
+
+# ---------------------------------------------------------------------------------------------
+# coercion, provenance, units of the sweepable fields
+# ---------------------------------------------------------------------------------------------
+
+def as_stimulus(value) -> Stimulus | None:
+    """A :class:`Stimulus` from what callers pass: None, a Stimulus, its grammar (a string or a
+    list of strings, :func:`parse_stimulus`) or its :meth:`Stimulus.to_dict` form. An empty
+    stimulus (no population) is None: the constant drive of the parameters."""
+    if value is None:
+        return None
+    if isinstance(value, Stimulus):
+        stimulus = value
+    elif isinstance(value, str) or (isinstance(value, (list, tuple))
+                                    and all(isinstance(v, str) for v in value)):
+        stimulus = parse_stimulus(value)
+    elif isinstance(value, Mapping):
+        stimulus = Stimulus.from_dict(value)
+    else:
+        raise ParameterError(f"stimulus must be a Stimulus, a string such as "
+                             f"'E:lambda+step(at=500,amp=2)' or a dict, got "
+                             f"{type(value).__name__}")
+    return stimulus if stimulus else None
+
+
+def stimulus_of(result) -> Stimulus | None:
+    """The stimulus a :class:`~snnreduce.Result` was run with (from its options), or None."""
+    return as_stimulus(result.options.get("stimulus"))
+
+
+#: Units (CF/UDUNITS) and meaning of every sweepable field name of the shapes.
+FIELD_UNITS: dict[str, tuple[str, str]] = {
+    "rate": ("ms-1", "constant rate of external kicks"),
+    "amp": ("ms-1", "amplitude (change of the external kick rate)"),
+    "mean": ("ms-1", "mean of the sinusoid (external kick rate)"),
+    "hz": ("Hz", "frequency"),
+    "phase": ("degree", "phase at t = 0"),
+    "at": ("ms", "onset"),
+    "duration": ("ms", "duration of each pulse"),
+    "period": ("ms", "onset-to-onset interval of the pulses"),
+    "start": ("ms", "start"),
+    "stop": ("ms", "end of the ramp"),
+    "width": ("ms", "width of each sample"),
+}
+
+
+def field_attrs(name: str) -> dict[str, str]:
+    """``units`` and ``long_name`` of a sweepable stimulus name (``stimulus.E.sine.hz``), for
+    a sweep coordinate."""
+    parts = name.split(".")
+    if parts and parts[0] == "stimulus":
+        parts = parts[1:]
+    field_name = parts[-1] if parts else ""
+    units, text = FIELD_UNITS.get(field_name, ("1", field_name))
+    pop = parts[0] if parts else "?"
+    shape = parts[1] if len(parts) == 3 else ""
+    what = f"{shape} {text}" if shape else text
+    return {"units": units, "long_name": f"stimulus of {pop}: {what} ({name})"}

@@ -34,7 +34,8 @@ from .resources import check_sweep
 from .sweeps.assembly import FORMAT, assemble, load_sweep
 from .sweeps.execution import (PEAK_VARIABLES, STATISTICS, Chunk, Task, make_executor,
                                point_statistics)
-from .sweeps.grid import normalise_grid, parse_grid, run_seed
+from .stimulus import Stimulus, as_stimulus
+from .sweeps.grid import is_stimulus_name, normalise_grid, parse_grid, point_stimulus, run_seed
 from .sweeps.journal import Journal, SweepError, check_resumable
 from .validation import seed_labels
 
@@ -79,6 +80,9 @@ class _Spec:
     store_raster: bool
     out: Path | None
     points: list = field(repr=False)
+    stimulus: Stimulus | None = None
+    #: each point's stimulus (to_dict), in the order of ``points``; empty without a stimulus
+    point_stimuli: list = field(default_factory=list, repr=False)
 
     @property
     def evaluator(self) -> str:
@@ -86,11 +90,14 @@ class _Spec:
 
     def manifest(self) -> dict:
         """What identifies the sweep's results; a resume must match it exactly."""
-        return json.loads(json.dumps({
+        manifest = {
             "params": self.base.to_dict(), "grid": self.grid, "models": list(self.models),
             "seeds": list(self.seeds), "t_end": self.t_end, "model_options": self.model_options,
             "evaluator": self.evaluator, "store_raster": self.store_raster,
-        }))
+        }
+        if self.stimulus is not None:  # absent otherwise: journals of older sweeps still resume
+            manifest["stimulus"] = self.stimulus.to_dict()
+        return json.loads(json.dumps(manifest))
 
     def tasks(self) -> list[Task]:
         names = list(self.grid)
@@ -102,7 +109,8 @@ class _Spec:
                 for label in labels:
                     seed = None if label is None else run_seed(label, model, point)
                     tasks.append(Task((index, model, label), params, seed,
-                                       self._raster_path((index, model, label))))
+                                      self._raster_path((index, model, label)),
+                                      self.point_stimuli[index] if self.point_stimuli else None))
         return tasks
 
     def raster_name(self, key) -> str:
@@ -117,11 +125,12 @@ class _Spec:
 
 
 def _build_spec(params, grid, models, seeds, t_end, model_options, evaluate, store_raster,
-                out) -> _Spec:
+                out, stimulus=None) -> _Spec:
     if not isinstance(params, NetworkParams):
         raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
     t_end = check_run_arguments(params, t_end)
-    grid = normalise_grid(params, grid)
+    stimulus = as_stimulus(stimulus)
+    grid = normalise_grid(params, grid, stimulus)
 
     if isinstance(models, str):
         models = [m.strip() for m in models.split(",")]
@@ -157,10 +166,18 @@ def _build_spec(params, grid, models, seeds, t_end, model_options, evaluate, sto
     if store_raster and out is None:
         raise ParameterError("store_raster=True needs out= (the runs are saved beside it)")
     names = list(grid)
-    points = [(combo, params.replace(**dict(zip(names, combo))))
-              for combo in itertools.product(*grid.values())]
+    points, point_stimuli = [], []
+    for combo in itertools.product(*grid.values()):
+        point = dict(zip(names, combo))
+        p = params.replace(**{k: v for k, v in point.items() if not is_stimulus_name(k)})
+        points.append((combo, p))
+        if stimulus is not None:  # every point's stimulus checked before any run starts
+            here = point_stimulus(stimulus, point)
+            here.check(p, t_end)
+            point_stimuli.append(here.to_dict())
     return _Spec(params, grid, models, seeds, t_end, model_options, evaluate,
-                 bool(store_raster), None if out is None else Path(out), points)
+                 bool(store_raster), None if out is None else Path(out), points, stimulus,
+                 point_stimuli)
 
 
 # ---------------------------------------------------------------------------- the jobs
@@ -198,7 +215,7 @@ def sweep(params: NetworkParams, grid: dict, models=("dsode",), seeds=1, t_end: 
           backend: str = "loky", n_jobs: int | None = None, scheduler=None, out=None,
           resume: bool = False, progress: bool = True, store_raster: bool = False,
           model_options: dict | None = None, *, evaluate: Callable | None = None,
-          check_memory: bool = True):
+          check_memory: bool = True, stimulus=None):
     """Run models over a grid of parameter values and collect their statistics.
 
     Parameters
@@ -208,7 +225,9 @@ def sweep(params: NetworkParams, grid: dict, models=("dsode",), seeds=1, t_end: 
     grid : dict of str to values
         Parameter name -> a list, a numpy array, a single value, or an inclusive range string
         ``"start:stop:num"``. Several names give their Cartesian product (first name outermost).
-        Every value is validated before any run starts.
+        A name ``stimulus.<POP>.<shape>.<field>`` (``stimulus.E.sine.hz``; the names are
+        :meth:`Stimulus.values() <snnreduce.stimulus.Stimulus.values>`) sweeps a field of
+        ``stimulus``. Every value is validated before any run starts.
     models : sequence of str or comma-separated str
         Among "snn" (stepped engine), "markov", "surrogate", "dsode" (deterministic
         reduction) and "dsode-fs" (finite-size noise).
@@ -242,6 +261,9 @@ def sweep(params: NetworkParams, grid: dict, models=("dsode",), seeds=1, t_end: 
         e.g. ``{"snn": {"drive": "poisson"}}``.
     evaluate : callable, optional
         Substitute for :func:`evaluate_point` (same signature and return keys).
+    stimulus : Stimulus, str, list of str or dict, optional
+        The external drive of every run (docs/stimuli.md), changed at each point by the
+        grid's stimulus names; stored in the file's ``stimulus`` attribute.
     check_memory : bool
         Refuse (ParameterError) a sweep whose memory estimate (the runs executing at once and
         the statistics it keeps; docs/resources.md) exceeds the available memory, or whose
@@ -266,7 +288,7 @@ def sweep(params: NetworkParams, grid: dict, models=("dsode",), seeds=1, t_end: 
     if resume and out is None:
         raise ParameterError("resume=True needs out= (the file of the sweep to resume)")
     spec = _build_spec(params, grid, models, seeds, t_end, model_options, evaluate,
-                       store_raster, out)
+                       store_raster, out, stimulus)
     check_sweep([p for _, p in spec.points], spec.models, seeds=len(spec.seeds), t_end=spec.t_end,
                 model_options=spec.model_options, backend=backend, n_jobs=n_jobs,
                 scheduler=scheduler, store_raster=spec.store_raster, out=spec.out,

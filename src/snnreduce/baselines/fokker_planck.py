@@ -25,17 +25,19 @@ See ``docs/baselines.md`` for the equations, the approximations and every option
 
 from __future__ import annotations
 
+import json
 import math
 import time
+from collections.abc import Mapping
 
 import numpy as np
 from numba import njit
 
-from .._steps import n_steps_of
+from .._steps import external_drive, n_steps_of, record_stride
 from ..params import NetworkParams, ParameterError
 from ..result import Result
-from ..validation import (check_flag, check_number, check_record, check_t_end, check_unknown,
-                          normalise_seed)
+from ..validation import (Interval, check_flag, check_number, check_record, check_t_end,
+                          check_unknown, normalise_seed)
 
 __all__ = ["run", "solve", "RECORDS", "DEFAULTS"]
 
@@ -48,6 +50,12 @@ RECORDS = ("refractory", "pending", "bin_count", "bin_mean")
 #: Default options (None: derived from the parameters, see :func:`run`).
 DEFAULTS = dict(dv=None, v_low=None, delay=0.0, finite_size=False, n_neurons=None,
                 synaptic_filter=True, recurrent_noise=True)
+#: Run arguments of the engine contract that are not solver options (they stay out of
+#: ``options``: the api records the stimulus; t_start is the Result's).
+RUN_ARGUMENTS = ("stimulus", "t_start", "initial_state", "record_every")
+_T_START = Interval(0, units="ms")
+#: ``final_state["engine"]`` of a Fokker-Planck run.
+ENGINE = "fokker-planck"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,6 +230,7 @@ def _reinjection_kernel(params, dt):
 # ---------------------------------------------------------------------------------------------
 
 def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: bool = False,
+        stimulus=None, t_start: float = 0.0, initial_state=None, record_every=None,
         **options) -> dict:
     """Integrate the population Fokker-Planck equations of the E-I network.
 
@@ -260,22 +269,49 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
     recurrent_noise : bool
         True (default): recurrent kicks contribute ``S^2 k / 2`` to the diffusion (shot noise of
         consumed kicks). False: only the external drive diffuses.
+    stimulus : snnreduce.stimulus.Stimulus, optional
+        Time-varying external rates: each step uses the exact mean of λ_Q over the step for
+        the drift λ and the diffusion λ/2 (the diffusion limit of the inhomogeneous Poisson
+        drive). None or constant: the constant-drive code (docs/stimuli.md).
+    t_start : float
+        Absolute time of the first step, ms (the stimulus is evaluated there); a run
+        continued from a ``final_state`` starts at its ``time``.
+    initial_state : None, array_like of shape (2, n_cells), or dict
+        None: ``params.initial_state``. An array: expected neurons per cell of E and I (rows
+        >= 0 summing to ``n_neurons``; nobody refractory, no pending kicks). A dict: the
+        ``final_state`` of an earlier run with the same parameters and options (exact
+        continuation, the finite-size stream included).
+    record_every : float, optional
+        Keep the records every ``record_every`` ms (a multiple of dt; the state after steps
+        ``i`` with ``(i + 1) % m == 0``). None: every step.
 
     Returns
     -------
     dict
-        ``population_counts`` (n_steps, 2), ``records``, ``options``, ``status``; ready for
-        :class:`snnreduce.Result` (``spike_times`` None).
+        ``population_counts`` (n_steps, 2), ``records``, ``options``, ``status``,
+        ``final_state`` (``mass``, ``pipe``, ``pool``, ``pending``, ``history``, ``step``,
+        ``t_origin``, ``time``, ``engine``, and ``rng`` for the finite-size noise; empty if the
+        run diverged); ready for :class:`snnreduce.Result` (``spike_times`` None).
     """
     if not isinstance(params, NetworkParams):
         raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
     t_end = check_t_end(t_end)
     record = check_record(record, RECORDS, "the Fokker-Planck solver")
     opts = check_options(params, options)
+    t_start = _T_START.check("t_start", t_start)
+    # the step grid t_origin + k dt of the chain of runs this one belongs to (docs: a run
+    # continued from a final_state computes the stimulus exactly as one run would)
+    t_origin, first = t_start, 0
+    if isinstance(initial_state, Mapping) and "step" in initial_state:
+        t_origin = float(np.asarray(initial_state.get("t_origin", 0.0)))
+        first = int(np.asarray(initial_state["step"]))
+    drive_params, rates = external_drive(stimulus, params, t_end, t_start, t_origin=t_origin,
+                                         first=first)
     gen = _as_generator(rng) if opts["finite_size"] else None
 
     dt = params.dt
     n_steps = n_steps_of(t_end, dt)
+    every = record_stride(record_every, dt)
     dv, n = opts["dv"], opts["n_cells"]
     m_th, m_rev = params.threshold, params.inhibitory_reversal
     faces = m_th - dv * np.arange(n, -1, -1, dtype=float)  # faces[0] = v_low, faces[n] = M
@@ -290,20 +326,34 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
     w_hi = min(max(w_hi, 0.0), 1.0)
     w_lo = 1.0 - w_hi
 
-    # initial densities (cell masses, total 1 per population)
-    mass = np.zeros((2, n))
-    if params.initial_state == "uniform":
-        overlap = np.clip(np.minimum(faces[1:], m_th) - np.maximum(faces[:-1], 0.0), 0.0, None)
-        mass[:] = overlap / overlap.sum()
-    else:
-        mass[:, reset_lo] = w_lo
-        if w_hi > 0:
-            mass[:, reset_lo + 1] = w_hi
-
     c_now, delayed_w, pool_q = _reinjection_kernel(params, dt)
     pipe_len = len(delayed_w)
-    pipe = np.zeros((2, max(pipe_len, 1)))  # pipe[:, j]: mass due j steps from now
-    pool = np.zeros(2)
+    d_steps = int(round(opts["delay"] / dt))
+    shapes = dict(mass=(2, n), pipe=(2, max(pipe_len, 1)), pool=(2,), pending=(4,),
+                  history=(d_steps + 1, 2))
+    # the state: cell masses (total 1 per population with the refractory part), the
+    # reinjection pipe (pipe[:, j]: mass due j steps from now) or pool, the pending kicks per
+    # post neuron (h), the firing fractions awaiting delivery, the global step
+    state = _start_state(initial_state, shapes, n_sim, t_start, dt)
+    if state is None:
+        state = {key: np.zeros(shape) for key, shape in shapes.items()}
+        mass = state["mass"]
+        if params.initial_state == "uniform":
+            overlap = np.clip(np.minimum(faces[1:], m_th) - np.maximum(faces[:-1], 0.0), 0.0,
+                              None)
+            mass[:] = overlap / overlap.sum()
+        else:
+            mass[:, reset_lo] = w_lo
+            if w_hi > 0:
+                mass[:, reset_lo + 1] = w_hi
+        state["step"] = 0
+        started = params.initial_state
+    else:
+        started = state.pop("started")
+        if opts["finite_size"] and "rng" in state:
+            gen = _restore_generator(state.pop("rng"))
+    mass, pipe, pool = state["mass"], state["pipe"], state["pool"]
+    pending, history, step0 = state["pending"], state["history"], int(state["step"])
 
     pathways = ("ee", "ie", "ei", "ii")  # post-pre
     post = np.array([0, 1, 0, 1])
@@ -312,24 +362,22 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
     decay = np.exp(-dt / taus)
     # kicks per neuron of post from one unit of pre firing fraction: P^{QQ'} N_{Q'}
     gain = np.array([params.p(pw) for pw in pathways]) * n_par[pre]
-    pending = np.zeros(4)  # mean pending kicks per post neuron (h)
-    d_steps = int(round(opts["delay"] / dt))
-    history = np.zeros((d_steps + 1, 2))  # firing fractions awaiting delivery
 
-    lam = np.array([params.lambda_e, params.lambda_i])
+    lam = np.array([drive_params.lambda_e, drive_params.lambda_i])
     s_e = np.array([params.s_ee, params.s_ie])
     s_i = np.array([params.s_ei, params.s_ii])
 
     counts = np.zeros((n_steps, 2))
+    rows = n_steps // every
     rec = {}
     if "refractory" in record:
-        rec["refractory"] = np.zeros((n_steps, 2))
+        rec["refractory"] = np.zeros((rows, 2))
     if "pending" in record:
-        rec["pending"] = np.zeros((n_steps, 4))
+        rec["pending"] = np.zeros((rows, 4))
     if "bin_count" in record:
-        rec["bin_count"] = np.zeros((n_steps, 2, n))
+        rec["bin_count"] = np.zeros((rows, 2, n))
     if "bin_mean" in record:
-        rec["bin_mean"] = np.broadcast_to(centres, (n_steps, 2, n)).copy()
+        rec["bin_mean"] = np.broadcast_to(centres, (rows, 2, n)).copy()
 
     lower = np.zeros(n + 1)
     upper = np.zeros(n + 1)
@@ -349,7 +397,9 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
     fired_frac = np.zeros(2)
     # finite size: the solve reinjects nothing at once; the sampled count is reinjected instead
     c_solve = 0.0 if opts["finite_size"] else c_now
-    for step in range(n_steps):
+    done = n_steps
+    for i in range(n_steps):
+        step = step0 + i  # global (history slots)
         if opts["synaptic_filter"]:
             kicks = pending * (1.0 - decay) / dt
         else:
@@ -368,7 +418,8 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
             m = mass[q]
             grid_before = m.sum() + source
             fired = _step_population(
-                m, faces, dt, dv, params.tau_m, lam[q], s_e[q], s_i[q],
+                m, faces, dt, dv, params.tau_m, lam[q] if rates is None else rates[i, q],
+                s_e[q], s_i[q],
                 kicks[q], kicks[2 + q],  # post q: pathways "qe" and "qi"
                 m_th, m_rev, opts["recurrent_noise"], source, reset_lo, w_lo, w_hi, c_solve,
                 lower, diag, upper, wc, wy, wz)
@@ -392,33 +443,117 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
                 pool[q] += (1.0 - c_now) * fired
             elif pipe_len > 1:
                 pipe[q, : pipe_len - 1] += fired * delayed_w[1:]
-            counts[step, q] = spikes if opts["finite_size"] else n_sim[q] * fired
+            counts[i, q] = spikes if opts["finite_size"] else n_sim[q] * fired
         # synapses: deliver the firing of step (step - d_steps)
         history[step % (d_steps + 1)] = fired_frac
         arriving = history[(step - d_steps) % (d_steps + 1)] if step >= d_steps else np.zeros(2)
         if opts["synaptic_filter"]:
-            pending = pending * decay + gain * arriving[pre]
+            pending[:] = pending * decay + gain * arriving[pre]
         else:
-            pending = gain * arriving[pre]
-        if "refractory" in rec:
-            rec["refractory"][step] = n_sim * (1.0 - mass.sum(axis=1))
-        if "pending" in rec:
-            rec["pending"][step] = pending * n_sim[post]
-        if "bin_count" in rec:
-            rec["bin_count"][step] = mass * n_sim[:, None]
+            pending[:] = gain * arriving[pre]
+        if (i + 1) % every == 0:
+            row = (i + 1) // every - 1
+            if "refractory" in rec:
+                rec["refractory"][row] = n_sim * (1.0 - mass.sum(axis=1))
+            if "pending" in rec:
+                rec["pending"][row] = pending * n_sim[post]
+            if "bin_count" in rec:
+                rec["bin_count"][row] = mass * n_sim[:, None]
         if not np.isfinite(fired_frac).all():
-            status = f"diverged at t = {step * dt:g} ms"
-            counts[step:] = np.nan
+            status = f"diverged at t = {t_start + i * dt:g} ms"
+            counts[i:] = np.nan
+            done = i + 1
             break
-        if bar is not None and (step % 1000 == 999 or step == n_steps - 1):
-            bar.update(step + 1 - bar.n)
+        if bar is not None and (i % 1000 == 999 or i == n_steps - 1):
+            bar.update(i + 1 - bar.n)
     if bar is not None:
         bar.close()
     if "bin_count" in rec or "bin_mean" in rec:
         rec["bin_edges"] = faces.copy()
     opts_out = dict(opts)
     opts_out["reset_weights"] = [int(reset_lo), float(w_lo), float(w_hi)]
-    return dict(population_counts=counts, records=rec, options=opts_out, status=status)
+    opts_out["initial_state"] = started
+    if every > 1:
+        opts_out["record_every"] = every * dt
+    final = {}
+    if status == "ok":
+        final = {key: np.array(state[key], dtype=np.float64) for key in shapes}
+        final.update(step=np.array(step0 + done, dtype=np.int64), t_origin=np.array(t_origin),
+                     time=np.array(t_origin + (step0 + done) * dt), engine=ENGINE)
+        if gen is not None:
+            final["rng"] = json.dumps(gen.bit_generator.state)
+    return dict(population_counts=counts, records=rec, options=opts_out, status=status,
+                final_state=final)
+
+
+def _bad_state(message):
+    raise ParameterError(f"initial_state: {message}")
+
+
+def _state_array(value, name, shape):
+    try:
+        a = np.array(value, dtype=np.float64)  # a copy: the solver writes into it
+    except (TypeError, ValueError):
+        _bad_state(f"{name} must be a numeric array of shape {shape}")
+    if a.shape != shape:
+        _bad_state(f"{name} must have shape {shape}, got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        _bad_state(f"{name} must be finite (no NaN or inf)")
+    if a.min(initial=0.0) < 0.0:
+        _bad_state(f"{name} must be >= 0")
+    return a
+
+
+def _start_state(initial_state, shapes, n_sim, t_start, dt):
+    """The state dict a run starts from (arrays copied and validated, plus ``started``, and
+    ``rng`` when a final_state has one), or None for ``params.initial_state``."""
+    if initial_state is None:
+        return None
+    if isinstance(initial_state, Mapping):
+        d = initial_state
+        if d.get("engine", ENGINE) != ENGINE:
+            _bad_state(f"a final_state of the {d.get('engine')!r} engine cannot start a "
+                       "Fokker-Planck run")
+        missing = [k for k in (*shapes, "step") if k not in d]
+        if missing:
+            _bad_state(f"a Fokker-Planck final_state needs {', '.join((*shapes, 'step'))}; "
+                       f"missing {', '.join(missing)}")
+        state = {key: _state_array(d[key], key, shape) for key, shape in shapes.items()}
+        step = np.asarray(d["step"])
+        if step.shape != () or not float(step).is_integer() or float(step) < 0:
+            _bad_state(f"step must be an integer >= 0, got {d['step']!r}")
+        if "time" in d:
+            t_state = float(np.asarray(d["time"]))
+            if not math.isclose(t_state, t_start, rel_tol=1e-12, abs_tol=1e-9 * dt):
+                raise ParameterError(f"t_start must be where the final_state ended, "
+                                     f"{t_state:.12g} ms, got {t_start:.12g} ms")
+        state.update(step=int(step), started="final_state")
+        if d.get("rng") is not None:
+            state["rng"] = d["rng"]
+        return state
+    if isinstance(initial_state, str):
+        _bad_state("a string initial state is a parameter (NetworkParams.initial_state); here "
+                   "give neurons per cell (2, n_cells) or a final_state dict")
+    cells = _state_array(initial_state, "neurons per cell", shapes["mass"])
+    for q in range(2):
+        if abs(cells[q].sum() - n_sim[q]) > 1e-9 * n_sim[q]:
+            _bad_state(f"the cells of population {'EI'[q]} must hold its {n_sim[q]:g} "
+                       f"neurons (n_neurons), got {cells[q].sum():.12g}")
+    state = {key: np.zeros(shape) for key, shape in shapes.items()}
+    state["mass"] = cells / n_sim[:, None]
+    state.update(step=0, started="array")
+    return state
+
+
+def _restore_generator(text):
+    try:
+        bit_state = json.loads(text)
+        bitgen = getattr(np.random, bit_state["bit_generator"])()
+        bitgen.state = bit_state
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ParameterError(f"initial_state['rng'] is not a saved random stream: {exc}") \
+            from None
+    return np.random.Generator(bitgen)
 
 
 def solve(params: NetworkParams, *, t_end: float = 2000.0, seed: int | None = None, record=(),

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from .._steps import external_drive, record_stride
 from ..params import NetworkParams, ParameterError
 from ..result import Result
 from ..validation import Interval, normalise_seed
@@ -46,6 +47,7 @@ __all__ = ["GifPopulationParams", "run_mesoscopic", "run_microscopic", "run", "f
            "MAPPING_DEFAULTS", "RUN_DEFAULTS", "NEST_MISSING", "check_runnable"]
 
 _PAIR_NAMES = ("E", "I")
+_T_START = Interval(0, units="ms")
 _PATHWAYS = ("ee", "ie", "ei", "ii")        # post, pre
 
 # ---------------------------------------------------------------------------------------------
@@ -706,7 +708,8 @@ def _nest_seed(seed) -> tuple[int, int]:
     return seed, seed % (2**32 - 2) + 1        # NEST wants 1 .. 2^32 - 1; seed + 1 below that
 
 
-def _simulate(gp, *, level, t_end, seed, dt, threads, connectivity, record, progress):
+def _simulate(gp, *, level, t_end, seed, dt, threads, connectivity, record, progress,
+              drive_rates=None, record_every=1):
     from . import _gif_nest
 
     t_end, dt, threads, record = _check_run(gp, t_end, dt, threads, connectivity, record, level)
@@ -718,7 +721,8 @@ def _simulate(gp, *, level, t_end, seed, dt, threads, connectivity, record, prog
     start = time.perf_counter()
     out = _gif_nest.simulate(gp, level=level, t_end=t_end, dt=dt, nest_seed=nest_seed,
                              threads=threads, connectivity=connectivity, record=record,
-                             progress=progress)
+                             progress=progress, drive_rates=drive_rates,
+                             record_every=record_every)
     options = dict(level=level, gif=gp.to_dict(), dt=dt, threads=threads, nest_seed=nest_seed,
                    nest_version=out.pop("nest_version"))
     if level == "micro":
@@ -824,7 +828,18 @@ def run_microscopic(gp: GifPopulationParams, *, t_end: float, seed: int | None, 
     return _result(gp, "gif-micro", seed, t_end, out["options"]["dt"], out, wall)
 
 
+#: How a time-varying stimulus reaches NEST, recorded in a run's options (docs/baselines.md).
+STIMULUS_MAPPING = (
+    "exact in the mean, approximate in the noise: the external mean current c_m*lambda_Q(t) "
+    "is the step mean of the stimulus in every step (I_e for the first step, a "
+    "step_current_generator for the changes, timed so that step k gets step k's value; "
+    "microscopic poisson drive: an inhomogeneous_poisson_generator at the step means); the "
+    "escape noise (and a gaussian drive's sd) is fitted once at the run-mean lambda_Q and "
+    "does not follow lambda_Q(t); a rate reaching 0 keeps that escape noise")
+
+
 def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: bool = False,
+        stimulus=None, t_start: float = 0.0, initial_state=None, record_every=None,
         **options) -> dict:
     """Engine function (snnreduce engine contract) of the refractory-density baseline.
 
@@ -843,6 +858,20 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
         Nothing for the mesoscopic model; ``("voltage",)`` for ``level="micro"``.
     progress : bool
         Progress bar.
+    stimulus : snnreduce.stimulus.Stimulus, optional
+        Time-varying external rates (docs/stimuli.md), evaluated from ``t_start`` (ms). None or
+        constant: the constant drive with the stimulus's λ. Time-varying: the mean current
+        follows the per-step means exactly; the escape noise is fitted at the run-mean λ_Q
+        and does not follow λ_Q(t) (:data:`STIMULUS_MAPPING`, also in the options).
+    t_start : float
+        Absolute time of the first step, ms (where the stimulus is evaluated).
+    initial_state : None
+        Only None: NEST's ``gif_pop_psc_exp`` / ``gif_psc_exp`` offer no way to read and set
+        their whole state (refractory-density arrays, synaptic currents, random streams), so
+        a run can neither start from a given state nor continue another exactly; it returns
+        no ``final_state``.
+    record_every : float, optional
+        Micro ``voltage``: keep every ``record_every`` ms (a multiple of dt).
     **options
         ``level`` ("meso" default, or "micro"), ``threads`` (1), ``connectivity``
         ("bernoulli" or "indegree", micro only) and every option of :func:`from_network`
@@ -862,6 +891,21 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ParameterError(f"unknown rdm option {unknown[0]!r}; allowed: {', '.join(allowed)}")
+    if initial_state is not None:
+        raise ParameterError(
+            "initial_state: the refractory-density model (NEST) cannot start from a given "
+            "state or continue a run (NEST exposes no settable state of gif_pop_psc_exp / "
+            "gif_psc_exp); it starts every run at rest")
+    if not isinstance(params, NetworkParams):
+        raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
+    t_start = _T_START.check("t_start", t_start)
+    every = record_stride(record_every, params.dt)
+    t_end_checked = _number("t_end", t_end, "a number of ms in (0, 1e9)")
+    drive_params, rates = external_drive(stimulus, params, t_end_checked, t_start)
+    if rates is not None:
+        # the escape noise is fitted once, at the run-mean rates (not following λ(t))
+        mean_e, mean_i = (float(x) for x in rates.mean(axis=0))
+        drive_params = params.replace(lambda_e=mean_e, lambda_i=mean_i)
     level = options.pop("level", "meso")
     if level not in ("meso", "micro"):
         raise ParameterError(f"level must be 'meso' or 'micro', got {level!r}")
@@ -872,14 +916,19 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
     # the mesoscopic model is mean field in its input: give its escape noise the recurrent
     # shot noise too; the microscopic network has that noise explicitly
     options.setdefault("escape_sigma", "network" if level == "meso" else "external")
-    gp = from_network(params, **options)
-    mapping = _check_mapping_options(params, options)
+    gp = from_network(drive_params, **options)
+    mapping = _check_mapping_options(drive_params, options)
     if rng is None:
         rng = np.random.default_rng()
     if not isinstance(rng, np.random.Generator):
         raise ParameterError(f"rng must be a numpy Generator, got {rng!r}")
     seed = int(rng.integers(2**32 - 2))
     _, out, _ = _simulate(gp, level=level, t_end=t_end, seed=seed, dt=params.dt, threads=threads,
-                          connectivity=connectivity, record=record, progress=progress)
+                          connectivity=connectivity, record=record, progress=progress,
+                          drive_rates=rates, record_every=every)
     out["options"].update(mapping=mapping, seed_drawn=seed)
+    if rates is not None:
+        out["options"]["stimulus_mapping"] = STIMULUS_MAPPING
+    if every > 1:
+        out["options"]["record_every"] = every * params.dt
     return out

@@ -6,13 +6,16 @@ import math
 
 import numpy as np
 
+from .._steps import external_drive, progress_bar, record_stride
 from .._steps import n_steps_of as _n_steps
-from .._steps import progress_bar
 from .._threads import prefer_workqueue
 from ..params import NetworkParams, ParameterError
 from ..validation import Interval, check_choice, check_flag, check_record, check_unknown
 from . import kernel as K
-from .moments import DEFAULT_CLOSURE, check_closure, pathway_table, population_table
+from .moments import (CONDITIONAL_CLOSURES, DEFAULT_CLOSURE, DEVIATION_CLOSURES,
+                      LINEAR_LAW_CLOSURES, POP_LAMBDA, check_closure, pathway_table,
+                      population_table)
+from .snapshot import DsodeState, clock_of, final_state, restore_generator, start_state
 from .transport import bin_edges
 
 __all__ = ["run", "run_batch", "DSODE_RECORDS", "REFRACTORY_RULES", "MOMENT_INTEGRATORS"]
@@ -36,6 +39,7 @@ def _check_record(record):
 _DV = Interval(0, closed="neither", units="bin width")
 _V_LOW = Interval(high=0, closed="neither", units="a voltage; bins must hold the reset 0")
 _TRUNCATE_SD = Interval(1, units="standard deviations")
+_T_START = Interval(0, units="ms")
 
 
 class _Setup:
@@ -84,9 +88,12 @@ class _Setup:
         self.ic[K.IC_NOISE] = noise == "finite-size"
         self.ic[K.IC_PENDING_NOISE] = bool(pending_noise)
         self.ic[K.IC_RATE_LAG] = int(rate_lag)
-        self.ic[K.IC_COLORED] = closure == "ou"
+        self.ic[K.IC_COLORED] = closure in DEVIATION_CLOSURES
+        self.ic[K.IC_LINEAR] = closure in LINEAR_LAW_CLOSURES
+        self.ic[K.IC_CONDITIONAL] = closure in CONDITIONAL_CLOSURES
         self.pop = population_table(params, closure)
         self.pw = pathway_table(params)
+        self.n_pop, self.n_pw = self.pop.shape[0], self.pw.shape[0]
         self.options = {
             "dv": dv, "v_low": float(self.edges[0]), "n_bins": int(n_bins),
             "refractory_rule": refractory_rule,
@@ -108,8 +115,9 @@ class _Setup:
         edges = self.edges
         k = edges.size - 1
         kk = k if n_bins is None else n_bins
-        n = np.zeros((2, kk))
-        vm = np.zeros((2, kk))
+        n_pop, n_pw, kinds = self.n_pop, self.n_pw, K.N_KINDS
+        n = np.zeros((n_pop, kk))
+        vm = np.zeros((n_pop, kk))
         vm[:, :k] = 0.5 * (edges[:-1] + edges[1:])
         for q, size in enumerate(self.params.n):
             if self.params.initial_state == "rest":
@@ -129,13 +137,27 @@ class _Setup:
                 share = (hi - lo) / m
                 n[q, :k] = size * share
                 vm[q, :k] = np.where(share > 0, 0.5 * (lo + hi), vm[q, :k])
-        refr = np.zeros(2)
-        line = np.zeros((2, int(self.ic[K.IC_REF_STEPS])))
-        return (n, vm, refr, line, np.zeros(4), np.zeros(4), np.zeros(2), np.zeros((2, 2, kk)),
-                np.zeros((2, 2, line.shape[1])))
+        refr = np.zeros(n_pop)
+        line = np.zeros((n_pop, int(self.ic[K.IC_REF_STEPS])))
+        return (n, vm, refr, line, np.zeros(n_pw), np.zeros(n_pw), np.zeros(n_pop),
+                np.zeros((n_pop, kinds, kk)), np.zeros((n_pop, kinds, line.shape[1])))
 
 
-def _record_arrays(record, n_steps, n_bins, lead=()):
+def _start(setup, initial_state, *, noise, rng, t_start):
+    """``(state, rng, kind)`` a run of ``setup`` starts from (:func:`snapshot.start_state`);
+    a final_state's saved stream replaces ``rng`` of a finite-size run."""
+    params = setup.params
+    state, rng_text, kind = start_state(
+        initial_state, n_bins=int(setup.ic[K.IC_BINS]), line_steps=int(setup.ic[K.IC_REF_STEPS]),
+        sizes=params.n, edges=setup.edges, t_start=t_start, dt=params.dt,
+        n_pathways=setup.n_pw,
+        default=lambda: setup.initial_state(rng=rng if noise is not None else None))
+    if noise is not None and rng_text is not None:
+        rng = restore_generator(rng_text)
+    return state, rng, params.initial_state if kind == "params" else kind
+
+
+def _record_arrays(record, n_steps, n_bins, lead=(), n_pop=2, n_pw=4):
     def arr(name, shape, dtype):
         return np.zeros(lead + ((n_steps,) + shape if name in record else (0,) + shape), dtype)
 
@@ -143,13 +165,13 @@ def _record_arrays(record, n_steps, n_bins, lead=()):
         # one allocation for both (each half is C-contiguous): with two, every run of
         # the reference preset took ~1300 fresh pages from the system (the allocator
         # gave the freed pair back), ~2 ms of page faults per biological second.
-        both = np.zeros((2,) + lead + (n_steps, 2, n_bins), _BIN_RECORD_DTYPE)
+        both = np.zeros((2,) + lead + (n_steps, n_pop, n_bins), _BIN_RECORD_DTYPE)
         bins = (both[0], both[1])
     else:
-        bins = (arr("bin_count", (2, n_bins), _BIN_RECORD_DTYPE),
-                arr("bin_mean", (2, n_bins), _BIN_RECORD_DTYPE))
-    return bins + (arr("pending", (4,), np.float64), arr("pending_var", (4,), np.float64),
-                   arr("refractory", (2,), np.float64))
+        bins = (arr("bin_count", (n_pop, n_bins), _BIN_RECORD_DTYPE),
+                arr("bin_mean", (n_pop, n_bins), _BIN_RECORD_DTYPE))
+    return bins + (arr("pending", (n_pw,), np.float64), arr("pending_var", (n_pw,), np.float64),
+                   arr("refractory", (n_pop,), np.float64))
 
 
 def _collect(record, recs, edges, n_bins, done):
@@ -166,10 +188,10 @@ def _collect(record, recs, edges, n_bins, done):
     return out
 
 
-def _status(done, n_steps, dt):
+def _status(done, n_steps, dt, t_start=0.0):
     if done == n_steps:
         return "ok"
-    return f"diverged: non-finite state at t = {done * dt:g} ms"
+    return f"diverged: non-finite state at t = {t_start + done * dt:g} ms"
 
 
 def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
@@ -177,6 +199,7 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
         dv: float = 4.0, v_low: float = -40.0, refractory_rule: str = "exponential",
         moment_integrator: str = "exact", truncate_sd: float = 8.0,
         pending_noise: bool = True, rate_lag: int = 0, closure: str = DEFAULT_CLOSURE,
+        stimulus=None, t_start: float = 0.0, initial_state=None, record_every=None,
         **unknown) -> dict:
     """Run the reduced system (dsODE) of ``params``; usually called via :func:`snnreduce.reduce`.
 
@@ -230,24 +253,58 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
         paper authors' code, whose moments see the spikes one step later (with
         ``refractory_rule="paper"`` and ``moment_integrator="euler"`` it gives their
         E ≈ 44 Hz, I ≈ 61 Hz on the reference set).
-    closure : {"paper", "diffusion", "ou"}
+    closure : {"paper", "diffusion", "ou", "ou-cond", "ou-cond-linear"}
         How the across-neuron spread σ² of the pending kicks enters the input
         (:mod:`snnreduce.dsode.moments`, docs/dsode.md §1): ``"ou"`` (default) carries, per
         bin, the mean deviation of its neurons' pending kicks from the population mean (an
         Ornstein–Uhlenbeck deviation of correlation time τ), transported with the mass, so
-        that the drift of a bin is that of its own neurons; ``"paper"`` the variance
+        that the drift of a bin is that of its own neurons; ``"ou-cond"`` is "ou" with the
+        exact conditional mean deviation of the neurons landing in each bin (instead of a
+        linear predictor in the landing voltage: less binning error), ``"ou-cond-linear"``
+        that with each bin's neurons on the linear density of its mass and mean instead of
+        the widest uniform law; ``"paper"`` the variance
         ``dt S² σ²/τ²`` of SPEC §3 (the paper's reduction, unchanged); ``"diffusion"`` its
         white-noise limit for a fluctuation of correlation time τ, ``2 dt S² σ²/τ``.
+    stimulus : snnreduce.stimulus.Stimulus, optional
+        Time-varying external rates λ_Q(t) (docs/stimuli.md). Each step uses the exact mean
+        of λ_Q over the step wherever the constant λ_Q entered (mean and variance ``dt λ`` of
+        the external input, every closure). None or a constant stimulus: the constant-drive
+        code with the stimulus's λ_E, λ_I (bit for bit the run without a stimulus when they
+        equal the parameters').
+    t_start : float
+        Absolute time of the first step, ms (default 0): the stimulus is evaluated at
+        ``t_start + i dt``. A run continued from a ``final_state`` must start where that run
+        ended (its ``final_state["time"]``).
+    initial_state : None, array_like of shape (2, n_bins), or dict
+        None: ``params.initial_state`` ("rest" or "uniform"). An array: neurons per bin of E
+        and I (rows >= 0 summing to N_E, N_I; mean voltages at the bin centres, nobody
+        refractory, no pending kicks). A dict: the ``final_state`` of an earlier run with the
+        same parameters and options, continued exactly (the finite-size stream included:
+        ``rng`` is then ignored).
+    record_every : float, optional
+        Keep the records every ``record_every`` ms (a multiple of dt): the state after steps
+        ``i`` with ``(i + 1) % m == 0``, ``m = record_every / dt``, ``n_steps // m`` rows.
+        None: every step. ``population_counts`` are never sampled.
 
     Returns
     -------
     dict
         ``population_counts`` (n_steps, 2) expected (deterministic) or sampled spikes per
-        step; ``spike_times`` / ``spike_neurons`` None; ``records``; ``options``; ``status``.
+        step; ``spike_times`` / ``spike_neurons`` None; ``records``; ``options``; ``status``;
+        ``final_state`` (:func:`snnreduce.dsode.snapshot.final_state`: the state arrays,
+        ``step``, ``time``, and the finite-size stream as JSON text in ``rng``; empty if
+        the run diverged).
     """
     check_unknown(unknown, ("dv", "v_low", "refractory_rule", "moment_integrator", "truncate_sd",
-                            "pending_noise", "rate_lag", "closure"), "dsODE")
-    setup = _Setup(params, dv=dv, v_low=v_low, refractory_rule=refractory_rule,
+                            "pending_noise", "rate_lag", "closure", "stimulus", "t_start",
+                            "initial_state", "record_every"), "dsODE")
+    if not isinstance(params, NetworkParams):
+        raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
+    t_start = _T_START.check("t_start", t_start)
+    t_origin, first = clock_of(initial_state, t_start)
+    drive_params, rates = external_drive(stimulus, params, t_end, t_start, t_origin=t_origin,
+                                         first=first)
+    setup = _Setup(drive_params, dv=dv, v_low=v_low, refractory_rule=refractory_rule,
                    moment_integrator=moment_integrator, truncate_sd=truncate_sd, noise=noise,
                    pending_noise=pending_noise, rate_lag=rate_lag, closure=closure)
     if noise is not None and not isinstance(rng, np.random.Generator):
@@ -256,76 +313,125 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
         rng = np.random.default_rng(0)  # never drawn from
     record = _check_record(record)
     dt = params.dt
+    every = record_stride(record_every, dt)
     n_steps = _n_steps(t_end, dt)
     n_bins = setup.edges.size - 1
-    state = setup.initial_state(rng=rng if noise is not None else None)
-    counts = np.zeros((n_steps, 2))
-    recs = _record_arrays(record, n_steps, n_bins)
+    state, rng, started = _start(setup, initial_state, noise=noise, rng=rng, t_start=t_start)
+    lam = K.NO_STIMULUS if rates is None else rates
+    counts = np.zeros((n_steps, setup.n_pop))
+    recs = _record_arrays(record, n_steps // every, n_bins, n_pop=setup.n_pop, n_pw=setup.n_pw)
 
     bar = progress_bar(progress, n_steps * dt, "dsode")
     chunk = _CHUNK_STEPS if progress else n_steps
     done = 0
     while done < n_steps:
         todo = min(chunk, n_steps - done)
-        did = K._advance(*state, setup.pop, setup.pw, setup.fc, setup.ic, done, todo, rng,
-                         counts, *recs, done)
+        did = K._advance(*state.arrays(), setup.pop, setup.pw, setup.fc, setup.ic, state.step,
+                         todo, rng, lam, counts, *recs, done, every)
+        state.step += did
         bar.update(did * dt)
         done += did
         if did < todo:
             break
     bar.close()
+    status = _status(done, n_steps, dt, t_start)
+    options = {**setup.options, "initial_state": started}
+    if every > 1:
+        options["record_every"] = every * dt
     return {
         "population_counts": counts[:done],
         "spike_times": None,
         "spike_neurons": None,
-        "records": _collect(record, recs, setup.edges, n_bins, done),
-        "options": setup.options,
-        "status": _status(done, n_steps, dt),
+        "records": _collect(record, recs, setup.edges, n_bins, done // every),
+        "options": options,
+        "status": status,
+        "final_state": final_state(state, t_origin=t_origin, dt=dt,
+                                   rng=rng if noise is not None else None)
+        if status == "ok" else {},
     }
 
 
 def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: float = -40.0,
               refractory_rule: str = "exponential", moment_integrator: str = "exact",
               truncate_sd: float = 8.0, rate_lag: int = 0, closure: str = DEFAULT_CLOSURE,
-              threads: int | None = None) -> list[dict]:
+              threads: int | None = None, stimulus=None, t_start: float = 0.0,
+              initial_state=None, record_every=None) -> list[dict]:
     """Advance the deterministic dsODE of many parameter sets together (numba ``prange``).
 
     Same options and return value as :func:`run` (one dict per set, in order); sets may
     differ in any parameter, including ``dt`` and the number of bins. ``threads`` caps the
-    numba threads used (default: numba's setting).
+    numba threads used (default: numba's setting). ``stimulus`` and ``initial_state`` are
+    one value for every set, or a list with one per set (None: the constant drive / the
+    parameters' initial state); each set's stimulus gives its own per-step rates (its
+    ``lambda`` terms are its own λ_Q, its steps its own dt).
     """
     params_list = list(params_list)
     if not params_list:
         return []
+    n_sets = len(params_list)
     record = _check_record(record)
+    t_start = _T_START.check("t_start", t_start)
+    stimuli = _per_set("stimulus", stimulus, n_sets)
+    starts = _per_set("initial_state", initial_state, n_sets)
+    drives, clocks = [], []
+    for p, stim, start in zip(params_list, stimuli, starts):
+        if not isinstance(p, NetworkParams):
+            raise ParameterError(f"params must be a NetworkParams, got {type(p).__name__}")
+        t_origin, first = clock_of(start, t_start)
+        clocks.append(t_origin)
+        drives.append(external_drive(stim, p, t_end, t_start, t_origin=t_origin, first=first))
     setups = [_Setup(p, dv=dv, v_low=v_low, refractory_rule=refractory_rule,
                      moment_integrator=moment_integrator, truncate_sd=truncate_sd, noise=None,
                      pending_noise=False, rate_lag=rate_lag, closure=closure)
-              for p in params_list]
-    n_sets = len(setups)
+              for p, _ in drives]
+    every = [record_stride(record_every, p.dt) for p in params_list]
+    if len(set(every)) > 1:
+        raise ParameterError("record_every must be the same number of steps for every set "
+                             "of a batch (sets with different dt: run them in separate batches)")
+    every = every[0]
     steps = np.array([_n_steps(t_end, s.params.dt) for s in setups], dtype=np.int64)
     bins = [s.edges.size - 1 for s in setups]
     kmax = max(bins)
     lmax = max(int(s.ic[K.IC_REF_STEPS]) for s in setups)
-    n = np.zeros((n_sets, 2, kmax))
-    vm = np.zeros((n_sets, 2, kmax))
-    refr = np.zeros((n_sets, 2))
-    line = np.zeros((n_sets, 2, lmax))
-    h = np.zeros((n_sets, 4))
-    var = np.zeros((n_sets, 4))
-    last = np.zeros((n_sets, 2))
-    eta = np.zeros((n_sets, 2, 2, kmax))
-    eta_r = np.zeros((n_sets, 2, 2, lmax))
-    for i, s in enumerate(setups):
-        n0, vm0, *_ = s.initial_state(kmax)
-        n[i], vm[i] = n0, vm0
+    n_pop, n_pw, kinds = setups[0].n_pop, setups[0].n_pw, K.N_KINDS
+    n = np.zeros((n_sets, n_pop, kmax))
+    vm = np.zeros((n_sets, n_pop, kmax))
+    refr = np.zeros((n_sets, n_pop))
+    line = np.zeros((n_sets, n_pop, lmax))
+    h = np.zeros((n_sets, n_pw))
+    var = np.zeros((n_sets, n_pw))
+    last = np.zeros((n_sets, n_pop))
+    eta = np.zeros((n_sets, n_pop, kinds, kmax))
+    eta_r = np.zeros((n_sets, n_pop, kinds, lmax))
+    step0 = np.zeros(n_sets, dtype=np.int64)
+    kinds = []
+    for i, (s, start) in enumerate(zip(setups, starts)):
+        state, _, kind = _start(s, start, noise=None, rng=None, t_start=t_start)
+        k, ell = bins[i], state.line.shape[1]
+        n[i, :, :k], vm[i, :, :k] = state.n, state.vm
+        refr[i], line[i, :, :ell], h[i], var[i], last[i] = (state.refr, state.line, state.h,
+                                                            state.var, state.last)
+        eta[i, :, :, :k], eta_r[i, :, :, :ell] = state.eta, state.eta_r
+        step0[i] = state.step
+        kinds.append(kind)
     pop = np.stack([s.pop for s in setups])
     pw = np.stack([s.pw for s in setups])
     fc = np.stack([s.fc for s in setups])
     ic = np.stack([s.ic for s in setups])
     smax = int(steps.max())
-    counts = np.zeros((n_sets, smax, 2))
-    recs = _record_arrays(record, smax, kmax, lead=(n_sets,))
+    if any(rates is not None for _, rates in drives):
+        # one rates array per set; a set without a time-varying stimulus gets its constant
+        # λ in every row (the same float: its numbers are those of the constant code)
+        lam = np.zeros((n_sets, smax, n_pop))
+        for i, ((_, rates), s) in enumerate(zip(drives, setups)):
+            if rates is None:
+                lam[i, :] = s.pop[:, POP_LAMBDA]
+            else:
+                lam[i, : rates.shape[0]] = rates
+    else:
+        lam = np.zeros((n_sets, 0, n_pop))
+    counts = np.zeros((n_sets, smax, n_pop))
+    recs = _record_arrays(record, smax // every, kmax, lead=(n_sets,), n_pop=n_pop, n_pw=n_pw)
     done = np.zeros(n_sets, dtype=np.int64)
     import numba
 
@@ -334,19 +440,41 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     if threads is not None:
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     try:
-        K._advance_batch(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, steps,
-                         np.random.default_rng(0), counts, *recs, done)
+        K._advance_batch(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0,
+                         steps, np.random.default_rng(0), lam, counts, *recs, every, done)
     finally:
         numba.set_num_threads(old)
     out = []
     for i, s in enumerate(setups):
         d = int(done[i])
+        k, ell = bins[i], int(s.ic[K.IC_REF_STEPS])
+        status = _status(d, int(steps[i]), s.params.dt, t_start)
+        state = DsodeState(n[i, :, :k], vm[i, :, :k], refr[i], line[i, :, :ell], h[i], var[i],
+                           last[i], eta[i, :, :, :k], eta_r[i, :, :, :ell],
+                           int(step0[i]) + d)
+        options = {**s.options, "initial_state": kinds[i] if kinds[i] != "params"
+                   else s.params.initial_state}
+        if every > 1:
+            options["record_every"] = every * s.params.dt
         out.append({
             "population_counts": counts[i, :d].copy(),
             "spike_times": None,
             "spike_neurons": None,
-            "records": _collect(record, [r[i] for r in recs], s.edges, bins[i], d),
-            "options": s.options,
-            "status": _status(d, int(steps[i]), s.params.dt),
+            "records": _collect(record, [r[i] for r in recs], s.edges, bins[i], d // every),
+            "options": options,
+            "status": status,
+            "final_state": final_state(state, t_origin=clocks[i], dt=s.params.dt)
+            if status == "ok" else {},
         })
     return out
+
+
+def _per_set(name, value, n_sets):
+    """``value`` for each of ``n_sets`` sets: a list/tuple of one per set, else the one value
+    repeated (an initial-state array is one value)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n_sets:
+            raise ParameterError(f"{name} must be one value or a list of one per parameter set "
+                                 f"({n_sets}), got a list of {len(value)}")
+        return list(value)
+    return [value] * n_sets

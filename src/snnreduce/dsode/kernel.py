@@ -1,8 +1,12 @@
 """The dsODE time step (SPEC §4) as numba kernels: one parameter set, or many in parallel.
 
 All state lives in arrays so that a run can be advanced in chunks (progress bar) and many
-parameter sets can be advanced side by side (``prange`` over sets). Population index 0 = E,
-1 = I; pathways in ``PATHWAYS`` order ("ee", "ie", "ei", "ii"; post, pre).
+parameter sets can be advanced side by side (``prange`` over sets). Populations and pathways
+are data: the kernel loops over the rows of the population table (``pop``, one per post
+population) and of the pathway table (``pw``, one per pathway, with its post and pre
+population), in the layout of :mod:`snnreduce.populations`; each population's input has one
+excitatory and one inhibitory pathway (the table's ``POP_PW_EXC`` / ``POP_PW_INH`` rows), the
+second index of the closure "ou" deviations (0: excitatory, 1: inhibitory sender).
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ import numba
 import numpy as np
 from numba import prange
 
-from .moments import (POP_N, POP_S_EXC, POP_S_INH, POP_TAU_EXC, POP_TAU_INH, POP_TAU_M,
-                      TAB_P, TAB_TAU, advance_pathway, advance_pathway_exact,
-                      input_coefficients)
-from .transport import (_edge_integrals, _edge_integrals_wide, _fma, _reconstruct_select,
-                        _source_assemble, _source_fill, _source_setup, _u)
+from .moments import (POP_LAMBDA, POP_N, POP_PW_EXC, POP_PW_INH, POP_S_EXC, POP_S_INH,
+                      POP_TAU_EXC, POP_TAU_INH, POP_TAU_M, TAB_P, TAB_POST, TAB_PRE, TAB_TAU,
+                      advance_pathway, advance_pathway_exact, input_coefficients_at)
+from .transport import (_edge_integrals, _edge_integrals_cond, _edge_integrals_linear_cond,
+                        _edge_integrals_wide, _fma, _reconstruct_select, _source_assemble,
+                        _source_assemble_g, _source_fill, _source_fill_linear, _source_setup,
+                        _u, reconstruct_linear)
 
 # Float constants of one parameter set (``fc``).
 FC_DT = 0
@@ -37,11 +43,20 @@ IC_NOISE = 4       # 1: finite-size sampling noise
 IC_PENDING_NOISE = 5  # 1: (finite-size) sampling noise of pending-kick arrival/consumption
 IC_RATE_LAG = 6    # 1: the moments see the previous step's spikes (the paper's code)
 IC_COLORED = 7     # 1: closure "ou", per-bin conditional means of the pending-kick deviation
-N_IC = 8
+IC_LINEAR = 8      # 1: closure "ou-cond-linear", linear in-bin law (transport.reconstruct_linear)
+IC_CONDITIONAL = 9  # 1: closure "ou-cond", exact conditional mean deviation of the arrivals
+N_IC = 10
 
 REF_EXPONENTIAL = 0
 REF_FIXED = 1
 REF_PAPER = 2
+
+#: Kinds of sender of a population's input (0: its excitatory, 1: its inhibitory pathway):
+#: the second index of the closure "ou" deviations ``eta`` / ``eta_r``.
+N_KINDS = 2
+
+#: ``lam`` of a run without a time-varying stimulus: no rows, the tables' constant λ_Q.
+NO_STIMULUS = np.zeros((0, 2))
 
 # A source bin holding less than this many neurons is carried without transport (stays in
 # its bin): this bounds the work spent on Gaussian-tail dust and changes no mass.
@@ -57,7 +72,8 @@ SF_RS = 4      # s² / w
 SF_S = 5       # input sd
 SF_C0 = 6      # lowest edge considered
 SF_MEAN = 7    # mean voltage after the step
-N_SF = 8
+SF_KAP = 8     # closure "ou-cond-linear": slope κ of the linear in-bin law (0: uniform)
+N_SF = 9
 SI_LO = 0      # lowest destination bin
 SI_HI = 1      # highest destination bin
 SI_EDGES = 2   # edges to evaluate in the vectorised pass (0 for a point)
@@ -149,6 +165,35 @@ def _setup_sources(m, kf, vbs, e0, dv, n_bins, trunc, in_a, in_b, in_c, in_d, g1
         sf[SF_S, j] = sd
         sf[SF_C0, j] = c0
         sf[SF_MEAN, j] = mean_x
+        si[SI_LO, j] = lo
+        si[SI_HI, j] = hi
+        si[SI_EDGES, j] = 0 if point else n_edges
+
+
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _setup_sources_linear(m, kf, vbs, e0, dv, n_bins, trunc, in_a, in_b, in_c, in_d, g1, g0,
+                          shrink, da, db, sf, si):
+    """:func:`_setup_sources` with the linear in-bin law of closure "ou-cond-linear"
+    (:func:`~snnreduce.dsode.transport.reconstruct_linear`): its slope κ goes to row
+    ``SF_KAP`` and the mean after the step is ``v̄ + μ`` (the law keeps the bin mean)."""
+    for j in range(m):
+        vb = vbs[j]
+        g = g1 * vb + g0
+        mu = (in_a + da[j]) - (in_b + db[j]) * g
+        s2 = max(in_c + in_d * g * g, 0.0)
+        sd = math.sqrt(s2)
+        a, w, kap = reconstruct_linear(vb, e0 + kf[j] * dv, dv, sd)
+        lo, hi, point, n_edges, ua0, du, off, r, rs, sd, c0, mean_x = _source_setup(
+            a * shrink, w * shrink, mu, sd, e0, dv, n_bins, trunc)
+        sf[SF_UA0, j] = ua0
+        sf[SF_DU, j] = du
+        sf[SF_OFF, j] = off
+        sf[SF_R, j] = r
+        sf[SF_RS, j] = rs
+        sf[SF_S, j] = sd
+        sf[SF_C0, j] = c0
+        sf[SF_MEAN, j] = mean_x + kap * (w * shrink) * (1.0 / 6.0)
+        sf[SF_KAP, j] = kap
         si[SI_LO, j] = lo
         si[SI_HI, j] = hi
         si[SI_EDGES, j] = 0 if point else n_edges
@@ -335,25 +380,109 @@ def _flush_colored(wts, j0, j1, sf, si, dpsi, dlam, new_n, new_m1, new_eta, reg,
     return f_q
 
 
+@numba.njit(cache=True, inline="always")
+def _conditionals(m, kf, vbs, eta_q, sf, g1, g0, kx, ki, cx, ci, reg):
+    """Closure "ou-cond": per source, the bin's mean deviations and the coefficients of
+    their conditional means given the landing bin (rows m_x, γ_x, m_i, γ_i of ``reg``).
+
+    Inside a bin the deviation is ``m_k + ζ``, ``ζ ~ N(0, c)`` independent of the position
+    U (the closure's assumption, as in "ou"); the step moves a neuron to
+    ``X = U + μ + Y`` with the Gaussian part ``Y = k ζ + ξ`` (``- k g ζ`` for inhibition),
+    ``Var(Y) = s²``. ζ and Y are jointly Gaussian and independent of U, so the exact
+    conditional mean is ``E[ζ | X] = (Cov(ζ, Y)/s²) E[Y | X]``: ``γ_x = k_x c_x/s²``,
+    ``γ_i = -k_i g c_i/s²`` (:func:`~snnreduce.dsode.transport._source_assemble_g` gives
+    ``E[Y; X in d]``). It replaces the best linear predictor in X of "ou", whose
+    ``Var(X) = s² + w²/12`` counts the uniform spread, which says nothing about ζ."""
+    for j in range(m):
+        s = sf[SF_S, j]
+        inv = 1.0 / (s * s)
+        k = int(kf[j])
+        g = g1 * vbs[j] + g0
+        reg[0, j] = eta_q[0, k]
+        reg[1, j] = kx * cx * inv
+        reg[2, j] = eta_q[1, k]
+        reg[3, j] = -ki * g * ci * inv
+
+
+@numba.njit(cache=True)
+def _flush_conditional(wts, j0, j1, sf, si, dpsi, dlam, dphi, new_n, new_m1, new_eta, reg,
+                       e_x, e_i, pbuf, mbuf, xbuf, gbuf, dv, n_bins, trunc, noise, rng, f_q,
+                       fired_eta):
+    """:func:`_flush_colored` of closure "ou-cond": a destination d receiving ``Δn`` of the
+    neurons of source j gets the deviation ``e (m Δn + γ n_j E[Y; X in d] Δn/(n_j p_d))``
+    (``e (m Δn + γ n_j E[Y; X in d])`` deterministically), the fired ones
+    ``e (m n_fired + γ E[Y; fired] n_fired/p_fire)`` into ``fired_eta`` (:func:`_conditionals`).
+    E[Y | d] is clipped to ``±(T s + w + 2 dv)`` (the farthest a destination lies; round-off
+    in the far tails only). Returns ``f_q`` plus the fired neurons."""
+    t = 0
+    top = n_bins - 1
+    for j in range(max(j0, 0), j1):
+        nj = wts[j]
+        lo = si[SI_LO, j]
+        hi = si[SI_HI, j]
+        r = sf[SF_R, j]
+        point = r == 0.0
+        g_fire, _ = _source_assemble_g(lo, hi, top, point, sf[SF_UA0, j], sf[SF_DU, j],
+                                       sf[SF_OFF, j], sf[SF_RS, j], sf[SF_S, j], dphi, t,
+                                       gbuf)
+        p_fire, t = _source_assemble(
+            lo, hi, top, point, sf[SF_UA0, j], sf[SF_DU, j], sf[SF_OFF, j], r,
+            sf[SF_RS, j], sf[SF_S, j], sf[SF_C0, j], dv, sf[SF_MEAN, j], dpsi, dlam, t,
+            pbuf, mbuf, 1.0, False)
+        if noise:
+            n_fired = _sample_source(rng, nj, lo, hi, pbuf, xbuf)
+        else:
+            n_fired = nj * p_fire
+        mx, gx, mi, gi = reg[0, j], reg[1, j], reg[2, j], reg[3, j]
+        y_max = trunc * sf[SF_S, j] + sf[SF_OFF, j] * sf[SF_S, j] + 2.0 * dv
+        for d in range(lo, hi + 1):
+            pd = pbuf[d]
+            if noise:
+                dn = xbuf[d]
+                dm1 = dn * (mbuf[d] / pd) if dn > 0.0 else 0.0
+            else:
+                dn = nj * pd
+                dm1 = nj * mbuf[d]
+            if dn > 0.0:
+                y = min(max(gbuf[d] / pd, -y_max), y_max)  # E[Y | X in d]
+                new_n[d] += dn
+                new_m1[d] += dm1
+                new_eta[0, d] += e_x * dn * (mx + gx * y)
+                new_eta[1, d] += e_i * dn * (mi + gi * y)
+        if n_fired > 0.0:
+            y = 0.0
+            if p_fire > 1e-12:
+                y = min(max(g_fire / p_fire, -y_max), y_max)
+            fired_eta[0] += e_x * n_fired * (mx + gx * y)
+            fired_eta[1] += e_i * n_fired * (mi + gi * y)
+        f_q += n_fired
+    return f_q
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0, n_steps,
-             rng, counts, rec_n, rec_m, rec_h, rec_v, rec_r, rec0):
+             rng, lam, counts, rec_n, rec_m, rec_h, rec_v, rec_r, rec0, rec_every):
     """Advance one parameter set by ``n_steps`` steps; returns the steps done (< n_steps on
     a non-finite state).
 
     ``error_model="numpy"`` (no zero-division checks, which would stop LLVM from
     vectorising): every divisor is a validated positive parameter or guarded.
 
-    State (modified in place): ``n``/``vm`` (2, K) neurons and mean voltage per bin,
-    ``refr`` (2,) refractory pool, ``line`` (2, L) delay line of the fixed rule, ``h``/``var``
-    (4,) pending-kick moments, ``last`` (2,) the previous step's spikes (for ``rate_lag``),
-    ``eta`` (2, 2, K) closure "ou": mean pending-kick deviation of the neurons of each bin
-    (population, pathway excitatory / inhibitory, bin), ``eta_r`` (2, 2, L) the summed
+    State (modified in place; P populations = rows of ``pop``, W pathways = rows of ``pw``):
+    ``n``/``vm`` (P, K) neurons and mean voltage per bin, ``refr`` (P,) refractory pool,
+    ``line`` (P, L) delay line of the fixed rule, ``h``/``var`` (W,) pending-kick moments,
+    ``last`` (P,) the previous step's spikes (for ``rate_lag``), ``eta`` (P, N_KINDS, K)
+    closure "ou": mean pending-kick deviation of the neurons of each bin (population,
+    pathway excitatory / inhibitory, bin), ``eta_r`` (P, N_KINDS, L) the summed
     deviation of the refractory pool (slot 0) or, with the fixed rule, of each cohort of the
     delay line (unused by the other closures).
-    ``counts`` receives the spikes of step ``i`` at row ``rec0 + i``; so do the ``rec_*``
-    arrays (first dimension 0 when not recorded) with the state after the step. ``step0`` is
-    the global index of the first step (delay line).
+    ``lam`` (rows, P): the external rate (kicks/ms) of each step of a time-varying
+    stimulus, row ``rec0 + i`` for step ``i`` (the run's step index); 0 rows: the constant
+    ``λ_Q`` of ``pop`` (the same numbers as before stimuli existed).
+    ``counts`` receives the spikes of step ``i`` at row ``rec0 + i``. The ``rec_*`` arrays
+    (first dimension 0 when not recorded) receive the state after the steps ``j = rec0 + i``
+    with ``(j + 1) % rec_every == 0``, at row ``(j + 1) // rec_every - 1`` (``rec_every = 1``:
+    every step, at row j). ``step0`` is the global index of the first step (delay line).
     """
     dt = fc[FC_DT]
     e0 = fc[FC_E0]
@@ -369,7 +498,12 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
     pending_noise = ic[IC_PENDING_NOISE] == 1
     rate_lag = ic[IC_RATE_LAG] == 1
     colored = ic[IC_COLORED] == 1
+    n_pop = pop.shape[0]
+    n_pw = pw.shape[0]
+    linear = ic[IC_LINEAR] == 1
+    conditional = ic[IC_CONDITIONAL] == 1
     zero_bin = min(max(int(math.floor((0.0 - e0) / dv)), 0), n_bins - 1)
+    stimulated = lam.shape[0] > 0
 
     new_n = np.empty(n_bins)
     new_m1 = np.empty(n_bins)
@@ -389,29 +523,41 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
     uab = np.zeros(cap + _PAD)
     dpsi = np.zeros(cap + _PAD)
     dlam = np.zeros(cap + _PAD)
+    # closure "ou-cond-linear": κ and κ s/w of the linear law at every evaluated edge
+    kapb = np.zeros(cap + _PAD if linear else 0)
+    krb = np.zeros(cap + _PAD if linear else 0)
+    # closure "ou-cond": Φ(u_a) - Φ(u_b) of every evaluated edge, E[Y; X in d] per bin
+    dphi = np.zeros(cap + _PAD if conditional else 0)
+    gbuf = np.zeros(n_bins if conditional else 0)
     # closure "ou": per-source drift additions, regression rows, arriving deviations
     da = np.zeros(n_bins + 4)
     db = np.zeros(n_bins + 4)
     reg = np.zeros((4, n_bins + 4))
-    new_eta = np.zeros((2, n_bins))
-    fired_eta = np.zeros(2)
+    new_eta = np.zeros((N_KINDS, n_bins))
+    fired_eta = np.zeros(N_KINDS)
     threshold = e0 + n_bins * dv
-    fired = np.zeros(2)
-    rates = np.zeros(2)
-    h_before = np.zeros(4)
-    decay = np.empty(4)
-    for j in range(4):
+    fired = np.zeros(n_pop)
+    rates = np.zeros(n_pop)
+    h_before = np.zeros(n_pw)
+    decay = np.empty(n_pw)
+    for j in range(n_pw):
         decay[j] = math.exp(-dt / pw[j, TAB_TAU])
-    shrinks = np.ones(2)  # leak factor exp(-dt/τ_m) per population (1: no leak)
-    for q in range(2):
+    shrinks = np.ones(n_pop)  # leak factor exp(-dt/τ_m) per population (1: no leak)
+    # each population's excitatory and inhibitory pathway (rows of pw) and their decay
+    pw_kind = np.empty((n_pop, N_KINDS), dtype=np.int64)
+    for q in range(n_pop):
         tau_m = pop[q, POP_TAU_M]
         if tau_m > 0.0:
             shrinks[q] = math.exp(-dt / tau_m)
+        pw_kind[q, 0] = int(pop[q, POP_PW_EXC])
+        pw_kind[q, 1] = int(pop[q, POP_PW_INH])
 
     for i in range(n_steps):
         step = step0 + i
-        row = rec0 + i  # of counts and records
-        for q in range(2):
+        row = rec0 + i  # the run's step index: row of counts and of the stimulus rates
+        sampled = (row + 1) % rec_every == 0  # records kept after this step
+        rrow = (row + 1) // rec_every - 1     # their row
+        for q in range(n_pop):
             shrink = shrinks[q]
             for k in range(n_bins):
                 new_n[k] = 0.0
@@ -419,11 +565,13 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
             f_q = 0.0
             # (the closure's variance factors are columns of pop; numba's cache does not see
             # changes to the inlined input_coefficients, so edit this file along with it)
-            in_a, in_b, in_c, in_d, g1, g0 = input_coefficients(q, h, var, pop, dt)
+            # the external rate of this step: a stimulus's step mean, or the constant λ_Q
+            lam_q = lam[row, q] if stimulated else pop[q, POP_LAMBDA]
+            in_a, in_b, in_c, in_d, g1, g0 = input_coefficients_at(q, h, var, pop, dt, lam_q)
             kx = ki = cx = ci = 0.0
+            jx = pw_kind[q, 0]  # the population's excitatory and inhibitory pathway
+            ji = pw_kind[q, 1]
             if colored:
-                jx = q
-                ji = 2 + q
                 kx = dt * pop[q, POP_S_EXC] / pop[q, POP_TAU_EXC]  # drift per unit deviation
                 ki = dt * pop[q, POP_S_INH] / pop[q, POP_TAU_INH]
                 cx, ci = _within_variances(n[q], eta[q], refr[q], line[q], eta_r[q],
@@ -462,13 +610,19 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                     new_n[k] += nk
                     new_m1[k] += nk * vm[q, k]
                     if colored:
-                        new_eta[0, k] += nk * decay[q] * eta[q, 0, k]
-                        new_eta[1, k] += nk * decay[2 + q] * eta[q, 1, k]
+                        new_eta[0, k] += nk * decay[jx] * eta[q, 0, k]
+                        new_eta[1, k] += nk * decay[ji] * eta[q, 1, k]
             # a whole number of vectors of 4 sources (no scalar remainder loop; the columns
             # past m are stale and unused): ~0.5 ms less per biological second
-            _setup_sources((m + 3) & ~3, kf, vbs, e0, dv, n_bins, trunc, in_a, in_b, in_c,
-                           in_d, g1, g0, shrink, da, db, sf, si)
-            if colored:
+            if linear:
+                _setup_sources_linear((m + 3) & ~3, kf, vbs, e0, dv, n_bins, trunc, in_a,
+                                      in_b, in_c, in_d, g1, g0, shrink, da, db, sf, si)
+            else:
+                _setup_sources((m + 3) & ~3, kf, vbs, e0, dv, n_bins, trunc, in_a, in_b, in_c,
+                               in_d, g1, g0, shrink, da, db, sf, si)
+            if conditional:
+                _conditionals(m, kf, vbs, eta[q], sf, g1, g0, kx, ki, cx, ci, reg)
+            elif colored:
                 _regressions(m, kf, vbs, eta[q], sf, g1, g0, kx, ki, cx, ci, reg)
             j1 = 0
             while True:
@@ -479,19 +633,35 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                     n_edges = si[SI_EDGES, ju]
                     if n_edge + n_edges > cap:
                         break
-                    n_edge = _source_fill(si[SI_LO, ju], n_edges, sf[SF_UA0, ju],
-                                          sf[SF_DU, ju], sf[SF_OFF, ju], uaa, uab, n_edge)
+                    if linear:
+                        n_edge = _source_fill_linear(si[SI_LO, ju], n_edges, sf[SF_UA0, ju],
+                                                     sf[SF_DU, ju], sf[SF_OFF, ju],
+                                                     sf[SF_KAP, ju], uaa, uab, kapb, krb,
+                                                     n_edge)
+                    else:
+                        n_edge = _source_fill(si[SI_LO, ju], n_edges, sf[SF_UA0, ju],
+                                              sf[SF_DU, ju], sf[SF_OFF, ju], uaa, uab, n_edge)
                     j1 += 1
                 # a whole number of vectors (no scalar remainder; the entries past n_edge
                 # are stale or zero, their results unused)
                 n_pad = (n_edge + _PAD - 1) & ~(_PAD - 1)
-                if colored:
+                if conditional:
+                    if linear:
+                        _edge_integrals_linear_cond(uaa, uab, kapb, krb, n_pad, dpsi, dlam,
+                                                    dphi)
+                    else:
+                        _edge_integrals_cond(uaa, uab, n_pad, dpsi, dlam, dphi)
+                    f_q = _flush_conditional(wts, j0, j1, sf, si, dpsi, dlam, dphi, new_n,
+                                             new_m1, new_eta, reg, decay[jx], decay[ji],
+                                             pbuf, mbuf, xbuf, gbuf, dv, n_bins, trunc, noise,
+                                             rng, f_q, fired_eta)
+                elif colored:
                     if noise:
                         _edge_integrals(uaa, uab, n_pad, dpsi, dlam)
                     else:
                         _edge_integrals_wide(uaa, uab, n_pad, dpsi, dlam)
                     f_q = _flush_colored(wts, j0, j1, sf, si, dpsi, dlam, new_n, new_m1,
-                                         new_eta, reg, decay[q], decay[2 + q], pbuf, mbuf,
+                                         new_eta, reg, decay[jx], decay[ji], pbuf, mbuf,
                                          xbuf, dv, n_bins, threshold, noise, rng, f_q,
                                          fired_eta)
                 elif noise:
@@ -533,8 +703,8 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                 # each cohort keeps its own deviation, decaying, until it leaves
                 slot_in = step % ref_steps
                 slot_out = (step + 1) % ref_steps
-                for kind in range(2):  # 0: pathway qE, 1: pathway qI
-                    e_k = decay[2 * kind + q]
+                for kind in range(N_KINDS):  # 0: the excitatory pathway qE, 1: the inhibitory qI
+                    e_k = decay[pw_kind[q, kind]]
                     for slot in range(ref_steps):
                         eta_r[q, kind, slot] *= e_k
                     eta_r[q, kind, slot_in] += fired_eta[kind]
@@ -542,16 +712,16 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                     eta_r[q, kind, slot_out] = 0.0
             elif colored:  # the pool's deviation decays; leavers take their share of it
                 share = min(max(leave / pool_before, 0.0), 1.0) if pool_before > 0.0 else 0.0
-                for kind in range(2):
-                    pooled = eta_r[q, kind, 0] * decay[2 * kind + q] + fired_eta[kind]
+                for kind in range(N_KINDS):
+                    pooled = eta_r[q, kind, 0] * decay[pw_kind[q, kind]] + fired_eta[kind]
                     new_eta[kind, zero_bin] += share * pooled
                     eta_r[q, kind, 0] = pooled - share * pooled
 
             # the new state, written straight into the bin records too (branch-free, so
             # that LLVM vectorises the divisions; a division by an empty bin's 0 is
             # discarded by the select)
-            rec_bin_n = rec_n.shape[0] > 0
-            rec_bin_m = rec_m.shape[0] > 0
+            rec_bin_n = rec_n.shape[0] > 0 and sampled
+            rec_bin_m = rec_m.shape[0] > 0 and sampled
             for k in range(n_bins):
                 nk = new_n[k]
                 low = e0 + k * dv
@@ -562,25 +732,20 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                     eta[q, 0, k] = new_eta[0, k] / nk if nk > 0.0 else 0.0
                     eta[q, 1, k] = new_eta[1, k] / nk if nk > 0.0 else 0.0
                 if rec_bin_n:
-                    rec_n[row, q, k] = nk
+                    rec_n[rrow, q, k] = nk
                 if rec_bin_m:
-                    rec_m[row, q, k] = v
+                    rec_m[rrow, q, k] = v
             fired[q] = f_q
             counts[row, q] = f_q
 
         # moments with this step's population rates (SPEC §4 step 5)
-        if rate_lag:
-            rates[0] = last[0] / dt
-            rates[1] = last[1] / dt
-        else:
-            rates[0] = fired[0] / dt
-            rates[1] = fired[1] / dt
-        last[0] = fired[0]
-        last[1] = fired[1]
+        for q in range(n_pop):
+            rates[q] = (last[q] if rate_lag else fired[q]) / dt
+            last[q] = fired[q]
         if noise and pending_noise:
             h_before[:] = h
-        for j in range(4):  # advance_moments, with the decay factors computed once
-            pre = 0 if j < 2 else 1
+        for j in range(n_pw):  # advance_moments, with the decay factors computed once
+            pre = int(pw[j, TAB_PRE])
             if euler:
                 h[j], var[j] = advance_pathway(h[j], var[j], rates[pre], pw[j, TAB_TAU],
                                                pw[j, TAB_P], dt, True)
@@ -588,9 +753,9 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                 h[j], var[j] = advance_pathway_exact(h[j], var[j], rates[pre], pw[j, TAB_TAU],
                                                      pw[j, TAB_P], decay[j])
         if noise and pending_noise:
-            for j in range(4):
-                post = j % 2
-                pre = 0 if j < 2 else 1
+            for j in range(n_pw):
+                post = int(pw[j, TAB_POST])
+                pre = int(pw[j, TAB_PRE])
                 n_post = pop[post, POP_N]
                 c = -math.expm1(-dt / pw[j, TAB_TAU])
                 pr = pw[j, TAB_P]
@@ -600,31 +765,37 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                 if v_tot > 0.0:
                     h[j] = max(h[j] + math.sqrt(v_tot) / n_post * rng.standard_normal(), 0.0)
 
-        if rec_h.shape[0] > 0:
-            for j in range(4):
-                rec_h[row, j] = h[j] * pop[j % 2, POP_N]
-        if rec_v.shape[0] > 0:
-            for j in range(4):
-                rec_v[row, j] = var[j]
-        if rec_r.shape[0] > 0:
-            rec_r[row, 0] = refr[0]
-            rec_r[row, 1] = refr[1]
-        if not (math.isfinite(fired[0]) and math.isfinite(fired[1])
-                and math.isfinite(h[0] + h[1] + h[2] + h[3])):
+        if rec_h.shape[0] > 0 and sampled:
+            for j in range(n_pw):
+                rec_h[rrow, j] = h[j] * pop[int(pw[j, TAB_POST]), POP_N]
+        if rec_v.shape[0] > 0 and sampled:
+            for j in range(n_pw):
+                rec_v[rrow, j] = var[j]
+        if rec_r.shape[0] > 0 and sampled:
+            for q in range(n_pop):
+                rec_r[rrow, q] = refr[q]
+        finite = True
+        for q in range(n_pop):
+            finite = finite and math.isfinite(fired[q])
+        h_sum = 0.0
+        for j in range(n_pw):
+            h_sum += h[j]
+        if not (finite and math.isfinite(h_sum)):
             return i + 1
     return n_steps
 
 
 @numba.njit(cache=True, parallel=True)
-def _advance_batch(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, n_steps, rng,
-                   counts, rec_n, rec_m, rec_h, rec_v, rec_r, done):
+def _advance_batch(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0, n_steps,
+                   rng, lam, counts, rec_n, rec_m, rec_h, rec_v, rec_r, rec_every, done):
     """:func:`_advance` for many parameter sets (leading dimension), in parallel over sets.
 
     Deterministic only (the shared ``rng`` is never drawn from). ``n_steps[s]`` steps for
-    set ``s``; ``done[s]`` receives the steps completed.
+    set ``s`` from its global step ``step0[s]``; ``lam[s]`` its per-step external rates
+    (second dimension 0: every set's constant λ); ``done[s]`` receives the steps completed.
     """
     for s in prange(n.shape[0]):
         done[s] = _advance(n[s], vm[s], refr[s], line[s], h[s], var[s], last[s], eta[s],
-                           eta_r[s], pop[s], pw[s], fc[s], ic[s], 0, n_steps[s], rng,
-                           counts[s], rec_n[s], rec_m[s],
-                           rec_h[s], rec_v[s], rec_r[s], 0)
+                           eta_r[s], pop[s], pw[s], fc[s], ic[s], step0[s], n_steps[s], rng,
+                           lam[s], counts[s], rec_n[s], rec_m[s],
+                           rec_h[s], rec_v[s], rec_r[s], 0, rec_every)

@@ -42,6 +42,14 @@ variance term is multiplied by a factor ``f`` of its pathway (columns ``POP_VAR_
                                 one Ornstein–Uhlenbeck deviation per neuron and pathway,
                                 :func:`advance_deviation`; dsODE: its conditional mean per
                                 bin, snnreduce.dsode.kernel)
+    "ou-cond"    f = 0          "ou", and the dsODE passes on the exact conditional mean
+                                of the deviation given the landing bin instead of the best
+                                linear predictor in the landing voltage (kernel
+                                ._conditionals); in the surrogate (no bins) it is "ou"
+    "ou-cond-linear"  f = 0     "ou-cond", and the dsODE reconstructs each bin with the
+                                linear density of its mass and mean instead of the widest
+                                uniform law (snnreduce.dsode.transport.reconstruct_linear);
+                                in the surrogate, which has no bins, it is "ou"
 """
 
 from __future__ import annotations
@@ -52,18 +60,31 @@ import numba
 import numpy as np
 
 from ..params import PATHWAYS
-from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
+from ..populations import (PATHWAY_COLUMNS, PATHWAY_POST, PATHWAY_PRE, POPULATION_COLUMNS,
+                           kernel_pathway_table, kernel_population_table)
 
 __all__ = ["PATHWAYS", "PRE", "POST", "CLOSURES", "pathway_table", "population_table",
            "advance_moments", "stationary_moments", "input_mean_var", "input_coefficients",
+           "input_coefficients_at",
            "TAB_TAU", "TAB_P", "POP_LAMBDA", "POP_S_EXC", "POP_S_INH", "POP_TAU_EXC",
            "POP_TAU_INH", "POP_THRESHOLD", "POP_REVERSAL", "POP_TAU_M", "POP_N",
-           "POP_VAR_EXC", "POP_VAR_INH", "DEFAULT_CLOSURE", "check_closure", "variance_factor",
-           "advance_deviation"]
+           "POP_VAR_EXC", "POP_VAR_INH", "POP_PW_EXC", "POP_PW_INH", "TAB_POST", "TAB_PRE",
+           "DEFAULT_CLOSURE", "check_closure", "variance_factor",
+           "advance_deviation", "DEVIATION_CLOSURES", "LINEAR_LAW_CLOSURES",
+           "CONDITIONAL_CLOSURES"]
 
 #: Input closures (how the across-neuron spread of pending kicks enters the input; see the
 #: module docstring). "paper" is SPEC §3 as published.
-CLOSURES = ("paper", "diffusion", "ou")
+CLOSURES = ("paper", "diffusion", "ou", "ou-cond", "ou-cond-linear")
+
+#: Closures that carry each neuron's (surrogate) or each bin's (dsODE) pending-kick deviation.
+DEVIATION_CLOSURES = ("ou", "ou-cond", "ou-cond-linear")
+
+#: Closures whose dsODE bins pass on the exact conditional mean deviation of their arrivals.
+CONDITIONAL_CLOSURES = ("ou-cond", "ou-cond-linear")
+
+#: Closures whose dsODE bins hold the linear in-bin law instead of the uniform one.
+LINEAR_LAW_CLOSURES = ("ou-cond-linear",)
 
 #: Closure of the dsODE and the surrogate when none is given: "ou" loses the least against
 #: the network on the regime suite (docs/validation.md); "paper" stays available unchanged.
@@ -73,23 +94,33 @@ DEFAULT_CLOSURE = "ou"
 PRE = PATHWAY_PRE
 POST = PATHWAY_POST
 
-# Columns of the pathway table (one row per pathway, PATHWAYS order).
-TAB_TAU = 0
-TAB_P = 1
+# Columns of the pathway table (one row per pathway, PATHWAYS order): the one layout of
+# snnreduce.populations.PATHWAY_COLUMNS.
+TAB_TAU = PATHWAY_COLUMNS.index("tau")
+TAB_P = PATHWAY_COLUMNS.index("prob")
+TAB_POST = PATHWAY_COLUMNS.index("post")   # post population index
+TAB_PRE = PATHWAY_COLUMNS.index("pre")     # pre population index
 
-# Columns of the population table (row 0 = E, row 1 = I, the *post* population).
-POP_LAMBDA = 0      # λ_Q, unit external kicks per ms
-POP_S_EXC = 1       # S^{QE}
-POP_S_INH = 2       # S^{QI}
-POP_TAU_EXC = 3     # τ^{QE}, ms
-POP_TAU_INH = 4     # τ^{QI}, ms
-POP_THRESHOLD = 5   # M
-POP_REVERSAL = 6    # M_r
-POP_TAU_M = 7       # τ_m, ms (0: no leak)
-POP_N = 8           # N_Q
-POP_VAR_EXC = 9     # closure factor f of the recurrent variance term of pathway QE
-POP_VAR_INH = 10    # closure factor f of the recurrent variance term of pathway QI
-_POP_COLUMNS = 11
+# Columns of the population table (a row per *post* population): the one layout of
+# snnreduce.populations.POPULATION_COLUMNS. "EXC"/"INH": the pathway from the excitatory /
+# the inhibitory sender, QE / QI for E-I.
+POP_LAMBDA = POPULATION_COLUMNS.index("external_rate")   # λ_Q, unit external kicks per ms
+POP_S_EXC = POPULATION_COLUMNS.index("kick_exc")          # S^{QE}
+POP_S_INH = POPULATION_COLUMNS.index("kick_inh")          # S^{QI}
+POP_TAU_EXC = POPULATION_COLUMNS.index("tau_exc")         # τ^{QE}, ms
+POP_TAU_INH = POPULATION_COLUMNS.index("tau_inh")         # τ^{QI}, ms
+POP_THRESHOLD = POPULATION_COLUMNS.index("threshold")     # M
+POP_REVERSAL = POPULATION_COLUMNS.index("reversal")       # M_r
+POP_TAU_M = POPULATION_COLUMNS.index("tau_m")             # τ_m, ms (0: no leak)
+POP_N = POPULATION_COLUMNS.index("size")                  # N_Q
+POP_VAR_EXC = POPULATION_COLUMNS.index("var_exc")   # closure factor f of the QE variance term
+POP_VAR_INH = POPULATION_COLUMNS.index("var_inh")   # closure factor f of the QI variance term
+POP_PW_EXC = POPULATION_COLUMNS.index("pathway_exc")      # row of pathway QE in pathway_table
+POP_PW_INH = POPULATION_COLUMNS.index("pathway_inh")      # row of pathway QI in pathway_table
+# (the values of the columns before the pathway ones are those the kernels were compiled
+# with before the layout was shared: numba's cache of a module that inlines them does not see
+# a change here)
+assert (POP_LAMBDA, POP_N, POP_VAR_INH, TAB_TAU, TAB_P) == (0, 8, 10, 0, 1)
 
 
 def check_closure(closure) -> str:
@@ -110,8 +141,8 @@ def variance_factor(closure: str, tau: float) -> float:
     the population mean, variance σ², autocorrelation ``exp(-|t|/τ)`` for the
     immigration-death process of SPEC §2) adds ``2 (S/τ)² σ² τ² (T/τ - 1 + e^{-T/τ})`` to the
     voltage variance over a window T, ``→ 2 S² σ² T/τ`` for ``T ≫ τ``: per step
-    ``2 dt S² σ²/τ``, i.e. ``f = 2τ`` (τ in ms) times the paper's term. ``"ou"`` carries the
-    fluctuation explicitly, so its diffusion term is 0.
+    ``2 dt S² σ²/τ``, i.e. ``f = 2τ`` (τ in ms) times the paper's term. ``"ou"`` and
+    its variants carry the fluctuation explicitly, so their diffusion term is 0.
     """
     if closure == "paper":
         return 1.0
@@ -121,32 +152,18 @@ def variance_factor(closure: str, tau: float) -> float:
 
 
 def pathway_table(params) -> np.ndarray:
-    """``(4, 2)`` float array: τ and P of each pathway (rows in ``PATHWAYS`` order, post-pre)."""
-    t = tables(params)
-    return np.column_stack([t.tau[POST, PRE], t.prob[POST, PRE]])
+    """``(n_pathways, 4)`` float array: τ, P, post and pre population of each pathway (rows
+    in ``PATHWAYS`` order, post-pre; :func:`snnreduce.populations.kernel_pathway_table`)."""
+    return kernel_pathway_table(params)
 
 
 def population_table(params, closure: str = "paper") -> np.ndarray:
-    """``(2, 11)`` float array of the per-population constants (row = post population E, I);
-    the last two columns are the variance factors of ``closure`` (:func:`variance_factor`).
-
-    Built from :func:`snnreduce.populations.tables`; the kick columns are per kind of sender
-    (the E and the I population), the layout the kernels read.
-    """
+    """``(K, len(POPULATION_COLUMNS))`` float array of the per-population constants (row =
+    post population), :func:`snnreduce.populations.kernel_population_table` with the
+    variance factors of ``closure`` (:func:`variance_factor`)."""
     check_closure(closure)
-    t = tables(params)
-    e, i = t.index("E"), t.index("I")
-    table = np.empty((t.n_populations, _POP_COLUMNS))
-    table[:, POP_LAMBDA] = t.external_rate
-    table[:, POP_S_EXC] = t.kick[:, e]
-    table[:, POP_S_INH] = t.kick[:, i]
-    table[:, POP_TAU_EXC] = t.tau[:, e]
-    table[:, POP_TAU_INH] = t.tau[:, i]
-    table[:, POP_THRESHOLD] = t.threshold
-    table[:, POP_REVERSAL] = t.reversal
-    table[:, POP_TAU_M] = t.tau_m
-    table[:, POP_N] = t.sizes
-    for q in range(t.n_populations):
+    table = kernel_population_table(params)
+    for q in range(table.shape[0]):
         table[q, POP_VAR_EXC] = variance_factor(closure, table[q, POP_TAU_EXC])
         table[q, POP_VAR_INH] = variance_factor(closure, table[q, POP_TAU_INH])
     return table
@@ -182,17 +199,17 @@ def advance_moments(h, var, rates, table, dt, euler):
     ----------
     h, var : ndarray, shape (4,)
         Mean and variance across post neurons of the pending kicks (PATHWAYS order, post-pre).
-    rates : ndarray, shape (2,)
-        Population spike counts per ms of E and I during the step.
-    table : ndarray, shape (4, 2)
-        :func:`pathway_table`.
+    rates : ndarray, shape (K,)
+        Population spike counts per ms of each population during the step.
+    table : ndarray, shape (4, 4)
+        :func:`pathway_table` (its pre column says whose rate drives each pathway).
     dt : float
         Step, ms.
     euler : bool
         Explicit Euler instead of the exact exponential integrator.
     """
-    for j in range(4):
-        pre = 0 if j < 2 else 1
+    for j in range(table.shape[0]):
+        pre = int(table[j, TAB_PRE])
         h[j], var[j] = advance_pathway(h[j], var[j], rates[pre], table[j, TAB_TAU],
                                        table[j, TAB_P], dt, euler)
 
@@ -218,15 +235,24 @@ def input_coefficients(q, h, var, pop, dt):
     closure factors multiply the recurrent variance terms (1 for "paper", exactly: the
     paper's numbers are unchanged).
     """
-    jx = q          # pathway qE: "ee" (0) or "ie" (1)
-    ji = 2 + q      # pathway qI: "ei" (2) or "ii" (3)
+    return input_coefficients_at(q, h, var, pop, dt, pop[q, POP_LAMBDA])
+
+
+@numba.njit(cache=True, inline="always")
+def input_coefficients_at(q, h, var, pop, dt, lam):
+    """:func:`input_coefficients` with the external rate ``lam`` (kicks/ms) of this step in
+    place of the table's constant ``λ_Q`` (a time-varying stimulus: the step's mean rate,
+    :mod:`snnreduce.stimulus`). λ enters the mean and the variance alike (``dt λ`` each:
+    unit Poisson kicks), whatever the closure; with ``lam = pop[q, POP_LAMBDA]`` the numbers
+    are those of :func:`input_coefficients` exactly."""
+    jx = int(pop[q, POP_PW_EXC])    # pathway qE: "ee" (0) or "ie" (1) for E-I
+    ji = int(pop[q, POP_PW_INH])    # pathway qI: "ei" (2) or "ii" (3)
     g1 = 1.0 / (pop[q, POP_THRESHOLD] + pop[q, POP_REVERSAL])
     g0 = pop[q, POP_REVERSAL] * g1
     s_x = pop[q, POP_S_EXC]
     s_i = pop[q, POP_S_INH]
     tx = pop[q, POP_TAU_EXC]
     ti = pop[q, POP_TAU_INH]
-    lam = pop[q, POP_LAMBDA]
     a = dt * (lam + s_x * h[jx] / tx)
     b = dt * s_i * h[ji] / ti
     c = dt * (lam + s_x * s_x * var[jx] / (tx * tx) * pop[q, POP_VAR_EXC])

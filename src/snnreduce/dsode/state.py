@@ -21,18 +21,20 @@ from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..params import NetworkParams, ParameterError
 from . import kernel as K
 from .engine import _Setup, _check_record, _collect, _record_arrays, run
+from .moments import DEVIATION_CLOSURES
+from .snapshot import DsodeState
 
 __all__ = ["DsodeState", "StateMap", "map_options"]
 
 # run() arguments that are not options of the deterministic map
-_NOT_MAP_OPTIONS = ("t_end", "noise", "rng", "record", "progress", "pending_noise")
+_NOT_MAP_OPTIONS = ("t_end", "noise", "rng", "record", "progress", "pending_noise", "stimulus",
+                    "t_start", "initial_state", "record_every")
 
 
 def map_options(options: dict) -> dict:
@@ -49,53 +51,6 @@ def map_options(options: dict) -> dict:
             raise ParameterError(f"unknown dsODE option {name!r}; allowed: "
                                  f"{', '.join(sorted(allowed))}")
     return {**allowed, **options}
-
-
-@dataclass
-class DsodeState:
-    """One state of the deterministic dsODE (the kernel's arrays; modified in place by steps).
-
-    Attributes
-    ----------
-    n, vm : ndarray, shape (2, K)
-        Neurons and mean voltage per bin (population E, I).
-    refr : ndarray, shape (2,)
-        Refractory pool per population.
-    line : ndarray, shape (2, L)
-        Delay line of the fixed refractory rule (indexed by global step modulo L).
-    h, var : ndarray, shape (4,)
-        Mean and variance of the pending kicks per pathway (ee, ie, ei, ii; post-pre).
-    last : ndarray, shape (2,)
-        The previous step's spike counts (used with ``rate_lag=1``).
-    eta : ndarray, shape (2, 2, K)
-        Closure "ou": mean pending-kick deviation of the neurons of each bin (population,
-        kind of sender E/I, bin); zeros for the other closures.
-    eta_r : ndarray, shape (2, 2, L)
-        Closure "ou": summed deviation of the refractory pool (slot 0) or of each slot of the
-        fixed rule's delay line.
-    step : int
-        Global index of the next step (the delay line's phase).
-    """
-
-    n: np.ndarray
-    vm: np.ndarray
-    refr: np.ndarray
-    line: np.ndarray
-    h: np.ndarray
-    var: np.ndarray
-    last: np.ndarray
-    eta: np.ndarray
-    eta_r: np.ndarray
-    step: int = 0
-
-    def copy(self) -> "DsodeState":
-        return DsodeState(self.n.copy(), self.vm.copy(), self.refr.copy(), self.line.copy(),
-                          self.h.copy(), self.var.copy(), self.last.copy(), self.eta.copy(),
-                          self.eta_r.copy(), self.step)
-
-    def arrays(self):
-        return (self.n, self.vm, self.refr, self.line, self.h, self.var, self.last, self.eta,
-                self.eta_r)
 
 
 class StateMap:
@@ -124,8 +79,8 @@ class StateMap:
                                                 / (self.edges[1] - self.edges[0]))), 0),
                              self.n_bins - 1)
         self._rng = np.random.default_rng(0)  # never drawn from (deterministic kernel)
-        # closure "ou" carries per-bin deviations: they are coordinates of the map too
-        self.deviations = self.options["closure"] == "ou"
+        # the "ou" closures carry per-bin deviations: coordinates of the map too
+        self.deviations = self.options["closure"] in DEVIATION_CLOSURES
         self.layout = self._layout()
         self.size = sum(stop - start for start, stop in self.layout.values())
 
@@ -295,11 +250,12 @@ class StateMap:
         """
         record = _check_record(record)
         n_steps = int(n_steps)
-        counts = np.zeros((n_steps, 2))
-        recs = _record_arrays(record, n_steps, self.n_bins)
+        counts = np.zeros((n_steps, self.setup.n_pop))
+        recs = _record_arrays(record, n_steps, self.n_bins, n_pop=self.setup.n_pop,
+                              n_pw=self.setup.n_pw)
         s = self.setup
         done = K._advance(*state.arrays(), s.pop, s.pw, s.fc, s.ic, state.step, n_steps,
-                          self._rng, counts, *recs, 0)
+                          self._rng, K.NO_STIMULUS, counts, *recs, 0, 1)
         state.step += done
         if done < n_steps:
             raise FloatingPointError(f"the dsODE state became non-finite after {done} steps")

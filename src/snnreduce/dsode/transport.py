@@ -53,7 +53,8 @@ from numba.core import types
 from numba.extending import intrinsic
 from scipy.special import ndtr
 
-__all__ = ["bin_edges", "reconstruct", "transport", "transport_source", "normal_cdf_pdf"]
+__all__ = ["bin_edges", "reconstruct", "reconstruct_linear", "transport", "transport_source",
+           "transport_source_linear", "normal_cdf_pdf", "LINEAR_MIN_WIDTH", "gaussian_part"]
 
 # ---------------------------------------------------------------- fused multiply-add
 @intrinsic
@@ -272,6 +273,170 @@ def _psi_lambda_many(u, out):
         out[1, i] = 0.5 * lam2
 
 
+# The linear in-bin law (closure "ou-cond-linear", :func:`reconstruct_linear`) needs one more
+# antiderivative, Ω(u) = ∫Λ = ((u³ + 3u) Φ + (u² + 2) φ)/6, from the same table and
+# expansion about the node (Ω' = Λ, Ω'' = Ψ, Ω''' = Φ, Ω'''' = φ):
+#
+#     6Ω(u) = 6Ω0 + d (6Λ0 + d (3Ψ0 + d (Φ0 + φ0 d/4)))   error <= max|φ'| d⁵/20 < 1e-19
+@numba.njit(cache=True, inline="always")
+def _psi_2lambda_6omega(u):
+    """(Ψ(u), 2Λ(u), 6Ω(u)) (see :func:`_psi_2lambda`; the same node and ``d``). Beyond
+    |u| = 10 the end nodes give the limits exactly (Ω = 0 or (u³ + 3u)/6)."""
+    x = min(_EDGE_LAST, max(0.0, _fma(u, _EDGE_INV_STEP, _TABLE_RANGE * _EDGE_INV_STEP)))
+    y = x + _ROUND_MAGIC
+    i = _bits(y) & 0xFFFFF
+    u0 = _fma(y - _ROUND_MAGIC, _EDGE_STEP, -_TABLE_RANGE)  # exact
+    d = u - u0
+    cdf0 = _EDGE_TAB[_u(2 * i)]
+    pdf0 = _EDGE_TAB[_u(2 * i + 1)]
+    psi0 = _fma(u0, cdf0, pdf0)
+    lam20 = _fma(u0, psi0, cdf0)  # 2Λ0 = u0 Ψ0 + Φ0
+    u02 = u0 * u0
+    om60 = _fma(_fma(u02, u0, 3.0 * u0), cdf0, (u02 + 2.0) * pdf0)  # 6Ω0
+    pd = pdf0 * d
+    psi = _fma(d, _fma(pd, _fma(u0 * (-1.0 / 6.0), d, 0.5), cdf0), psi0)
+    lam2 = _fma(_fma(d, 2.0, u0), psi0, _fma(d * d, _fma(pd, 1.0 / 3.0, cdf0), cdf0))
+    om6 = _fma(d, _fma(d, _fma(d, _fma(pd, 0.25, cdf0), 3.0 * psi0), 3.0 * lam20), om60)
+    return psi, lam2, om6
+
+
+@numba.njit(cache=True, inline="always")
+def _psi_2lambda_phi(u):
+    """(Ψ(u), 2Λ(u), Φ(u)) (see :func:`_psi_2lambda`; the same node and ``d``) for closure
+    "ou-cond", which also needs Φ at the edges::
+
+        Φ(u) = Φ0 + φ0 d (1 - d (u0/2 - (u0² - 1) d/6))      error <= max|He3 φ| d⁴/24 < 1e-16
+
+    Beyond |u| = 10 the end nodes give Φ = 0 or 1 exactly."""
+    x = min(_EDGE_LAST, max(0.0, _fma(u, _EDGE_INV_STEP, _TABLE_RANGE * _EDGE_INV_STEP)))
+    y = x + _ROUND_MAGIC
+    i = _bits(y) & 0xFFFFF
+    u0 = _fma(y - _ROUND_MAGIC, _EDGE_STEP, -_TABLE_RANGE)  # exact
+    d = u - u0
+    cdf0 = _EDGE_TAB[_u(2 * i)]
+    pdf0 = _EDGE_TAB[_u(2 * i + 1)]
+    psi0 = _fma(u0, cdf0, pdf0)
+    pd = pdf0 * d
+    psi = _fma(d, _fma(pd, _fma(u0 * (-1.0 / 6.0), d, 0.5), cdf0), psi0)
+    lam2 = _fma(_fma(d, 2.0, u0), psi0, _fma(d * d, _fma(pd, 1.0 / 3.0, cdf0), cdf0))
+    cdf = _fma(pd, _fma(-d, _fma(_fma(u0, u0, -1.0) * (-1.0 / 6.0), d, 0.5 * u0), 1.0), cdf0)
+    return psi, lam2, cdf
+
+
+@numba.njit(cache=True)
+def _edge_integrals_cond(ua, ub, n, dpsi, dlam, dphi):
+    """:func:`_edge_integrals` plus ``Φ(u_a) - Φ(u_b)`` per edge (closure "ou-cond":
+    ``E[Y; X < c] = -(s²/w) (Φ(u_a) - Φ(u_b))`` for the Gaussian part Y of a step,
+    :func:`_source_assemble_g`). Branch-free, vectorised with gathers."""
+    _prefer_512()
+    for t in range(n):
+        psi_a, lam2_a, cdf_a = _psi_2lambda_phi(ua[t])
+        psi_b, lam2_b, cdf_b = _psi_2lambda_phi(ub[t])
+        dpsi[t] = psi_a - psi_b
+        dlam[t] = 0.5 * (lam2_a - lam2_b)
+        dphi[t] = cdf_a - cdf_b
+
+
+@numba.njit(cache=True)
+def _edge_integrals_linear_cond(ua, ub, kap, kr, n, dpsi, dlam, dphi):
+    """The edge integrals of a linear law ``(1 + κ t)/w`` on ``[a, b]`` (closure
+    "ou-cond-linear"), scaled so that :func:`_source_assemble` and
+    :func:`_source_assemble_g` read them as they read the uniform law's
+    (``F = (s/w) dpsi``, ``K = (s²/w) dlam``, ``G = E[Y; X < c] = -(s²/w) dphi``)::
+
+        dpsi = ΔΨ - κ (Ψ(u_a) + Ψ(u_b)) + 2 κ (s/w) ΔΛ
+        dlam = ΔΛ - κ (Λ(u_a) + Λ(u_b)) + 2 κ (s/w) ΔΩ
+        dphi = (1 - κ) ΔΦ + 2 κ (s/w) (u_a ΔΦ + φ(u_a) - φ(u_b))
+
+    (Δ: value at ``u_a`` minus value at ``u_b``; ``kap``, ``kr``: κ and κ s/w per edge).
+    From ``F(c) = ∫ f(v) Φ((c - v - μ)/s) dv`` with ``v - a = s (u_a - u)``, since
+    ``∫_{u_b}^{u_a} (u_a - u) Φ du = ΔΛ - (w/s) Ψ(u_b)``; K = ∫F adds one antiderivative;
+    G from ``E[Y 1{Y < y}] = -s² φ_s(y)`` and ``∫_{u_b}^{u_a} (u_a - u) φ du = u_a ΔΦ + Δφ``.
+    κ = 0 gives the uniform law's numbers. φ comes from the node's expansion
+    ``φ(u0 + d) = φ0 Σ_j (-1)^j He_j(u0) d^j/j!`` to j = 4 (error < 1e-19). Branch-free
+    (vectorised with gathers)."""
+    _prefer_512()
+    for t in range(n):
+        psi_a, lam2_a, om6_a = _psi_2lambda_6omega(ua[t])
+        psi_b, lam2_b, om6_b = _psi_2lambda_6omega(ub[t])
+        cdf_a, pdf_a = _cdf_pdf_edge(ua[t])
+        cdf_b, pdf_b = _cdf_pdf_edge(ub[t])
+        k = kap[t]
+        k2 = 2.0 * kr[t]
+        dl = 0.5 * (lam2_a - lam2_b)
+        dp = cdf_a - cdf_b
+        dpsi[t] = (psi_a - psi_b) - k * (psi_a + psi_b) + k2 * dl
+        dlam[t] = dl - k * (0.5 * (lam2_a + lam2_b)) + k2 * ((om6_a - om6_b) * (1.0 / 6.0))
+        dphi[t] = dp - k * dp + k2 * _fma(ua[t], dp, pdf_a - pdf_b)
+
+
+@numba.njit(cache=True, inline="always")
+def _cdf_pdf_edge(u):
+    """(Φ(u), φ(u)) from the edge table (node 1/2048 apart; expansions to d³ and d⁴)."""
+    x = min(_EDGE_LAST, max(0.0, _fma(u, _EDGE_INV_STEP, _TABLE_RANGE * _EDGE_INV_STEP)))
+    y = x + _ROUND_MAGIC
+    i = _bits(y) & 0xFFFFF
+    u0 = _fma(y - _ROUND_MAGIC, _EDGE_STEP, -_TABLE_RANGE)  # exact
+    d = u - u0
+    cdf0 = _EDGE_TAB[_u(2 * i)]
+    pdf0 = _EDGE_TAB[_u(2 * i + 1)]
+    pd = pdf0 * d
+    he2 = _fma(u0, u0, -1.0)
+    he3 = _fma(u0, he2, -2.0 * u0)
+    he4 = _fma(u0, he3, -3.0 * he2)
+    cdf = _fma(pd, _fma(-d, _fma(he2 * (-1.0 / 6.0), d, 0.5 * u0), 1.0), cdf0)
+    q = _fma(_fma(_fma(he4 * (1.0 / 24.0), d, he3 * (-1.0 / 6.0)), d, 0.5 * he2), d, -u0)
+    pdf = _fma(pdf0 * d, q, pdf0)
+    return cdf, pdf
+
+
+@numba.njit(cache=True, inline="always")
+def _source_assemble_g(lo, hi, top, point, ua, du, off, rs, s, dphi, t, out_g):
+    """Closure "ou-cond": ``E[Y; X in bin d]`` into ``out_g[lo..hi]`` for one source, where
+    ``X = U(a, a + w) + μ + Y`` and ``Y ~ N(0, s²)`` is the step's Gaussian part, from the
+    edge values ``G(c) = E[Y; X < c] = -(s²/w) (Φ(u_a) - Φ(u_b))`` (``dphi`` from index
+    ``t``, in the order :func:`_source_assemble` reads its edges; a point source:
+    ``G = -s φ(z)``). Same boundary rules as the masses: the mass below V_low joins bin 0
+    (G starts at 0), a truncated upper tail joins bin ``hi`` (G = E[Y] = 0 above it).
+    Returns ``(E[Y; fired], t_next)``; the parts sum to E[Y] = 0 by telescoping.
+
+    (From ``E[Y 1{Y < y}] = -s² φ_s(y)`` averaged over the uniform law.)"""
+    g_prev = 0.0
+    if lo == 0:
+        t += 0 if point else 1  # G at V_low is not needed (the mass below joins bin 0)
+    last = hi if hi == top else hi - 1
+    for d in range(lo, hi + 1):
+        if d > last:
+            g = 0.0
+        elif point:
+            ua += du
+            g = -s * _norm(ua - 0.5 * off)[1]
+        else:
+            g = -rs * dphi[_u(t)]
+            t += 1
+        out_g[_u(d)] = g - g_prev
+        g_prev = g
+    return -g_prev, t
+
+
+def psi_lambda_omega(u):
+    """Vectorised access to the tabulated (Ψ, Λ, Ω) of the linear law's edge integrals,
+    for tests; returns three arrays."""
+    u = np.atleast_1d(np.asarray(u, dtype=np.float64))
+    out = np.empty((3, u.size))
+    _psi_lambda_omega_many(u, out)
+    return out[0], out[1], out[2]
+
+
+@numba.njit(cache=True)
+def _psi_lambda_omega_many(u, out):
+    for i in range(u.size):
+        psi, lam2, om6 = _psi_2lambda_6omega(u[i])
+        out[0, i] = psi
+        out[1, i] = 0.5 * lam2
+        out[2, i] = om6 * (1.0 / 6.0)
+
+
 # ---------------------------------------------------------------- reconstruction
 @numba.njit(cache=True, inline="always")
 def reconstruct(vbar, low, width):
@@ -303,6 +468,41 @@ def _reconstruct_select(vbar, low, width):
     w = 2.0 * (vbar - low) if lower else high - a
     # vbar outside the bin: a point on the nearest edge (no-ops inside)
     return min(a, high), max(w, 0.0)
+
+
+# Below this width relative to the input sd the linear law falls back to the uniform one
+# (closure "ou-cond-linear"): its edge integrals are second divided differences, whose round-off
+# grows like (s/w)², and the shape of so narrow a law moves the transported law's variance
+# by less than (w/s)²/54 < 2e-4 of s².
+LINEAR_MIN_WIDTH = 0.1
+
+
+@numba.njit(cache=True, inline="always")
+def reconstruct_linear(vbar, low, width, s):
+    """The linear in-bin law of closure "ou-cond-linear": ``(a, w, κ)``, density
+    ``(1 + κ t)/w`` on ``[a, a + w]`` with ``t = 2(v - a)/w - 1`` (mean ``a + w/2 + κ w/6``,
+    variance ``w²/12 - κ² w²/36``).
+
+    The bin's first-order law: the one linear density on the whole bin with mean ``vbar``
+    (``κ = 6 δ/width``, δ = ``vbar`` minus the bin centre) while it is non-negative,
+    ``|δ| <= width/6``; beyond, the widest triangle with that mean, its peak on the nearer
+    edge (``κ = ∓1``, ``w = 3 ×`` the distance of ``vbar`` from that edge); the two agree at
+    ``|δ| = width/6``. A law narrower than ``LINEAR_MIN_WIDTH × s`` (``s`` the step's input
+    sd) is the uniform one of :func:`reconstruct` (κ = 0). Branch-free (selects) for the
+    kernel's loop over source bins; ``vbar`` outside the bin is a point on the nearest edge.
+    """
+    high = low + width
+    vb = min(max(vbar, low), high)
+    delta = vb - (low + 0.5 * width)
+    full = abs(delta) <= width * (1.0 / 6.0)
+    below = delta < 0.0
+    w_tri = 3.0 * (vb - low) if below else 3.0 * (high - vb)
+    w = width if full else w_tri
+    kap = 6.0 * delta / width if full else (-1.0 if below else 1.0)
+    a = low if (full or below) else high - w
+    a_u, w_u = _reconstruct_select(vb, low, width)
+    narrow = w < LINEAR_MIN_WIDTH * max(s, MIN_SD)
+    return (a_u if narrow else a), (w_u if narrow else w), (0.0 if narrow else kap)
 
 
 @numba.njit(cache=True, inline="always")
@@ -384,6 +584,23 @@ def _edge_integrals_wide(ua, ub, n, dpsi, dlam):
     _prefer_512()
     for t in range(n):
         dpsi[t], dlam[t] = _edge_difference(ua[t], ub[t])
+
+
+@numba.njit(cache=True, inline="always")
+def _source_fill_linear(lo, n_edges, ua, du, off, kap, ua_buf, ub_buf, kap_buf, kr_buf, t):
+    """:func:`_source_fill` of a linear law (:func:`reconstruct_linear`): also ``κ`` and
+    ``κ s/w`` of the source at each of its edges (for :func:`_edge_integrals_linear_cond`)."""
+    kr = kap / off if off > 0.0 else 0.0
+    if lo != 0:
+        ua += du
+    for _ in range(n_edges):
+        ua_buf[_u(t)] = ua
+        ub_buf[_u(t)] = ua - off
+        kap_buf[_u(t)] = kap
+        kr_buf[_u(t)] = kr
+        ua += du
+        t += 1
+    return t
 
 
 @numba.njit(cache=True)
@@ -498,6 +715,73 @@ def transport_source(a, w, mu, s, e0, dv, n_bins, trunc, p_out, m_out):
     return lo, hi, fired
 
 
+@numba.njit(cache=True)
+def transport_source_linear(a, w, kap, mu, s, e0, dv, n_bins, trunc, p_out, m_out):
+    """:func:`transport_source` of the linear law ``(1 + κ t)/w`` on ``[a, a + w]``
+    (:func:`reconstruct_linear`; κ = 0 is the uniform law). Same outputs."""
+    lo, hi, point, n_edges, ua0, du, off, r, rs, s, c0, mean_x = _source_setup(
+        a, w, mu, s, e0, dv, n_bins, trunc)
+    mean_x += kap * w * (1.0 / 6.0)
+    n = 0 if point else n_edges
+    ua = np.empty(n)
+    ub = np.empty(n)
+    kb = np.empty(n)
+    krb = np.empty(n)
+    dpsi = np.empty(n)
+    dlam = np.empty(n)
+    dphi = np.empty(n)  # (not needed for the masses)
+    _source_fill_linear(lo, n, ua0, du, off, kap, ua, ub, kb, krb, 0)
+    _edge_integrals_linear_cond(ua, ub, kb, krb, n, dpsi, dlam, dphi)
+    fired, _ = _source_assemble(lo, hi, n_bins - 1, point, ua0, du, off, r, rs, s, c0, dv,
+                                mean_x, dpsi, dlam, 0, p_out, m_out, 1.0, False)
+    return lo, hi, fired
+
+
+@numba.njit(cache=True)
+def _gaussian_part_source(a, w, kap, mu, s, e0, dv, n_bins, trunc, linear, g_out):
+    lo, hi, point, n_edges, ua0, du, off, r, rs, s, c0, mean_x = _source_setup(
+        a, w, mu, s, e0, dv, n_bins, trunc)
+    n = 0 if point else n_edges
+    ua = np.empty(n)
+    ub = np.empty(n)
+    kb = np.empty(n)
+    krb = np.empty(n)
+    dpsi = np.empty(n)
+    dlam = np.empty(n)
+    dphi = np.empty(n)
+    if linear:
+        _source_fill_linear(lo, n, ua0, du, off, kap, ua, ub, kb, krb, 0)
+        _edge_integrals_linear_cond(ua, ub, kb, krb, n, dpsi, dlam, dphi)
+    else:
+        _source_fill(lo, n, ua0, du, off, ua, ub, 0)
+        _edge_integrals_cond(ua, ub, n, dpsi, dlam, dphi)
+    g_fire, _ = _source_assemble_g(lo, hi, n_bins - 1, point, ua0, du, off, rs, s, dphi, 0,
+                                   g_out)
+    return lo, hi, g_fire
+
+
+def gaussian_part(vbar: float, low: float, mu: float, s: float, edges,
+                  truncate_sd: float = 8.0, law: str = "uniform"):
+    """``E[Y; X in bin d]`` and ``E[Y; fired]`` for a source bin (pure-Python entry, tests):
+    ``X = U + μ + Y``, ``U`` the in-bin law (``law`` as in :func:`transport`), ``Y ~ N(0, s²)``
+    the step's Gaussian part (closure "ou-cond"; arguments as :func:`transport`).
+
+    Returns ``(g, g_fired)``: ``g`` of shape ``(n_bins,)`` (0 outside the evaluated range);
+    ``g.sum() + g_fired`` is 0 (E[Y] = 0) to round-off.
+    """
+    edges = np.asarray(edges, dtype=np.float64)
+    n_bins = edges.size - 1
+    dv = float(edges[1] - edges[0])
+    if law == "linear":
+        a, w, kap = reconstruct_linear(float(vbar), float(low), dv, float(s))
+    else:
+        (a, w), kap = reconstruct(float(vbar), float(low), dv), 0.0
+    g = np.zeros(n_bins)
+    _, _, g_fire = _gaussian_part_source(a, w, kap, float(mu), float(s), float(edges[0]), dv,
+                                         n_bins, float(truncate_sd), law == "linear", g)
+    return g, g_fire
+
+
 def bin_edges(threshold: float, dv: float, v_low: float) -> np.ndarray:
     """Bin edges from (at or below) ``v_low`` to ``threshold`` in steps of ``dv``.
 
@@ -508,7 +792,8 @@ def bin_edges(threshold: float, dv: float, v_low: float) -> np.ndarray:
     return threshold - dv * np.arange(n_bins, -1, -1, dtype=np.float64)
 
 
-def transport(vbar: float, low: float, mu: float, s: float, edges, truncate_sd: float = 8.0):
+def transport(vbar: float, low: float, mu: float, s: float, edges, truncate_sd: float = 8.0,
+              law: str = "uniform"):
     """Fractions and mean voltages after one step for a source bin (pure-Python entry, tests).
 
     Parameters
@@ -523,6 +808,9 @@ def transport(vbar: float, low: float, mu: float, s: float, edges, truncate_sd: 
         Equally spaced bin edges, the last one the threshold.
     truncate_sd : float
         See :func:`transport_source`.
+    law : {"uniform", "linear"}
+        In-bin law: :func:`reconstruct` (SPEC §4) or :func:`reconstruct_linear` (closure
+        "ou-cond-linear").
 
     Returns
     -------
@@ -534,11 +822,16 @@ def transport(vbar: float, low: float, mu: float, s: float, edges, truncate_sd: 
     edges = np.asarray(edges, dtype=np.float64)
     n_bins = edges.size - 1
     dv = float(edges[1] - edges[0])
-    a, w = reconstruct(float(vbar), float(low), dv)
     p = np.zeros(n_bins)
     m1 = np.zeros(n_bins)
-    _, _, fired = transport_source(a, w, float(mu), float(s), float(edges[0]), dv, n_bins,
-                                   float(truncate_sd), p, m1)
+    if law == "linear":
+        a, w, kap = reconstruct_linear(float(vbar), float(low), dv, float(s))
+        _, _, fired = transport_source_linear(a, w, kap, float(mu), float(s), float(edges[0]),
+                                              dv, n_bins, float(truncate_sd), p, m1)
+    else:
+        a, w = reconstruct(float(vbar), float(low), dv)
+        _, _, fired = transport_source(a, w, float(mu), float(s), float(edges[0]), dv, n_bins,
+                                       float(truncate_sd), p, m1)
     centre = 0.5 * (edges[:-1] + edges[1:])
     means = np.where(p > 0, m1 / np.where(p > 0, p, 1.0), centre)
     return p, np.clip(means, edges[:-1], edges[1:]), fired  # clip: 1-ulp division round-off

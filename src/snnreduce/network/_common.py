@@ -37,12 +37,13 @@ import numba
 import numpy as np
 
 from .._steps import n_steps_of, progress_bar
+from ..params import POPULATIONS
 from ..populations import tables
 from ..validation import ParameterError, check_choice, check_flag, check_record
 
 __all__ = [
     "COL_LAMBDA", "COL_S_EXC", "COL_S_INH", "COL_TAU_EXC", "COL_TAU_INH", "COL_P_EXC",
-    "COL_P_INH", "N_COLUMNS", "NETWORK_RECORDS", "check_choice", "check_flag",
+    "COL_P_INH", "N_COLUMNS", "N_POPULATIONS", "NETWORK_RECORDS", "check_choice", "check_flag",
     "check_engine_record", "check_no_unknown",
     "population_table", "refractory_rule", "quenched_adjacency", "initial_voltages",
     "SpikeBuffer", "progress_bar", "n_steps_of",
@@ -58,6 +59,11 @@ COL_TAU_INH = 4     # tau^{qI}, ms
 COL_P_EXC = 5       # P^{qE}
 COL_P_INH = 6       # P^{qI}
 N_COLUMNS = 7
+
+#: Number of populations the kernels are compiled for (``params.POPULATIONS``): loops over
+#: populations and pathway rows run to this compile-time constant, which numba unrolls (a
+#: run-time count cost the Markov engine 10 % per event); every table is sized by it.
+N_POPULATIONS = len(POPULATIONS)
 
 #: Records a spiking network engine can produce (see ``snnreduce.result.RECORD_DIMS``).
 NETWORK_RECORDS = ("voltage", "pending", "refractory")
@@ -159,8 +165,9 @@ def _sample_subset(rng, n, d, skip, marker, out, pos):
 
 
 @numba.njit(cache=True)
-def _adjacency_kernel(rng, sizes, prob, fixed_indegree):
-    """Edges (pre, post) with global indices, E first; ``prob[q_post, q_pre]``.
+def _adjacency_kernel(rng, offsets, pop_of, prob, fixed_indegree):
+    """Edges (pre, post) with global indices, population by population (``offsets``, neuron
+    -> population ``pop_of``); ``prob[q_post, q_pre]``.
 
     Bernoulli mode: for each pre neuron and post population, the out-degree is
     Binomial(pool, P) and the targets a uniform subset of that size, which is the same law as
@@ -168,15 +175,15 @@ def _adjacency_kernel(rng, sizes, prob, fixed_indegree):
     exactly round(P * pool) distinct partners from each pre population. Self-pairs are
     excluded from the pool in both modes.
     """
-    n_e = sizes[0]
-    n_tot = sizes[0] + sizes[1]
-    offsets = np.array([0, n_e])
+    n_pop = offsets.size - 1
+    n_tot = offsets[n_pop]
+    sizes = offsets[1:] - offsets[:-1]
     # degrees: deg[x, q] = edges of neuron x (pre in Bernoulli mode, post in fixed in-degree)
     # towards/from population q
-    deg = np.zeros((n_tot, 2), dtype=np.int64)
+    deg = np.zeros((n_tot, n_pop), dtype=np.int64)
     for x in range(n_tot):
-        qx = 0 if x < n_e else 1
-        for q in range(2):
+        qx = pop_of[x]
+        for q in range(n_pop):
             pool = sizes[q] - (1 if q == qx else 0)
             if fixed_indegree:
                 d = int(math.floor(prob[qx, q] * pool + 0.5))
@@ -192,11 +199,11 @@ def _adjacency_kernel(rng, sizes, prob, fixed_indegree):
     n_edges = deg.sum()
     other = np.empty(n_edges, dtype=np.int64)
     owner = np.empty(n_edges, dtype=np.int64)
-    marker = np.zeros(max(sizes[0], sizes[1]), dtype=np.bool_)
+    marker = np.zeros(sizes.max(), dtype=np.bool_)
     pos = 0
     for x in range(n_tot):
-        qx = 0 if x < n_e else 1
-        for q in range(2):
+        qx = pop_of[x]
+        for q in range(n_pop):
             skip = (x - offsets[q]) if q == qx else -1
             start = pos
             pos = _sample_subset(rng, sizes[q], deg[x, q], skip, marker, other, pos)
@@ -246,9 +253,9 @@ def quenched_adjacency(params, rng: np.random.Generator,
         The targets of pre neuron ``j`` (global indices, E first, sorted) are
         ``indices[indptr[j]:indptr[j + 1]]``. Memory is ``O(P N^2)``.
     """
-    sizes = np.array([params.n_e, params.n_i], dtype=np.int64)
-    prob = np.array([[params.p_ee, params.p_ei], [params.p_ie, params.p_ii]])
-    return _adjacency_kernel(rng, sizes, prob, bool(fixed_indegree))
+    t = tables(params)
+    pop_of = t.population_of(np.arange(t.offsets[-1])).astype(np.int64)
+    return _adjacency_kernel(rng, t.offsets, pop_of, t.prob, bool(fixed_indegree))
 
 
 # ------------------------------------------------------------------------ bookkeeping

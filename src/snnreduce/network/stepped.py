@@ -44,15 +44,17 @@ import numpy as np
 
 from .._threads import prefer_workqueue
 from ..params import ParameterError
-from ..populations import population_offsets
+from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
 from . import _atomic
 from . import _pool
 from . import _random as _rnd
-from ._common import asked_records
-from ._common import (COL_LAMBDA, COL_P_EXC, COL_P_INH, COL_S_EXC, COL_S_INH, COL_TAU_EXC,
-                      COL_TAU_INH, SpikeBuffer, check_choice, check_engine_record, check_flag,
-                      check_no_unknown, initial_voltages, n_steps_of, population_table,
-                      progress_bar, quenched_adjacency, refractory_rule)
+from ._common import (COL_LAMBDA, COL_S_EXC, COL_S_INH, COL_TAU_EXC, COL_TAU_INH,
+                      N_POPULATIONS, SpikeBuffer, asked_records, check_choice,
+                      check_engine_record, check_flag, check_no_unknown, initial_voltages,
+                      n_steps_of, population_table, progress_bar, quenched_adjacency,
+                      refractory_rule)
+from ._resume import (clock_of, clock_state, drive_of, is_state, record_stride, rng_from_text,
+                      rng_text, sampled_rows, start_voltages, state_arrays, stimulus_grid)
 
 __all__ = ["run", "DRIVES", "RECURRENT", "CONSUMPTION"]
 
@@ -62,15 +64,22 @@ CONSUMPTION = ("poisson", "binomial")
 
 # indices into the int "modes" array handed to the kernel
 _M_DRIVE, _M_RECURRENT, _M_CONSUMPTION, _M_QUENCHED, _M_FIXED_REFR, _M_REFR_STEPS, \
-    _M_REC_V, _M_REC_PENDING, _M_REC_REFR = range(9)
+    _M_REC_V, _M_REC_PENDING, _M_REC_REFR, _M_DRIVE_VARYING, _M_DRIVE_FIRST, \
+    _M_REC_STRIDE = range(12)
 # indices into the float "consts" array
 _C_THRESHOLD, _C_REVERSAL, _C_DT, _C_DECAY, _C_P_EXIT = range(5)
 
 
 # Columns of the per-population constant table handed to the kernel (row = post population).
-(_P_LAM_DT, _P_SD, _P_S_EXC, _P_S_INH, _P_RATE_EXC, _P_RATE_INH, _P_A_EXC, _P_A_INH,
- _P_ODDS_EXC, _P_ODDS_INH, _P_DRIVE_MODE, _P_DRIVE_PMF, _P_DRIVE_CDF) = range(13)
-_N_POPC = 13
+(_P_S_EXC, _P_S_INH, _P_RATE_EXC, _P_RATE_INH, _P_A_EXC, _P_A_INH, _P_ODDS_EXC,
+ _P_ODDS_INH) = range(8)
+_N_POPC = 8
+# Columns of the external drive table ``drive[row, q, :]`` (see :func:`_drive_table`): the
+# step's mean kicks λ̄ dt, their sd √(λ̄ dt) (Gaussian drive) and Poisson(λ̄ dt)'s mode with
+# its pmf and CDF (Poisson drive). One row for a constant drive, one per step of the chunk
+# for a stimulus (row = step - modes[_M_DRIVE_FIRST]).
+_D_LAM_DT, _D_SD, _D_MODE, _D_PMF, _D_CDF = range(5)
+_N_DRIVE = 5
 # the kernel finds a pathway kind's column as the E column + kind (0: from E, 1: from I)
 assert _P_RATE_INH == _P_RATE_EXC + 1 and _P_ODDS_INH == _P_ODDS_EXC + 1
 
@@ -85,7 +94,7 @@ _U = np.uint64
 
 
 @numba.njit(cache=True, _nrt=False)
-def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, state, net, draw,
+def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, pop_of, blocks, tabs, state, net, draw,
                  out):
     """One block's share of a sweep: phases 4-5 of step ``step_c`` (``do_c``: new pending
     kicks from that step's spikes, ``H <- max(0, H + new - c)``, refractory exit, voltage
@@ -101,8 +110,8 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, sta
     maps negative indices, which is a third of the loops' instructions otherwise.
     """
     popc, zx, zr, tab_mode, tab_pmf, tab_cdf, n_tab, win_rows, win_lo, win_cdf, table, \
-        consts, modes = tabs
-    v, pend, refr, cons, inc_exc, inc_inh, streams = state
+        consts, modes, drive, _, _ = tabs
+    v, pend, refr, cons, inc, streams = state
     indptr, indices, dense = net
     cdf, guide, n_cdf = draw
     scratch, blk_out, spk_neuron, rec_v = out[0], out[1], out[4], out[5]
@@ -116,7 +125,10 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, sta
     quenched = modes[_M_QUENCHED] == 1
     fixed_refr = modes[_M_FIXED_REFR] == 1
     refr_steps = modes[_M_REFR_STEPS]
-    rec_volt = modes[_M_REC_V] == 1
+    # the voltage record is sampled: row k holds the end of step (k + 1) m - 1
+    stride = modes[_M_REC_STRIDE]
+    rec_volt = modes[_M_REC_V] == 1 and (step_c + 1) % stride == 0
+    rec_row = (step_c + 1) // stride - 1
     lo = blocks[b, 0]
     hi = blocks[b, 1]
     q = blocks[b, 2]
@@ -126,26 +138,31 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, sta
     # ia is written back around the rare samplers that take a stream row
     a0, a1, a2, a3 = _load_state(streams, ia)
     c0, c1, c2, c3 = _load_state(streams, ic)
-    lam_dt = popc[q, _P_LAM_DT]
-    sd = popc[q, _P_SD]
+    # the external drive of the step whose phases 1-3 this sweep runs (step_c + 1)
+    s = 0
+    if modes[_M_DRIVE_VARYING] == 1:
+        s = min(max(step_c + 1 - modes[_M_DRIVE_FIRST], 0), drive.shape[0] - 1)
+    lam_dt = drive[s, q, _D_LAM_DT]
+    sd = drive[s, q, _D_SD]
     s_exc = popc[q, _P_S_EXC]
     s_inh = popc[q, _P_S_INH]
     a_exc = popc[q, _P_A_EXC]
     a_inh = popc[q, _P_A_INH]
-    d_mode = int(popc[q, _P_DRIVE_MODE])
-    d_pmf = popc[q, _P_DRIVE_PMF]
-    d_cdf = popc[q, _P_DRIVE_CDF]
-    row_e = 2 * q
-    row_i = 2 * q + 1
+    d_mode = int(drive[s, q, _D_MODE])
+    d_pmf = drive[s, q, _D_PMF]
+    d_cdf = drive[s, q, _D_CDF]
+    n_pop = N_POPULATIONS   # a compile-time constant: numba unrolls the loops over it
+    row_e = n_pop * q   # pathway rows q_post * n_pop + q_pre
+    row_i = row_e + 1
     m_exc = n_cdf[row_e]
     m_inh = n_cdf[row_i]
     if do_c and quenched and dense.shape[0] > 0:
         # dense adjacency (small networks): add the spiking neurons' rows, vectorised
         for k in range(prev_lo, prev_hi):
             j = _U(spk_neuron[k])
-            inc = inc_exc if j < n_e else inc_inh
+            pre = _U(pop_of[j])
             for n in range(_U(lo), _U(hi)):
-                inc[n] += dense[j, n]
+                inc[pre, n] += dense[j, n]
     elif do_c and quenched:
         # this block's share of the fan-out of step_c's spikes (rows sorted by target)
         for k in range(prev_lo, prev_hi):
@@ -159,14 +176,10 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, sta
                     t = mid + 1
                 else:
                     top = mid
-            if j < n_e:
-                while t < end and indices[t] < hi:
-                    inc_exc[indices[t]] += 1
-                    t += 1
-            else:
-                while t < end and indices[t] < hi:
-                    inc_inh[indices[t]] += 1
-                    t += 1
+            pre = pop_of[j]
+            while t < end and indices[t] < hi:
+                inc[pre, indices[t]] += 1
+                t += 1
     # The block's work is split into simple loops over its neurons (phases 4-5, the two
     # consumption draws, the voltage update): their iterations are independent, so the
     # table loads of several neurons overlap instead of waiting behind branches.
@@ -177,10 +190,10 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, sta
         for n in range(_U(lo), _U(hi)):
             # ---- 4: new pending kicks from step_c's spikes, minus the consumed ones
             if quenched:
-                new_e = inc_exc[n]
-                new_i = inc_inh[n]
-                inc_exc[n] = 0
-                inc_inh[n] = 0
+                new_e = inc[0, n]
+                new_i = inc[1, n]
+                inc[0, n] = 0
+                inc[1, n] = 0
             else:
                 # exact inverse-CDF draws from the step's Binomial(spikes, P) tables
                 # (n_cdf < 0: P = 1, always -n_cdf; 0: no kicks)
@@ -214,13 +227,13 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, sta
             refr[n] = rf
             n_refr += rf > 0
             if rec_volt:
-                rec_v[step_c, n] = v[n]
+                rec_v[rec_row, n] = v[n]
     cnt = 0
     if do_a:
         # ---- 1: consumption draws, exact: inversion of one uniform, by a branch-free
         # search of the tabulated CDF window around the mean, else walking from the
         # tabulated mode; rejection samplers beyond the tables
-        for kind in range(2):
+        for kind in range(n_pop):
             row = row_e + kind
             rate = popc[q, _P_RATE_EXC + kind]
             odds = popc[q, _P_ODDS_EXC + kind]
@@ -309,9 +322,9 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, n_e, blocks, tabs, sta
     _store_state(streams, ia, a0, a1, a2, a3)
     _store_state(streams, ic, c0, c1, c2, c3)
     blk_out[b, 0] = cnt
-    blk_out[b, 1] = pend_e
+    blk_out[b, 1] = pend_e   # 1 + pre population: pending kicks from it
     blk_out[b, 2] = pend_i
-    blk_out[b, 3] = n_refr
+    blk_out[b, 1 + n_pop] = n_refr
 
 
 @numba.njit(cache=True, inline="always")
@@ -393,21 +406,29 @@ def _binomial_cdf(n, p, out, guide, row):
 
 
 @numba.njit(cache=True, _nrt=False)
-def _finish_records(step, n_blocks, blocks, blk_out, modes, rec_pending, rec_refr):
-    # sums straight into the record rows (no temporary arrays: this runs every step)
+def _finish_records(step, n_blocks, blocks, blk_out, modes, pw_col, rec_pending, rec_refr):
+    # sums straight into the record rows (no temporary arrays: this runs every step); the
+    # records are sampled every m = modes[_M_REC_STRIDE] steps
+    stride = modes[_M_REC_STRIDE]
+    if (step + 1) % stride != 0:
+        return
+    step = (step + 1) // stride - 1
     if modes[_M_REC_PENDING]:
-        # pathway order ee, ie, ei, ii (post-pre): column q from E, 2 + q from I
-        for c in range(4):
+        # the pending kicks from population pre of block b's population q go to the record
+        # column pw_col[q, pre] (pathway order of PATHWAYS, post-pre)
+        n_pop = pw_col.shape[0]
+        for c in range(rec_pending.shape[1]):
             rec_pending[step, c] = 0
         for b in range(n_blocks):
             q = blocks[b, 2]
-            rec_pending[step, q] += blk_out[b, 1]
-            rec_pending[step, 2 + q] += blk_out[b, 2]
+            for pre in range(n_pop):
+                rec_pending[step, pw_col[q, pre]] += blk_out[b, 1 + pre]
     if modes[_M_REC_REFR]:
-        rec_refr[step, 0] = 0
-        rec_refr[step, 1] = 0
+        n_pop = pw_col.shape[0]
+        for q in range(rec_refr.shape[1]):
+            rec_refr[step, q] = 0
         for b in range(n_blocks):
-            rec_refr[step, blocks[b, 2]] += blk_out[b, 3]
+            rec_refr[step, blocks[b, 2]] += blk_out[b, 1 + n_pop]
 
 
 @numba.njit(cache=True, _nrt=False)
@@ -418,18 +439,20 @@ def _end_sweep(step, have_c, do_a, n_spk, last, n_tot, blocks, tabs, draw, out):
     new-kick binomials. Returns the next sweep's ``(step, have_c, do_a, n_spk, prev_lo,
     prev_hi, stop)``; ``stop``: the call is over (``step`` is then the first step not begun).
     """
-    table, modes = tabs[10], tabs[12]
+    modes, prob, pw_col = tabs[12], tabs[14], tabs[15]
     cdf, guide, n_cdf = draw
     scratch, blk_out, counts, spk_step, spk_neuron, _, rec_pending, rec_refr = out
     n_blocks = blocks.shape[0]
     if have_c:
-        _finish_records(step - 1, n_blocks, blocks, blk_out, modes, rec_pending, rec_refr)
+        _finish_records(step - 1, n_blocks, blocks, blk_out, modes, pw_col, rec_pending,
+                        rec_refr)
     if not do_a:
         return step, have_c, do_a, n_spk, 0, 0, True
     # ---- spikes of this step, in neuron order (blocks are in neuron order)
     prev_lo = n_spk
-    n_spk_e = 0
-    n_spk_i = 0
+    n_pop = prob.shape[0]
+    for q in range(n_pop):
+        counts[step, q] = 0
     for b in range(n_blocks):
         lo = blocks[b, 0]
         c = blk_out[b, 0]
@@ -437,19 +460,14 @@ def _end_sweep(step, have_c, do_a, n_spk, last, n_tot, blocks, tabs, draw, out):
             spk_step[n_spk] = step
             spk_neuron[n_spk] = scratch[lo + k]
             n_spk += 1
-        if blocks[b, 2] == 0:
-            n_spk_e += c
-        else:
-            n_spk_i += c
-    counts[step, 0] = n_spk_e
-    counts[step, 1] = n_spk_i
-    # ---- tables of this step's new-kick binomials (annealed), rows 2 q_post + q_pre
+        counts[step, blocks[b, 2]] += c
+    # ---- tables of this step's new-kick binomials (annealed), rows q_post * n_pop + q_pre
     if modes[_M_QUENCHED] == 0:
-        for q in range(2):
-            for qp in range(2):
-                row = 2 * q + qp
-                p = table[q, COL_P_EXC] if qp == 0 else table[q, COL_P_INH]
-                m = n_spk_e if qp == 0 else n_spk_i
+        for q in range(n_pop):
+            for qp in range(n_pop):
+                row = n_pop * q + qp
+                p = prob[q, qp]
+                m = counts[step, qp]
                 if m == 0 or p <= 0.0:
                     n_cdf[row] = 0
                 elif p >= 1.0:
@@ -463,7 +481,7 @@ def _end_sweep(step, have_c, do_a, n_spk, last, n_tot, blocks, tabs, draw, out):
 
 
 @numba.njit(cache=True, _nrt=False)
-def _run_serial(first, last, n_spk, n_e, blocks, tabs, state, net, draw, out):
+def _run_serial(first, last, n_spk, pop_of, blocks, tabs, state, net, draw, out):
     """Advance steps ``first .. last-1`` on one thread; returns (next step, spikes stored).
 
     Stops early, before a step, when the spike buffer could overflow during it (the caller
@@ -474,7 +492,7 @@ def _run_serial(first, last, n_spk, n_e, blocks, tabs, state, net, draw, out):
     step, have_c, do_a, prev_lo, prev_hi = first, False, True, 0, 0
     while True:
         for b in range(blocks.shape[0]):
-            _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, n_e, blocks, tabs, state,
+            _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, pop_of, blocks, tabs, state,
                          net, draw, out)
         step, have_c, do_a, n_spk, prev_lo, prev_hi, stop = _end_sweep(
             step, have_c, do_a, n_spk, last, n_tot, blocks, tabs, draw, out)
@@ -483,7 +501,7 @@ def _run_serial(first, last, n_spk, n_e, blocks, tabs, state, net, draw, out):
 
 
 @numba.njit(cache=True, _nrt=False)
-def _worker(w, n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync):
+def _worker(w, n_workers, last, pop_of, blocks, tabs, state, net, draw, out, sync):
     """Thread ``w`` of :func:`_run_workers`. Per sweep it runs the blocks of its own share
     (so that a block's neurons stay in one core's cache) and then waits for the sweep's end;
     if that takes longer than STEAL_PAUSES it takes any block nobody has taken yet. The thread
@@ -514,7 +532,7 @@ def _worker(w, n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync):
         done = 0
         for b in range(own_lo, own_hi):
             if _pool.take(sync, b, sweep):
-                _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, n_e, blocks, tabs,
+                _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, pop_of, blocks, tabs,
                              state, net, draw, out)
                 done += 1
         # one count per thread and sweep: the thread whose count completes the sweep ends it
@@ -525,7 +543,7 @@ def _worker(w, n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync):
             if spins % _pool.STEAL_PAUSES == 0:
                 for b in range(n_blocks):
                     if _pool.take(sync, b, sweep):
-                        _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, n_e, blocks,
+                        _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, pop_of, blocks,
                                      tabs, state, net, draw, out)
                         if _atomic.fetch_add(sync, _pool.S_DONE, 1) + 1 == limit:
                             finisher = True
@@ -546,14 +564,14 @@ def _worker(w, n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync):
 
 
 @numba.njit(cache=True, parallel=True, _nrt=False)
-def _run_workers(n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync):
+def _run_workers(n_workers, last, pop_of, blocks, tabs, state, net, draw, out, sync):
     """:func:`_run_serial` on ``n_workers`` threads that meet every sweep through ``sync``
     (set up by :func:`_run_steps`), not through numba's thread pool."""
     for w in numba.prange(n_workers):
-        _worker(w, n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync)
+        _worker(w, n_workers, last, pop_of, blocks, tabs, state, net, draw, out, sync)
 
 
-def _run_steps(parallel, first, last, n_spk, n_e, blocks, tabs, state, net, draw, out):
+def _run_steps(parallel, first, last, n_spk, pop_of, blocks, tabs, state, net, draw, out):
     """Advance steps ``first .. last-1`` (fewer if the spike buffer fills: see
     :func:`_run_serial`); returns (next step, spikes stored)."""
     n_tot = state[0].size
@@ -561,35 +579,36 @@ def _run_steps(parallel, first, last, n_spk, n_e, blocks, tabs, state, net, draw
         return first, n_spk
     n_workers = _pool.worker_count() if parallel else 1
     if n_workers < 2:
-        return _run_serial(first, last, n_spk, n_e, blocks, tabs, state, net, draw, out)
+        return _run_serial(first, last, n_spk, pop_of, blocks, tabs, state, net, draw, out)
     sync = _pool.new_sync(blocks.shape[0], first, n_spk)
-    _run_workers(n_workers, last, n_e, blocks, tabs, state, net, draw, out, sync)
+    _run_workers(n_workers, last, pop_of, blocks, tabs, state, net, draw, out, sync)
     return int(sync[_pool.S_STEP]), int(sync[_pool.S_N_SPK])
 
 
-def _consumption_tables(params, table, binomial):
-    """Per pathway row ``2 q_post + kind`` (kind 0: pending from E, 1: from I) and pending
-    count h: mode, pmf and CDF at the mode of the consumption law, Poisson(h dt / tau) or
-    Binomial(h, 1 - exp(-dt / tau)), for exact inversion from the mode.
+def _consumption_tables(params, pops, binomial):
+    """Per pathway row ``q_post * K + q_pre`` (``pops``: :func:`snnreduce.populations.tables`,
+    K populations) and pending count h: mode, pmf and CDF at the mode of the consumption law,
+    Poisson(h dt / tau) or Binomial(h, 1 - exp(-dt / tau)), for exact inversion from the mode.
 
     Rows cover every pending count up to 4 times what a 100 Hz network would hold (at least
     4096, at most 65536); larger counts use the rejection samplers of ``_random``.
     """
-    taus = table[:, [COL_TAU_EXC, COL_TAU_INH]].ravel()
-    probs = table[:, [COL_P_EXC, COL_P_INH]].ravel()
-    n_pre = np.array([params.n_e, params.n_i, params.n_e, params.n_i])
+    taus = pops.tau.ravel()
+    probs = pops.prob.ravel()
+    n_pre = np.tile(pops.sizes, pops.n_populations)
+    n_rows = taus.size
     cap = int(min(1 << 16, max(4096, 4 * np.max(probs * n_pre * taus * 0.1))))
     h = np.arange(cap)
-    mode = np.zeros((4, cap), np.int64)
-    pmf = np.zeros((4, cap))
-    cdf = np.zeros((4, cap))
+    mode = np.zeros((n_rows, cap), np.int64)
+    pmf = np.zeros((n_rows, cap))
+    cdf = np.zeros((n_rows, cap))
     for row, tau in enumerate(taus):
         if binomial:
             p_cons = -math.expm1(-params.dt / tau)
             mode[row], pmf[row], cdf[row] = _rnd.binomial_mode_table(h, p_cons)
         else:
             mode[row], pmf[row], cdf[row] = _rnd.poisson_mode_table(h * params.dt / tau)
-    return mode, pmf, cdf, np.full(4, cap, np.int64)
+    return mode, pmf, cdf, np.full(n_rows, cap, np.int64)
 
 
 #: consumption laws with mean up to this have window tables (see :func:`_window_tables`)
@@ -600,7 +619,7 @@ WINDOW = 15
 GUIDE_RUN = 3
 
 
-def _window_tables(params, table, binomial, tab_mode):
+def _window_tables(params, pops, binomial, tab_mode):
     """CDF windows of the consumption laws for the branch-free inversion.
 
     For pathway row r and pending count ``0 <= h <= hmax_r`` (mean m = h dt / tau, or h p, at
@@ -612,16 +631,16 @@ def _window_tables(params, table, binomial, tab_mode):
 
     Returns
     -------
-    win_rows : ndarray of int64, shape (4, 2)
+    win_rows : ndarray of int64, shape (K * K, 2)
         ``(base_r, hmax_r)`` per row; ``hmax_r = -1``: no windows (binomial with p = 1).
     win_lo : ndarray of int64, shape (number of windows,)
     win_cdf : ndarray of float64, shape (number of windows, WINDOW + 1)
     """
     from scipy import stats
 
-    taus = table[:, [COL_TAU_EXC, COL_TAU_INH]].ravel()
+    taus = pops.tau.ravel()   # rows q_post * K + q_pre
     rates = -np.expm1(-params.dt / taus) if binomial else params.dt / taus
-    win_rows = np.zeros((4, 2), np.int64)
+    win_rows = np.zeros((taus.size, 2), np.int64)
     los, values = [], []
     total = 0
     for row, rate in enumerate(rates):
@@ -652,11 +671,8 @@ def _population_constants(params, table, binomial):
     inv_span = 1.0 / (params.threshold + params.inhibitory_reversal)
     popc = np.zeros((table.shape[0], _N_POPC))
     for q in range(table.shape[0]):
-        lam_dt = table[q, COL_LAMBDA] * dt
         tau_e, tau_i = table[q, COL_TAU_EXC], table[q, COL_TAU_INH]
         s_inh = table[q, COL_S_INH] * inv_span  # times (V + M_r) gives S g(V)
-        popc[q, _P_LAM_DT] = lam_dt
-        popc[q, _P_SD] = math.sqrt(lam_dt)
         popc[q, _P_S_EXC] = table[q, COL_S_EXC]
         popc[q, _P_S_INH] = s_inh
         if binomial:
@@ -668,11 +684,21 @@ def _population_constants(params, table, binomial):
             popc[q, _P_RATE_EXC], popc[q, _P_RATE_INH] = dt / tau_e, dt / tau_i
         popc[q, _P_A_EXC] = table[q, COL_S_EXC] * dt / tau_e
         popc[q, _P_A_INH] = s_inh * dt / tau_i
-        d_mode, d_pmf, d_cdf = _rnd.poisson_mode_table(lam_dt)
-        popc[q, _P_DRIVE_MODE] = d_mode
-        popc[q, _P_DRIVE_PMF] = d_pmf
-        popc[q, _P_DRIVE_CDF] = d_cdf
     return popc
+
+
+def _drive_table(rates, dt, poisson):
+    """The external drive of each step and population, ``(n, 2, _N_DRIVE)``, from the rates
+    ``(n, 2)`` (kicks/ms): λ dt, √(λ dt) and, for the Poisson drive (``poisson``), the mode
+    of Poisson(λ dt) with its pmf and CDF (exact inversion from the mode)."""
+    lam_dt = np.asarray(rates, np.float64) * dt
+    drive = np.zeros(lam_dt.shape + (_N_DRIVE,))
+    drive[..., _D_LAM_DT] = lam_dt
+    drive[..., _D_SD] = np.sqrt(lam_dt)
+    if poisson:
+        mode, pmf, cdf = _rnd.poisson_mode_table(lam_dt)
+        drive[..., _D_MODE], drive[..., _D_PMF], drive[..., _D_CDF] = mode, pmf, cdf
+    return drive
 
 
 def _block_size(n_tot):
@@ -716,7 +742,8 @@ def _dense_adjacency(indptr, indices, n_tot):
 
 def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: bool = False,
         drive: str = "gaussian", recurrent: str = "expected", consumption: str = "poisson",
-        fixed_indegree: bool = False, **unknown) -> dict:
+        fixed_indegree: bool = False, stimulus=None, t_start: float = 0.0, initial_state=None,
+        record_every=None, **unknown) -> dict:
     """Simulate the time-stepped network (the paper's reference engine).
 
     Parameters
@@ -729,16 +756,18 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     rng : numpy.random.Generator
         The single source of randomness: the quenched adjacency (if any) is drawn from it
         first, then the initial voltages, then 256 bits that seed the kernel's streams.
+        Ignored when ``initial_state`` is a final state (its streams are resumed).
     record : iterable of str
-        Any of ``"voltage"`` (float32, (n_steps, N), end of step), ``"pending"`` (total pending
-        kicks per pathway summed over the post population, (n_steps, 4), order ee, ie, ei, ii
+        Any of ``"voltage"`` (float32, (n_rows, N), end of step), ``"pending"`` (total pending
+        kicks per pathway summed over the post population, (n_rows, 4), order ee, ie, ei, ii
         post-pre, end of step), ``"refractory"`` (refractory neurons per population at the end
-        of each step, i.e. those that ignore input in the next step, (n_steps, 2)).
+        of each step, i.e. those that ignore input in the next step, (n_rows, 2)).
+        ``n_rows = n_steps // m`` (see ``record_every``).
     progress : bool
         Show a tqdm progress bar (does not change the random stream).
     drive : {"gaussian", "poisson"}
         External increment per step: N(lambda dt, lambda dt) (paper) or a Poisson(lambda dt)
-        number of unit kicks.
+        number of unit kicks (lambda: the step's mean rate under a stimulus).
     recurrent : {"expected", "sampled"}
         Recurrent increment: the expected input of the pending kicks (paper), or the consumed
         kicks themselves applied one by one.
@@ -747,14 +776,32 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     fixed_indegree : bool
         Quenched networks only: every neuron gets exactly round(P N_pre) presynaptic partners
         per pathway instead of Bernoulli(P) per pair.
+    stimulus : snnreduce.stimulus.Stimulus, optional
+        Time-varying external rates λ_Q(t): each step uses the mean of λ_Q over the step in
+        place of λ_Q (docs/stimuli.md). None or a constant stimulus: the constant drive.
+    t_start : float
+        Absolute time of the first step, ms (the stimulus is evaluated there; spike times are
+        absolute). A run continuing a final state must start where that state ended.
+    initial_state : None, array of float (N,), or dict
+        None: ``params.initial_state``. An array: the voltages (E first, in
+        ``[-inhibitory_reversal, threshold)``), nothing pending, nobody refractory. A dict: a
+        previous run's ``final_state`` (same params and options): the run continues it
+        exactly, bit for bit as if the two runs were one.
+    record_every : float, optional
+        Store the records only at the end of every m-th step, ``m = record_every / dt`` (a
+        positive multiple of dt); None: every step.
 
     Returns
     -------
     dict
         ``population_counts`` (int64, (n_steps, 2)), ``spike_times`` (ms, step midpoints,
-        sorted), ``spike_neurons`` (int32, E first), ``records``, ``options``, ``status``.
+        sorted), ``spike_neurons`` (int32, E first), ``records``, ``options``, ``status``,
+        ``final_state`` (voltages, pending kicks, refractory counters, the kernel's random
+        streams, the clock, and for a quenched network the state that redraws its adjacency).
     """
-    check_no_unknown(unknown, "stepped", ("drive", "recurrent", "consumption", "fixed_indegree"))
+    check_no_unknown(unknown, "stepped", ("drive", "recurrent", "consumption", "fixed_indegree",
+                                          "stimulus", "t_start", "initial_state",
+                                          "record_every"))
     drive = check_choice("drive", drive, DRIVES)
     recurrent = check_choice("recurrent", recurrent, RECURRENT)
     consumption = check_choice("consumption", consumption, CONSUMPTION)
@@ -763,64 +810,94 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     quenched = params.connectivity == "quenched"
     if fixed_indegree and not quenched:
         raise ParameterError("fixed_indegree=True needs connectivity='quenched', got 'annealed'")
-    if not isinstance(rng, np.random.Generator):
+    resume = is_state(initial_state)
+    if not resume and not isinstance(rng, np.random.Generator):
         raise ParameterError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    params, stimulus = drive_of(params, stimulus)
+    clock = clock_of(params, t_start, initial_state if resume else None)
+    stride = record_stride(record_every, params.dt)
 
-    n_e, n_i = params.n_e, params.n_i
-    n_tot = n_e + n_i
+    n_tot = int(sum(params.n))
     dt = params.dt
     n_steps = n_steps_of(t_end, dt)
+    rates = (stimulus_grid(stimulus, params, t_end, t_start, clock) if stimulus is not None
+             else None)
+    pops = tables(params)
+    n_pop = pops.n_populations
+    pop_of = pops.population_of(np.arange(n_tot)).astype(np.int64)
+    # record column of the pending kicks of pathway [post, pre] (the order of PATHWAYS)
+    pw_col = np.zeros((n_pop, n_pop), np.int64)
+    pw_col[PATHWAY_POST, PATHWAY_PRE] = np.arange(PATHWAY_POST.size)
+    blocks = _blocks(pops.offsets)
+    n_streams = 2 * blocks.shape[0]
+    if resume:
+        saved = state_arrays(initial_state, "stepped", {
+            "voltage": ((n_tot,), np.float64), "pending": ((2, n_tot), np.int64),
+            "refractory_left": ((n_tot,), np.int64),
+            "streams": ((n_streams, _rnd.STREAM_WORDS), np.uint64)})
+        adjacency_rng = (rng_from_text(initial_state.get("adjacency_rng"), "adjacency_rng")
+                         if quenched else None)
+    else:
+        adjacency_rng = rng
 
     if quenched:
-        indptr, indices = quenched_adjacency(params, rng, fixed_indegree)
+        adjacency_text = rng_text(adjacency_rng)
+        indptr, indices = quenched_adjacency(params, adjacency_rng, fixed_indegree)
     else:
         indptr, indices = np.zeros(1, np.int64), np.zeros(0, np.int32)
     dense = _dense_adjacency(indptr, indices, n_tot)
-    v = initial_voltages(params, rng)
-    v_start = v
     # per-neuron state on whole cache lines (see _blocks)
     v = _pool.aligned_zeros(n_tot, np.float64)
-    v[:] = v_start
     pend = _pool.aligned_zeros((2, n_tot), np.int64)  # pending kicks from E (row 0), from I (row 1)
     refr = _pool.aligned_zeros(n_tot, np.int64)
+    if resume:
+        v[:] = saved["voltage"]
+        pend[:, :n_tot] = saved["pending"]
+        refr[:] = saved["refractory_left"]
+        streams = saved["streams"]
+    else:
+        v[:] = start_voltages(params, rng, initial_state, default=initial_voltages)
     cons = _pool.aligned_zeros((2, n_tot), np.int64)  # kicks consumed in the step, same rows
-    inc_exc = _pool.aligned_zeros(n_tot if quenched else 0, np.int64)
-    inc_inh = _pool.aligned_zeros(n_tot if quenched else 0, np.int64)
-    cdf = np.zeros((4, 1 if quenched else max(n_e, n_i) + 1 + GUIDE_RUN))
+    # quenched: new pending kicks of the step per pre population (row) and neuron
+    inc = _pool.aligned_zeros((n_pop, n_tot if quenched else 0), np.int64)
+    cdf = np.zeros((n_pop * n_pop, 1 if quenched else int(pops.sizes.max()) + 1 + GUIDE_RUN))
     guide = np.zeros(cdf.shape, np.int64)
-    n_cdf = np.zeros(4, np.int64)
+    n_cdf = np.zeros(n_pop * n_pop, np.int64)
 
     fixed, p_exit, refr_steps = refractory_rule(params)
     decay = math.exp(-dt / params.tau_m) if params.tau_m > 0 else 1.0
     consts = np.array([params.threshold, params.inhibitory_reversal, dt, decay, p_exit])
     modes = np.array([DRIVES.index(drive), RECURRENT.index(recurrent),
                       CONSUMPTION.index(consumption), int(quenched), fixed, refr_steps,
-                      "voltage" in record, "pending" in record, "refractory" in record],
-                     dtype=np.int64)
+                      "voltage" in record, "pending" in record, "refractory" in record,
+                      rates is not None, 0, stride], dtype=np.int64)
     table = population_table(params)
     binomial = consumption == "binomial"
-    tab_mode, tab_pmf, tab_cdf, n_tab = _consumption_tables(params, table, binomial)
-    win_rows, win_lo, win_cdf = _window_tables(params, table, binomial, tab_mode)
+    poisson_drive = drive == "poisson"
+    tab_mode, tab_pmf, tab_cdf, n_tab = _consumption_tables(params, pops, binomial)
+    win_rows, win_lo, win_cdf = _window_tables(params, pops, binomial, tab_mode)
     popc = _population_constants(params, table, binomial)
-    blocks = _blocks(population_offsets(params))
-    # the dynamics' random streams: two per block, seeded from rng after the adjacency and
-    # the initial voltages
-    streams = _rnd.make_streams(rng, 2 * blocks.shape[0])
+    if not resume:
+        # the dynamics' random streams: two per block, seeded from rng after the adjacency
+        # and the initial voltages
+        streams = _rnd.make_streams(rng, n_streams)
     scratch = np.zeros(n_tot, np.int64)
     blk_out = _pool.aligned_zeros((blocks.shape[0], 8), np.int64)  # a cache line per block
+    drive_rows = _drive_table(table[None, :, COL_LAMBDA], dt, poisson_drive)
     # the kernel's arguments, grouped (numba unpacks tuples of arrays for free)
     tabs = (popc, _rnd.ZIG_X, _rnd.ZIG_R, tab_mode, tab_pmf, tab_cdf, n_tab, win_rows, win_lo,
-            win_cdf, table, consts, modes)
-    state = (v, pend, refr, cons, inc_exc, inc_inh, streams)
+            win_cdf, table, consts, modes, drive_rows, pops.prob, pw_col)
+    state = (v, pend, refr, cons, inc, streams)
     net = (indptr, indices, dense)
     draw = (cdf, guide, n_cdf)
     prefer_workqueue()  # before the first parallel launch (snnreduce._threads says why)
     chooser = _pool.SweepChooser(n_tot >= PARALLEL_MIN_N and numba.get_num_threads() > 1)
 
     counts = np.zeros((n_steps, 2), np.int64)
-    rec_v = np.zeros((n_steps, n_tot) if "voltage" in record else (0, 0), np.float32)
-    rec_pending = np.zeros((n_steps, 4) if "pending" in record else (0, 0), np.int64)
-    rec_refr = np.zeros((n_steps, 2) if "refractory" in record else (0, 0), np.int64)
+    n_rows = sampled_rows(n_steps, stride)
+    rec_v = np.zeros((n_rows, n_tot) if "voltage" in record else (0, 0), np.float32)
+    rec_pending = np.zeros((n_rows, 4) if "pending" in record else (0, 0), np.int64)
+    rec_refr = np.zeros((n_rows, 2) if "refractory" in record else (0, 0), np.int64)
 
     # a chunk is ~1e6 neuron-steps: bounded kernel calls, responsive progress bar, and
     # frequent enough timings for the choice between serial and parallel sweeps
@@ -835,9 +912,14 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
             buf.reserve(n_tot + 1)
             parallel, probe = chooser.pick()
             target = min(n_steps, step + (probe_chunk if probe else chunk))
+            if rates is not None:
+                # this chunk's drive (a table per chunk keeps the memory of a long run low)
+                modes[_M_DRIVE_FIRST] = step
+                tabs = tabs[:13] + (_drive_table(rates[step:target], dt, poisson_drive),) \
+                    + tabs[14:]
             started = time.perf_counter()
             out = (scratch, blk_out, counts, buf.key, buf.neuron, rec_v, rec_pending, rec_refr)
-            new_step, buf.n = _run_steps(parallel, step, target, buf.n, n_e, blocks, tabs,
+            new_step, buf.n = _run_steps(parallel, step, target, buf.n, pop_of, blocks, tabs,
                                          state, net, draw, out)
             chooser.record(parallel, time.perf_counter() - started, new_step - step)
             bar.update((new_step - step) * dt)
@@ -851,11 +933,17 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
                "fixed_indegree": fixed_indegree, "spike_time": "step midpoint"}
     if quenched:
         options["n_synapses"] = int(indices.size)
+    final_state = {"engine": "stepped", **clock_state(clock, n_steps),
+                   "voltage": v[:n_tot].copy(), "pending": pend[:, :n_tot].copy(),
+                   "refractory_left": refr[:n_tot].copy(), "streams": streams.copy()}
+    if quenched:
+        final_state["adjacency_rng"] = adjacency_text
     return {
         "population_counts": counts,
-        "spike_times": (steps + 0.5) * dt,
+        "spike_times": clock.midpoints(steps),
         "spike_neurons": neurons,
         "records": records,
         "options": options,
         "status": "ok",
+        "final_state": final_state,
     }

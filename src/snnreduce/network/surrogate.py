@@ -50,14 +50,18 @@ import math
 import numba
 import numpy as np
 
-from ..dsode.moments import (DEFAULT_CLOSURE, POP_N, POP_S_EXC, POP_S_INH, POP_TAU_EXC,
-                             POP_TAU_INH, TAB_TAU, advance_deviation, advance_moments,
+from ..dsode.moments import (DEFAULT_CLOSURE, DEVIATION_CLOSURES, POP_LAMBDA, POP_N, POP_S_EXC,
+                             POP_S_INH, POP_TAU_EXC, POP_TAU_INH, TAB_TAU, advance_deviation,
+                             advance_moments,
                              check_closure, input_coefficients, pathway_table,
                              population_table)
 from ..params import ParameterError
-from ._common import asked_records
-from ._common import (SpikeBuffer, check_choice, check_engine_record, check_no_unknown,
-                      initial_voltages, n_steps_of, progress_bar, refractory_rule)
+from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
+from ._common import (N_POPULATIONS, SpikeBuffer, asked_records, check_choice,
+                      check_engine_record, check_no_unknown, initial_voltages, n_steps_of,
+                      progress_bar, refractory_rule)
+from ._resume import (clock_of, clock_state, drive_of, is_state, record_stride, rng_from_text,
+                      rng_text, sampled_rows, start_voltages, state_arrays, stimulus_grid)
 
 __all__ = ["run", "SURROGATE_RECORDS"]
 
@@ -66,30 +70,45 @@ SURROGATE_RECORDS = ("voltage", "pending", "pending_var", "refractory")
 
 
 @numba.njit(cache=True)
-def _run_steps(rng, first, last, n_e, pop, pw, dt, decay, threshold, p_exit, fixed, refr_steps,
+def _run_steps(rng, first, last, pk, pop, pw, dt, decay, threshold, p_exit, fixed, refr_steps,
                euler, v, refr, h, var, eta, counts, spk_step, spk_neuron, n_spk,
-               rec_v, rec_h, rec_var, rec_refr):
+               rec_v, rec_h, rec_var, rec_refr, lam, stride):
     """Advance steps ``first .. last-1``; returns (next step, spikes stored).
 
     ``eta`` is ``(2, N)``: each neuron's pending-kick deviation of its excitatory (row 0)
     and inhibitory (row 1) pathway for closure "ou", or ``(0, 0)`` for the other closures.
+    ``lam`` is ``(n_steps, 2)``, the external rate of each step and population under a
+    stimulus (written into ``pop[q, POP_LAMBDA]`` before the step), or ``(0, 2)``: the
+    constant ``pop`` rates. Records are stored at the end of steps i with
+    ``(i + 1) % stride == 0``, row ``(i + 1) // stride - 1``.
+    ``pk`` = ``(offsets, pw_index, pw_post)``: population q holds the neurons
+    ``offsets[q] .. offsets[q+1] - 1``, pathway ``[post, pre]``
+    is moment ``pw_index[post, pre]`` (the order of PATHWAYS), whose post population is
+    ``pw_post[j]``.
     Stops early, before a step, when the spike buffer could overflow during it.
     """
+    offsets, pw_index, pw_post = pk
+    n_pop = N_POPULATIONS   # a compile-time constant: numba unrolls the loops over it
     n_tot = v.size
     cap = spk_step.size
-    rates = np.zeros(2)
-    n_refr = np.zeros(2, dtype=np.int64)
+    rates = np.zeros(n_pop)
+    n_refr = np.zeros(n_pop, dtype=np.int64)
     colored = eta.shape[0] > 0
-    var_old = np.zeros(4)
-    e_pw = np.empty(4)
-    for j in range(4):
+    n_pw = pw.shape[0]
+    var_old = np.zeros(n_pw)
+    e_pw = np.empty(n_pw)
+    for j in range(n_pw):
         e_pw[j] = math.exp(-dt / pw[j, TAB_TAU])
     for step in range(first, last):
         if n_spk + n_tot > cap:
             return step, n_spk
-        for q in range(2):
-            lo = 0 if q == 0 else n_e
-            hi = n_e if q == 0 else n_tot
+        if lam.shape[0] > 0:
+            # the step's mean external rate: the drift and variance dt λ of input_coefficients
+            for q in range(n_pop):
+                pop[q, POP_LAMBDA] = lam[step, q]
+        for q in range(n_pop):
+            lo = offsets[q]
+            hi = offsets[q + 1]
             a, b, c, d, g1, g0 = input_coefficients(q, h, var, pop, dt)
             # per unit of a neuron's own deviation: drift dt S/τ of each pathway ("ou")
             ax = dt * pop[q, POP_S_EXC] / pop[q, POP_TAU_EXC]
@@ -120,41 +139,49 @@ def _run_steps(rng, first, last, n_e, pop, pw, dt, decay, threshold, p_exit, fix
             rates[q] = count / dt
         var_old[:] = var
         advance_moments(h, var, rates, pw, dt, euler)
+        # (loops population by population, in neuron order: the same random stream as one
+        # loop over the neurons, without a population lookup per neuron)
         if colored:
-            for n in range(n_tot):
-                q = 0 if n < n_e else 1
-                jx = q       # pathway qE
-                ji = 2 + q   # pathway qI
-                eta[0, n] = advance_deviation(eta[0, n], e_pw[jx], var_old[jx], var[jx],
-                                              rng.standard_normal())
-                eta[1, n] = advance_deviation(eta[1, n], e_pw[ji], var_old[ji], var[ji],
-                                              rng.standard_normal())
-        n_refr[:] = 0
-        for n in range(n_tot):
-            if refr[n] > 0:
-                if fixed:
-                    refr[n] -= 1
-                elif rng.random() < p_exit:
-                    refr[n] = 0
+            for q in range(n_pop):
+                jx = pw_index[q, 0]   # pathway qE (row 0 of eta: from E)
+                ji = pw_index[q, 1]   # pathway qI (row 1: from I)
+                for n in range(offsets[q], offsets[q + 1]):
+                    eta[0, n] = advance_deviation(eta[0, n], e_pw[jx], var_old[jx], var[jx],
+                                                  rng.standard_normal())
+                    eta[1, n] = advance_deviation(eta[1, n], e_pw[ji], var_old[ji], var[ji],
+                                                  rng.standard_normal())
+        for q in range(n_pop):
+            count = 0
+            for n in range(offsets[q], offsets[q + 1]):
                 if refr[n] > 0:
-                    n_refr[0 if n < n_e else 1] += 1
+                    if fixed:
+                        refr[n] -= 1
+                    elif rng.random() < p_exit:
+                        refr[n] = 0
+                    if refr[n] > 0:
+                        count += 1
+            n_refr[q] = count
+        if (step + 1) % stride != 0:
+            continue
+        row = (step + 1) // stride - 1
         if rec_v.shape[0] > 0:
             for n in range(n_tot):
-                rec_v[step, n] = v[n]
+                rec_v[row, n] = v[n]
         if rec_h.shape[0] > 0:
-            for j in range(4):
-                rec_h[step, j] = h[j] * pop[j % 2, POP_N]
+            for j in range(n_pw):
+                rec_h[row, j] = h[j] * pop[pw_post[j], POP_N]
         if rec_var.shape[0] > 0:
-            for j in range(4):
-                rec_var[step, j] = var[j]
+            for j in range(n_pw):
+                rec_var[row, j] = var[j]
         if rec_refr.shape[0] > 0:
-            rec_refr[step, 0] = n_refr[0]
-            rec_refr[step, 1] = n_refr[1]
+            for q in range(n_pop):
+                rec_refr[row, q] = n_refr[q]
     return last, n_spk
 
 
 def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: bool = False,
-        moment_integrator: str = "exact", closure: str = DEFAULT_CLOSURE, **unknown) -> dict:
+        moment_integrator: str = "exact", closure: str = DEFAULT_CLOSURE, stimulus=None,
+        t_start: float = 0.0, initial_state=None, record_every=None, **unknown) -> dict:
     """Simulate the Markov surrogate network (usually via ``simulate(..., engine="surrogate")``).
 
     Parameters
@@ -165,52 +192,92 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     t_end : float
         Simulated time, ms; ``ceil(t_end / dt)`` steps.
     rng : numpy.random.Generator
-        The single random stream.
+        The single random stream. Ignored when ``initial_state`` is a final state (its
+        stream is resumed).
     record : iterable of str
-        Any of ``"voltage"`` (float32, (n_steps, N)), ``"pending"`` (total pending kicks per
+        Any of ``"voltage"`` (float32, (n_rows, N)), ``"pending"`` (total pending kicks per
         pathway, ``h * N_post``, order ee, ie, ei, ii), ``"pending_var"`` (variance across
         neurons σ² per pathway), ``"refractory"`` (refractory neurons per population), all at
-        the end of each step.
+        the end of each step (of every m-th step with ``record_every``;
+        ``n_rows = n_steps // m``).
     progress : bool
         Show a progress bar (does not change the random stream).
     moment_integrator : {"exact", "euler"}
         Integration of the moment ODEs over a step (see :mod:`snnreduce.dsode.moments`).
-    closure : {"paper", "diffusion", "ou"}
+    closure : {"paper", "diffusion", "ou", "ou-cond", "ou-cond-linear"}
         How the across-neuron spread of the pending kicks enters the input (module
         docstring); ``"ou"`` (default) draws two more normals per neuron and step (a
         different random stream from the other closures); ``"paper"`` is SPEC §3.
+        ``"ou-cond"`` and ``"ou-cond-linear"`` differ from ``"ou"`` only in how the dsODE's
+        bins hold the deviations: with no bins, the surrogate runs them as ``"ou"`` (the same
+        numbers).
+    stimulus : snnreduce.stimulus.Stimulus, optional
+        Time-varying external rates: each step's mean λ̄_Q replaces λ_Q in the input's mean
+        and variance (docs/stimuli.md). None or constant: the constant drive.
+    t_start : float
+        Absolute time of the first step, ms (spike times are absolute). A run continuing a
+        final state must start where that state ended.
+    initial_state : None, array of float (N,), or dict
+        None: ``params.initial_state``; an array: the voltages (E first, in
+        ``[-inhibitory_reversal, threshold)``), no pending kicks, nobody refractory; a dict:
+        a previous run's ``final_state`` (same params and options), continued exactly.
+    record_every : float, optional
+        Sampling interval of the records, a positive multiple of dt (None: every step).
 
     Returns
     -------
     dict
         ``population_counts`` (int64, (n_steps, 2)), ``spike_times`` (ms, step midpoints),
-        ``spike_neurons`` (int32, E first), ``records``, ``options``, ``status``.
+        ``spike_neurons`` (int32, E first), ``records``, ``options``, ``status``,
+        ``final_state`` (voltages, refractory counters, the moments, the "ou" deviations,
+        the random stream as JSON, the clock).
     """
-    check_no_unknown(unknown, "surrogate", ("moment_integrator", "closure"))
+    check_no_unknown(unknown, "surrogate", ("moment_integrator", "closure", "stimulus",
+                                            "t_start", "initial_state", "record_every"))
     closure = check_closure(closure)
     record = check_engine_record(record, "surrogate", SURROGATE_RECORDS)
     moment_integrator = check_choice("moment_integrator", moment_integrator, ("exact", "euler"))
-    if not isinstance(rng, np.random.Generator):
+    resume = is_state(initial_state)
+    if not resume and not isinstance(rng, np.random.Generator):
         raise ParameterError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    n_e, n_i = params.n_e, params.n_i
-    n_tot = n_e + n_i
+    params, stimulus = drive_of(params, stimulus)
+    clock = clock_of(params, t_start, initial_state if resume else None)
+    stride = record_stride(record_every, params.dt)
+    pops = tables(params)
+    n_tot = int(pops.offsets[-1])
+    pw_index = np.zeros((pops.n_populations, pops.n_populations), np.int64)
+    pw_index[PATHWAY_POST, PATHWAY_PRE] = np.arange(PATHWAY_POST.size)
+    pk = (pops.offsets.astype(np.int64), pw_index, PATHWAY_POST)
     dt = params.dt
     n_steps = n_steps_of(t_end, dt)
     fixed, p_exit, refr_steps = refractory_rule(params)
     decay = math.exp(-dt / params.tau_m) if params.tau_m > 0 else 1.0
+    lam = (stimulus_grid(stimulus, params, t_end, t_start, clock) if stimulus is not None
+           else np.zeros((0, 2)))
 
-    v = initial_voltages(params, rng)
-    refr = np.zeros(n_tot, np.int64)
-    h = np.zeros(4)
-    var = np.zeros(4)
+    n_eta = (2, n_tot) if closure in DEVIATION_CLOSURES else (0, 0)
+    if resume:
+        saved = state_arrays(initial_state, "surrogate", {
+            "voltage": ((n_tot,), np.float64), "refractory_left": ((n_tot,), np.int64),
+            "pending_mean": ((4,), np.float64), "pending_var": ((4,), np.float64),
+            "deviation": (n_eta, np.float64)})
+        rng = rng_from_text(initial_state.get("rng"), "rng")
+        v, refr = saved["voltage"], saved["refractory_left"]
+        h, var, eta = saved["pending_mean"], saved["pending_var"], saved["deviation"]
+    else:
+        v = start_voltages(params, rng, initial_state, default=initial_voltages)
+        refr = np.zeros(n_tot, np.int64)
+        h = np.zeros(4)
+        var = np.zeros(4)
+        eta = np.zeros(n_eta)
     counts = np.zeros((n_steps, 2), np.int64)
-    rec_v = np.zeros((n_steps, n_tot) if "voltage" in record else (0, 0), np.float32)
-    rec_h = np.zeros((n_steps, 4) if "pending" in record else (0, 0))
-    rec_var = np.zeros((n_steps, 4) if "pending_var" in record else (0, 0))
-    rec_refr = np.zeros((n_steps, 2) if "refractory" in record else (0, 0), np.int64)
+    n_rows = sampled_rows(n_steps, stride)
+    rec_v = np.zeros((n_rows, n_tot) if "voltage" in record else (0, 0), np.float32)
+    rec_h = np.zeros((n_rows, 4) if "pending" in record else (0, 0))
+    rec_var = np.zeros((n_rows, 4) if "pending_var" in record else (0, 0))
+    rec_refr = np.zeros((n_rows, 2) if "refractory" in record else (0, 0), np.int64)
     pop = population_table(params, closure)
     pw = pathway_table(params)
-    eta = np.zeros((2, n_tot) if closure == "ou" else (0, 0))
 
     chunk = max(1, min(n_steps, 2_000_000 // n_tot))
     buf = SpikeBuffer(int(n_tot * chunk * dt * 0.2) + 4 * n_tot)
@@ -221,9 +288,10 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
             buf.reserve(n_tot + 1)
             target = min(n_steps, step + chunk)
             new_step, buf.n = _run_steps(
-                rng, step, target, n_e, pop, pw, dt, decay, params.threshold, p_exit,
+                rng, step, target, pk, pop, pw, dt, decay, params.threshold, p_exit,
                 bool(fixed), refr_steps, moment_integrator == "euler", v, refr, h, var, eta,
-                counts, buf.key, buf.neuron, buf.n, rec_v, rec_h, rec_var, rec_refr)
+                counts, buf.key, buf.neuron, buf.n, rec_v, rec_h, rec_var, rec_refr, lam,
+                stride)
             bar.update((new_step - step) * dt)
             step = new_step
     finally:
@@ -232,12 +300,16 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     steps, neurons = buf.arrays()
     records = asked_records(record, voltage=rec_v, pending=rec_h, pending_var=rec_var,
                             refractory=rec_refr)
+    final_state = {"engine": "surrogate", **clock_state(clock, n_steps), "rng": rng_text(rng),
+                   "voltage": v, "refractory_left": refr, "pending_mean": h, "pending_var": var,
+                   "deviation": eta}
     return {
         "population_counts": counts,
-        "spike_times": (steps + 0.5) * dt,
+        "spike_times": clock.midpoints(steps),
         "spike_neurons": neurons,
         "records": records,
         "options": {"moment_integrator": moment_integrator, "closure": closure,
                     "spike_time": "step midpoint"},
         "status": "ok",
+        "final_state": final_state,
     }

@@ -10,6 +10,8 @@ from .._version import __version__
 from ..io import ResultFileError, open_netcdf
 from ..metadata import label_sweep_coordinates
 from ..params import POPULATIONS
+from ..stimulus import field_attrs
+from .grid import is_stimulus_name
 from .execution import PEAK_VARIABLES, STATISTICS
 
 __all__ = ["assemble", "load_sweep", "FORMAT"]
@@ -96,7 +98,15 @@ def assemble(spec, tasks: list, records: dict, backend: str):
         "spec": json.dumps(manifest, sort_keys=True),
         "fallbacks": json.dumps(fallbacks),
     }
-    return label_sweep_coordinates(xr.Dataset(data, coords=coords, attrs=attrs), names)
+    if spec.stimulus is not None:  # the base stimulus, readable; exact in spec["stimulus"]
+        attrs["stimulus"] = str(spec.stimulus)
+    ds = label_sweep_coordinates(xr.Dataset(data, coords=coords, attrs=attrs),
+                                 [n for n in names if not is_stimulus_name(n)])
+    for name in names:
+        if is_stimulus_name(name):
+            ds[name].attrs.update(field_attrs(name))
+            ds[name].encoding["_FillValue"] = None  # CF: no missing values in a coordinate
+    return ds
 
 
 def load_sweep(path):

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..analysis.statistics import SEQUENCES, STATISTICS as _SUMMARY_STATISTICS
 from ..params import POPULATIONS, NetworkParams, ParameterError
+from ..stimulus import as_stimulus
 
 __all__ = ["Task", "Chunk", "point_statistics", "run_chunk", "Executor", "make_executor", "STATISTICS",
            "PEAK_VARIABLES"]
@@ -92,6 +93,7 @@ class Task:
     params: NetworkParams
     seed: int | None      # the run's derived seed
     save_to: str | None
+    stimulus: dict | None = None   # the point's stimulus (Stimulus.to_dict), if the sweep has one
 
 
 @dataclass(frozen=True)
@@ -123,9 +125,12 @@ def run_chunk(chunk: Chunk) -> list[tuple[tuple, dict]]:
     for task in chunk.tasks:
         start = time.perf_counter()
         kwargs = {} if task.save_to is None else {"save_to": task.save_to}
+        options = dict(chunk.options)
+        if task.stimulus is not None:
+            options["stimulus"] = task.stimulus
         try:
-            raw = chunk.evaluate(task.params, chunk.model, task.seed, chunk.t_end,
-                                 dict(chunk.options), **kwargs)
+            raw = chunk.evaluate(task.params, chunk.model, task.seed, chunk.t_end, options,
+                                 **kwargs)
             record = clean_record(raw, time.perf_counter() - start)
         except Exception as exc:
             record = failed_record(exc, time.perf_counter() - start)
@@ -160,11 +165,16 @@ def _run_dsode_batch(chunk: Chunk) -> list[tuple[tuple, dict]]:
 
     start = time.perf_counter()
     params_list = [task.params for task in chunk.tasks]
+    extra = {}
+    if any(task.stimulus is not None for task in chunk.tasks):   # one stimulus per point
+        extra["stimulus"] = [as_stimulus(task.stimulus) for task in chunk.tasks]
     outs = run_batch(params_list, t_end=chunk.t_end, threads=chunk.threads,
-                     **{"record": (), **chunk.options})
+                     **{"record": (), **chunk.options}, **extra)
     share = (time.perf_counter() - start) / len(chunk.tasks)
     done = []
     for task, params, out in zip(chunk.tasks, params_list, outs, strict=True):
+        if task.stimulus is not None:  # provenance, as api._run records it
+            out = {**out, "options": {**out.get("options", {}), "stimulus": task.stimulus}}
         result = Result.from_run(out, params=params, engine="dsode", seed=None, t_end=chunk.t_end,
                                  wall_time=share)
         if task.save_to is not None:

@@ -14,7 +14,8 @@ import numpy as np
 
 from ..params import NetworkParams, ParameterError, parse_value
 
-__all__ = ["parse_grid", "parse_values", "normalise_grid", "run_seed"]
+__all__ = ["parse_grid", "parse_values", "normalise_grid", "run_seed", "is_stimulus_name",
+           "point_stimulus"]
 
 _RANGE_DIGITS = 12  # significant digits kept for values generated from "start:stop:num"
 
@@ -84,7 +85,15 @@ def _tidy(value: float):
     return int(value) if value.is_integer() and abs(value) < 2**53 else value
 
 
-def normalise_grid(base: NetworkParams, grid) -> dict[str, list]:
+def is_stimulus_name(name: str) -> bool:
+    """Whether a grid name is a stimulus field (``stimulus.E.sine.hz``), not a parameter."""
+    return name.startswith("stimulus.")
+
+
+def normalise_grid(base: NetworkParams, grid, stimulus=None) -> dict[str, list]:
+    """The grid with every value validated (and made the canonical type): parameter names by
+    ``NetworkParams.replace``, stimulus names (``stimulus.<POP>.<shape>.<field>``) by
+    :meth:`~snnreduce.stimulus.Stimulus.with_value` on ``stimulus``."""
     if not isinstance(grid, dict) or not grid:
         raise ParameterError("grid must be a non-empty dict of parameter name -> values")
     out: dict[str, list] = {}
@@ -101,8 +110,11 @@ def normalise_grid(base: NetworkParams, grid) -> dict[str, list]:
             raw = [raw.item() if isinstance(raw, np.generic) else raw]
         if not raw:
             raise ParameterError(f"grid parameter {name!r} has no values")
-        # NetworkParams.replace names the parameter in its error (unknown name, bad value)
-        values = [getattr(base.replace(**{name: v}), name) for v in raw]
+        if is_stimulus_name(name):
+            values = [_stimulus_value(stimulus, name, v) for v in raw]
+        else:
+            # NetworkParams.replace names the parameter in its error (unknown name, bad value)
+            values = [getattr(base.replace(**{name: v}), name) for v in raw]
         seen = set()
         for v in values:
             if v in seen:
@@ -110,6 +122,24 @@ def normalise_grid(base: NetworkParams, grid) -> dict[str, list]:
             seen.add(v)
         out[name] = values
     return out
+
+
+def _stimulus_value(stimulus, name: str, value) -> float:
+    """``value`` of stimulus field ``name``, validated by ``with_value`` (which names the field
+    and the allowed values in its error)."""
+    if stimulus is None:
+        raise ParameterError(f"grid parameter {name!r} is a stimulus field, but the sweep has no "
+                             f"stimulus (give one: --stimulus / stimulus=)")
+    stimulus.with_value(name, value)  # refuses a bad value, naming the field
+    return float(value)
+
+
+def point_stimulus(stimulus, point: dict):
+    """The stimulus of one grid point: ``stimulus`` with the point's stimulus fields set."""
+    for name, value in point.items():
+        if is_stimulus_name(name):
+            stimulus = stimulus.with_value(name, value)
+    return stimulus
 
 
 def run_seed(seed: int, model: str, point: dict[str, Any]) -> int:
