@@ -542,8 +542,9 @@ def diagram_figure(diagram: Diagram, network=None, network_model: str = "snn"):
                 label=f"{sp.kind} {sp.parameter:.4f}")
     handles, labels = ax.get_legend_handles_labels()
     uniq = dict(zip(labels, handles))
-    # lower left: the period-1 band at 0 and the network's histogram leave it empty
-    ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc="lower left", framealpha=0.85)
+    # in the rate panel's upper right (rates fall along every branch: it stays empty), so
+    # that it hides nothing of the branches over the histogram
+    ax_rate.legend(uniq.values(), uniq.keys(), fontsize=7, loc="upper right", framealpha=0.85)
     ax.set(xlabel=name, ylabel="Δ E peak height (spikes/ms)",
            title=f"dsODE continuation (closure {diagram.options.get('closure')})"
            + (" over the network's peak differences" if network is not None else ""),
