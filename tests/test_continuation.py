@@ -96,6 +96,77 @@ def test_test_functions_change_sign_exactly_at_real_crossings(before, after, kin
         assert (tb[name] > 0) == (name == kind)
 
 
+# -- Newton-Picard: the dominant subspace instead of a dense Jacobian ------------------------
+
+def _schur_map(n=60, leading=(1.5, -0.9, 0.5), off=0.005, seed=0):
+    """A linear map with the given leading eigenvalues, the others below 0.03 (a random
+    orthogonal similarity of an upper-triangular matrix: mildly non-normal)."""
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    t = np.triu(rng.standard_normal((n, n)), 1) * off
+    t += np.diag(np.concatenate([leading, 0.01 * rng.standard_normal(n - len(leading))]))
+    return q @ t @ q.T
+
+
+def test_dominant_subspace_finds_the_leading_multipliers():
+    from snnreduce.continuation.subspace import dominant_subspace
+
+    jac = _schur_map(200, off=0.001)
+    u = np.zeros(200)
+    lin = dominant_subspace(lambda v: jac @ v, u, u, None, step=1e-7)
+    assert lin.converged and lin.evaluations < 100  # cheaper than the dense Jacobian
+    assert np.allclose(lin.ritz[:3].real, [1.5, -0.9, 0.5], atol=1e-6)
+    assert np.all(np.abs(lin.ritz[3:]) < 0.2)
+    # warm start from its own basis at a slightly different map: one sweep
+    again = dominant_subspace(lambda v: 1.001 * jac @ v, u, u, lin.start_basis(), step=1e-7)
+    assert again.converged and again.evaluations == lin.basis.shape[1]
+    assert np.allclose(again.ritz[:3].real, 1.001 * np.array([1.5, -0.9, 0.5]), atol=1e-6)
+
+
+def test_newton_picard_step_is_dense_newton_for_a_full_basis_and_converges_otherwise():
+    from snnreduce.continuation.subspace import dense_linearisation, dominant_subspace
+
+    rng = np.random.default_rng(1)
+    jac = _schur_map()
+    g_t, border, rhs = rng.standard_normal(60), rng.standard_normal(61), rng.standard_normal(61)
+    full = np.zeros((61, 61))
+    full[:60, :60], full[:60, 60], full[60] = jac - np.eye(60), g_t, border
+    exact = np.linalg.solve(full, rhs)
+    assert np.allclose(dense_linearisation(jac, g_t).solver(border)(rhs), exact, atol=1e-10)
+    # the subspace version iterated as a chord method on the affine map u -> J u + b
+    lin = dominant_subspace(lambda v: jac @ v, np.zeros(60), np.zeros(60), None, step=1e-7)
+    solve, b = lin.solver(), rng.standard_normal(60)
+    u = np.zeros(60)
+    for _ in range(12):
+        u = u + solve(-(jac @ u + b - u))
+    assert np.max(np.abs(jac @ u + b - u)) < 1e-10
+
+
+def test_period_doubling_located_with_the_subspace_linearisation():
+    # a logistic coordinate driving a 59-dimensional contracting tail (no feedback): the
+    # multipliers are 2 - r and those of the tail, so the period doubling is at r = 3
+    tail = _schur_map(59, leading=(0.3,), seed=2)
+    drive = np.random.default_rng(3).standard_normal(59)
+
+    def f(x, r):
+        return np.concatenate(([r * x[0] * (1 - x[0])], tail @ x[1:] + drive * x[0] ** 2))
+
+    def fixed(r):
+        x0 = 1 - 1 / r
+        return np.concatenate(([x0], np.linalg.solve(np.eye(59) - tail, drive * x0 ** 2)))
+
+    problem = FunctionMap(f)
+    assert 60 > branch_module.DENSE_MAX
+    branch = continue_branch(problem, fixed(2.5), 2.5, 3.5, parameter_name="r")
+    pds = [sp for sp in branch.special if sp.kind == "period-doubling"]
+    assert len(pds) == 1 and abs(pds[0].parameter - 3.0) < 1e-5
+    assert abs(pds[0].multiplier + 1) < 1e-5
+    assert all(pt.multipliers.size < 60 for pt in branch.points[1:])  # subspace points
+    for pt in branch.points:
+        assert np.max(np.abs(pt.u - fixed(pt.parameter))) < 1e-8
+        assert pt.stable == (pt.parameter < 3.0) or abs(pt.parameter - 3.0) < 1e-6
+
+
 # -- the dsODE as a map ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("closure, refractory_rule",
@@ -214,6 +285,51 @@ def test_period_doubling_of_the_gamma_cycle_matches_brute_force(closure, start, 
     pds = [sp for sp in branch.special if sp.kind == "period-doubling"]
     assert len(pds) == 1 and abs(pds[0].parameter - brute_force) < 0.005
     assert abs(pds[0].multiplier + 1) < 1e-3
+
+
+def test_attractor_matching_rules():
+    from snnreduce.continuation.branch import Branch, BranchPoint
+    from snnreduce.continuation.diagram import Attractor, on_a_branch
+
+    def point(p, rate, period, stable):
+        mu = np.array([0.5 if stable else 1.5])
+        return BranchPoint(p, np.zeros(1), mu, {"rate_e_hz": rate, "period_ms": period})
+
+    gamma = Branch("cycle", "p", [point(0.80, 40.0, 20.0, True), point(0.82, 44.0, 21.0, True)],
+                   [], "")
+    fixed = Branch("fixed point", "p", [point(0.80, 50.0, None, False),
+                                        point(0.82, 52.0, None, False)], [], "")
+    # on the cycle (interpolated between the points), off it by period, rate, or parameter
+    assert on_a_branch(Attractor(0.81, True, 42.3, 20.4), [gamma, fixed])
+    assert not on_a_branch(Attractor(0.81, True, 42.3, 15.5), [gamma, fixed])
+    assert not on_a_branch(Attractor(0.81, True, 48.0, 20.5), [gamma, fixed])
+    assert not on_a_branch(Attractor(0.83, True, 44.0, 21.0), [gamma, fixed])
+    # a period-2 branch matches half its period, and the whole one (one burst crossing)
+    two = Branch("period-2 cycle", "p", [point(0.80, 40.0, 40.0, True),
+                                         point(0.82, 44.0, 42.0, True)], [], "")
+    two.problem = FunctionMap(logistic, iterates=2)
+    assert on_a_branch(Attractor(0.81, True, 42.0, 20.5), [two])
+    assert on_a_branch(Attractor(0.81, True, 42.0, 41.0), [two])
+    # a stationary attractor never matches a cycle, nor an unstable stationary branch
+    assert not on_a_branch(Attractor(0.81, False, 51.0, None), [gamma, fixed])
+    fixed.points[0].multipliers[:] = 0.9
+    assert on_a_branch(Attractor(0.81, False, 51.0, None), [gamma, fixed])
+
+
+@pytest.mark.slow
+def test_continue_finds_the_second_cycle_family_and_its_period_doubling_under_diffusion():
+    # closure "diffusion" (docs/continuation.md, "Every closure"): the gamma cycle ends in a
+    # fold at 0.816 where the dsODE jumps to a second family, which period-doubles at 0.8288
+    # (brute force 0.8285); continue_parameter must start that family by itself
+    from snnreduce.continuation.diagram import continue_parameter
+
+    d = continue_parameter(sr.NetworkParams.preset("reference"), "p_ei", 0.80, 0.84,
+                           options={"closure": "diffusion"})
+    cycles = [b for b in d.branches if b.kind == "cycle"]
+    periods = sorted({round(b.points[0].info["period_ms"]) for b in cycles})
+    assert periods[0] <= 16 and periods[-1] >= 20  # both families
+    pds = [sp.parameter for b in cycles for sp in b.special if sp.kind == "period-doubling"]
+    assert any(abs(p - 0.8285) < 0.005 for p in pds)
 
 
 def test_cli_bad_input_exits_2(capsys):

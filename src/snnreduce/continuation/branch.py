@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..params import ParameterError
-from .newton import DEFAULT_STEP, multipliers, newton, stability_counts
+from .newton import DEFAULT_STEP, newton, stability_counts
+from .subspace import SUBSPACE_SIZE, dense_linearisation, dominant_subspace
 
 __all__ = ["BranchPoint", "SpecialPoint", "Branch", "continue_branch", "switch_period_doubling",
            "test_values"]
@@ -164,14 +165,29 @@ def _critical(mu, kind):
     return cand[np.argmin(np.abs(np.abs(mu[cand]) - 1.0))]
 
 
-class _Stepper:
-    """The bordered Newton system and Jacobians of one branch."""
+#: Maps of at most this many coordinates always get dense Jacobians (cheaper than subspace
+#: iteration there, and exact).
+DENSE_MAX = 3 * SUBSPACE_SIZE
+#: Fresh linearisations one corrector may compute before the step is shortened instead.
+_CORRECTOR_JACOBIANS = 2
 
-    def __init__(self, problem, p_unit, tol, jac_step):
+
+class _Stepper:
+    """The bordered Newton system and linearisations of one branch.
+
+    A linearisation (:class:`~snnreduce.continuation.subspace.Linearisation`) is dense (the
+    forward-difference Jacobian: the first point of a branch, maps of at most
+    :data:`DENSE_MAX` coordinates, and the fallback) or the dominant invariant subspace of
+    the map's Jacobian, warm-started from the previous point's (``subspace=True``).
+    """
+
+    def __init__(self, problem, p_unit, tol, jac_step, subspace=True):
         self.problem = problem
         self.p_unit = p_unit
         self.tol = tol
         self.jac_step = jac_step
+        self.subspace = subspace
+        self.evaluations = 0  # map evaluations spent on linearisations
 
     def g(self, u, p):
         try:
@@ -180,21 +196,39 @@ class _Stepper:
             return np.full(u.shape, np.nan)
         return self.problem.image(u, p) - u
 
-    def jacobians(self, u, p):
-        """``(DΦ, G_t)`` at ``(u, p)`` by forward differences."""
+    def linearise(self, u, p, near=None):
+        """The linearisation at ``(u, p)`` with its parameter column ``G_t``.
+
+        ``near``: a nearby point's linearisation (subspace iteration from its basis; None:
+        from random columns). A small map, ``subspace=False`` or a subspace iteration that
+        does not converge: the dense forward-difference Jacobian.
+        """
         f0 = self.problem.image(u, p)
-        dphi = self.problem.jacobian(u, p, f0, step=self.jac_step)
+        lin = None
+        if self.subspace and u.size > DENSE_MAX:
+            start = None if near is None else near.start_basis()
+            lin = dominant_subspace(lambda v: self.problem.image(v, p), u, f0, start,
+                                    step=self.jac_step)
+            self.evaluations += lin.evaluations
+            if not lin.converged:
+                lin = None
+        if lin is None:
+            jac = self.problem.jacobian(u, p, f0, step=self.jac_step)
+            lin = dense_linearisation(jac, evaluations=u.size)
+            self.evaluations += u.size
         h = self.jac_step * max(1.0, abs(p) / self.p_unit)
         sign = 1.0
         try:
             self.problem.check_parameter(p + h * self.p_unit)
         except ParameterError:  # at a bound: difference backwards
             sign = -1.0
-        g_t = (self.g(u, p + sign * h * self.p_unit) - (f0 - u)) / (sign * h)
-        return dphi, g_t
+        lin.g_t = (self.g(u, p + sign * h * self.p_unit) - (f0 - u)) / (sign * h)
+        self.evaluations += 1
+        return lin
 
-    def correct(self, z_from, tangent, w, ds, jac0):
-        """Newton on ``[G(z); (w τ)·(z - z_from) - ds]`` from the predictor."""
+    def correct(self, z_from, tangent, w, ds, lin0):
+        """Newton on ``[G(z); (w τ)·(z - z_from) - ds]`` from the predictor (chord steps with
+        ``lin0``; at most :data:`_CORRECTOR_JACOBIANS` fresh linearisations)."""
         n = z_from.size - 1
         wt = w * tangent
 
@@ -202,28 +236,19 @@ class _Stepper:
             return np.append(self.g(z[:n], z[n] * self.p_unit), wt @ (z - z_from) - ds)
 
         def jacobian(z):
-            dphi, g_t = self.jacobians(z[:n], z[n] * self.p_unit)
-            return _bordered(dphi, g_t, wt)
+            return self.linearise(z[:n], z[n] * self.p_unit, lin0).solver(wt)
 
         return newton(residual, z_from + ds * tangent, jacobian=jacobian,
-                      jac0=None if jac0 is None else _bordered(*jac0, wt), tol=self.tol)
+                      jac0=lin0.solver(wt), tol=self.tol, max_jacobians=_CORRECTOR_JACOBIANS)
 
 
-def _bordered(dphi, g_t, wt):
-    n = dphi.shape[0]
-    out = np.empty((n + 1, n + 1))
-    out[:n, :n] = dphi - np.eye(n)
-    out[:n, n] = g_t
-    out[n] = wt
-    return out
-
-
-def _tangent(dphi, g_t, previous, w):
-    n = dphi.shape[0]
-    a = _bordered(dphi, g_t, w * previous)
+def _tangent(lin, previous, w):
+    """Unit tangent (weighted norm) of the branch at a point with linearisation ``lin``,
+    oriented along ``previous``."""
+    n = lin.size
     rhs = np.zeros(n + 1)
     rhs[n] = 1.0
-    tau = np.linalg.solve(a, rhs)
+    tau = lin.solver(w * previous)(rhs)
     tau /= np.sqrt(np.sum(w * tau * tau))
     return tau if np.sum(w * tau * previous) >= 0 else -tau
 
@@ -233,7 +258,7 @@ def continue_branch(problem, u0, p0: float, p_stop: float, *, kind: str | None =
                     step_max: float = 0.05, max_points: int = 400, tol: float = 1e-9,
                     jacobian_step: float = DEFAULT_STEP, locate: bool = True,
                     locate_tol: float = 1e-5, stop=None, describe: bool = True,
-                    away_from=None) -> Branch:
+                    away_from=None, subspace: bool = True) -> Branch:
     """Continue fixed points of ``problem`` from ``(u0, p0)`` towards ``p_stop``.
 
     Parameters
@@ -269,6 +294,11 @@ def continue_branch(problem, u0, p0: float, p_stop: float, *, kind: str | None =
     away_from : (ndarray, float), optional
         A solution ``(u, p)`` to move away from first (a bifurcation point the branch starts
         next to, where the branch may be vertical in ``p``); default: move towards ``p_stop``.
+    subspace : bool
+        Linearise maps of more than :data:`DENSE_MAX` coordinates by their dominant invariant
+        subspace (Newton–Picard, :mod:`.subspace`) where the problem allows it (its
+        ``subspace`` attribute: return maps yes, the step map of stationary states no); False:
+        a dense Jacobian at every point (the multipliers are then all of them).
 
     Returns
     -------
@@ -277,7 +307,8 @@ def continue_branch(problem, u0, p0: float, p_stop: float, *, kind: str | None =
     p0 = float(p0)
     p_unit = max(abs(float(p_stop) - p0), 1e-12)
     direction = 1.0 if p_stop >= p0 else -1.0
-    stepper = _Stepper(problem, p_unit, tol, jacobian_step)
+    stepper = _Stepper(problem, p_unit, tol, jacobian_step,
+                       subspace and getattr(problem, "subspace", True))
     kind = kind or getattr(problem, "kind", "branch")
     first = newton(lambda v: stepper.g(v, p0), np.asarray(u0, dtype=np.float64), tol=tol,
                    jacobian=lambda v: problem.jacobian(v, p0, step=jacobian_step)
@@ -296,21 +327,21 @@ def continue_branch(problem, u0, p0: float, p_stop: float, *, kind: str | None =
         previous = z - np.append(away_from[0], away_from[1] / p_unit)
         previous /= np.sqrt(np.sum(w * previous * previous))
 
-    def accept(z_new, from_z=None, from_jac=None):
-        """The point ``z_new`` with its Jacobians, multipliers and description; the special
-        points between it and the previous point (reached from ``from_z`` along ``tangent``,
-        Jacobians ``from_jac``) are located *before* the section may move (the bracket and
-        the corrector live in the coordinates of the old section)."""
+    def accept(z_new, from_z=None, from_lin=None):
+        """The point ``z_new`` with its linearisation, multipliers and description; the
+        special points between it and the previous point (reached from ``from_z`` along
+        ``tangent``, linearisation ``from_lin``) are located *before* the section may move
+        (the bracket and the corrector live in the coordinates of the old section)."""
         u, p = z_new[:n], z_new[n] * p_unit
-        jac = stepper.jacobians(u, p)
-        mu = multipliers(jac[0])
+        lin = stepper.linearise(u, p, None if from_lin is None else from_lin)
+        mu = lin.multipliers
         found = []
         if from_z is not None and _unstable(stability_counts(points[-1].multipliers)) \
                 != _unstable(stability_counts(mu)):
             here = BranchPoint(p, u.copy(), mu)
             if locate:
                 found = _locate(stepper, from_z, tangent, w,
-                                _step_length(from_z, z_new, tangent, w), from_jac,
+                                _step_length(from_z, z_new, tangent, w), from_lin,
                                 points[-1], here, len(points) - 1, p_unit, locate_tol,
                                 problem, kind)
             else:
@@ -319,16 +350,16 @@ def continue_branch(problem, u0, p0: float, p_stop: float, *, kind: str | None =
         if moved is not None:  # a new section: same orbit, new coordinates
             u = moved
             z_new = np.append(u, z_new[n])
-            jac = stepper.jacobians(u, p)
-            mu = multipliers(jac[0])
+            lin = stepper.linearise(u, p, lin)
+            mu = lin.multipliers
         info = problem.describe(u, p) if describe else {}
-        return z_new, jac, BranchPoint(p, u.copy(), mu, info), found
+        return z_new, lin, BranchPoint(p, u.copy(), mu, info), found
 
     points = []
-    z, jac, point, _ = accept(z)
+    z, lin, point, _ = accept(z)
     points.append(point)
     special = []
-    tangent = _tangent(*jac, previous, w)
+    tangent = _tangent(lin, previous, w)
     ds = step
     reason = f"reached {parameter_name} = {p_stop:g}"
     while len(points) < max_points:
@@ -342,13 +373,15 @@ def continue_branch(problem, u0, p0: float, p_stop: float, *, kind: str | None =
             ds = min(ds, 1.02 * to_end)
         if ds >= to_end and len(points) > 1:  # last step: solve at p_stop itself
             fix = newton(lambda v: stepper.g(v, p_stop), z[:n] + to_end * tangent[:n],
-                         tol=tol, jac0=jac[0] - np.eye(n))
+                         tol=tol, jac0=lin.solver(), max_jacobians=_CORRECTOR_JACOBIANS,
+                         jacobian=lambda v: stepper.linearise(v, p_stop,
+                                                              lin).solver())
             if fix.converged:
-                _, _, point, found = accept(np.append(fix.u, p_stop / p_unit), z, jac)
+                _, _, point, found = accept(np.append(fix.u, p_stop / p_unit), z, lin)
                 special += found
                 points.append(point)
                 break
-        res = stepper.correct(z, tangent, w, ds, jac)
+        res = stepper.correct(z, tangent, w, ds, lin)
         if res.converged and np.sqrt(np.sum(w * (res.u - z - ds * tangent) ** 2)) > 0.5 * ds:
             res.converged = False  # the corrector went far from the predictor: maybe
             # another branch; a shorter step keeps to this one
@@ -359,11 +392,11 @@ def continue_branch(problem, u0, p0: float, p_stop: float, *, kind: str | None =
                           f"(residual {res.residual:.2g})")
                 break
             continue
-        z_new, jac_new, point, found = accept(res.u, z, jac)
+        z_new, lin_new, point, found = accept(res.u, z, lin)
         special += found
         points.append(point)
-        new_tangent = _tangent(*jac_new, tangent, w)
-        z, jac, tangent = z_new, jac_new, new_tangent
+        new_tangent = _tangent(lin_new, tangent, w)
+        z, lin, tangent = z_new, lin_new, new_tangent
         if res.iterations <= 3:
             ds = min(ds * 1.5, step_max)
         if stop is not None:
@@ -394,8 +427,9 @@ def _label(kind, branch_kind, problem):
     return kind
 
 
-def _eigvec(dphi, index_mu):
-    mu, vec = np.linalg.eig(dphi)
+def _eigvec(lin, index_mu):
+    """The (Ritz) eigenvector of ``lin`` whose value is nearest ``index_mu``, max-norm 1."""
+    mu, vec = lin.multipliers, lin.vectors
     j = int(np.argmin(np.abs(mu - index_mu)))
     v = vec[:, j]
     v = v / v[np.argmax(np.abs(v))]
@@ -421,7 +455,7 @@ def _bracketed(a, b, index, problem, branch_kind):
     return out
 
 
-def _locate(stepper, z, tangent, w, ds, jac, a, b, index, p_unit, locate_tol, problem,
+def _locate(stepper, z, tangent, w, ds, lin, a, b, index, p_unit, locate_tol, problem,
             branch_kind):
     """Regula falsi (Illinois) in the arclength σ ∈ [0, ds] on each test function that
     changes sign between points ``a`` (at σ = 0, ``z``) and ``b`` (σ = ds).
@@ -434,7 +468,7 @@ def _locate(stepper, z, tangent, w, ds, jac, a, b, index, p_unit, locate_tol, pr
     kinds, ta, tb = _crossing_kinds(a, b)
     s_a, s_b = 0.0, ds
     if not kinds:
-        s_a, a, s_b, b = _bisect_stability(stepper, z, tangent, w, jac, s_a, a, s_b, b,
+        s_a, a, s_b, b = _bisect_stability(stepper, z, tangent, w, lin, s_a, a, s_b, b,
                                            p_unit, locate_tol)
         kinds, ta, tb = _crossing_kinds(a, b)
     out = []
@@ -444,14 +478,14 @@ def _locate(stepper, z, tangent, w, ds, jac, a, b, index, p_unit, locate_tol, pr
         side = 0
         for _ in range(12):
             s = s_lo - f_lo * (s_hi - s_lo) / (f_hi - f_lo)
-            res = stepper.correct(z, tangent, w, s, jac)
+            res = stepper.correct(z, tangent, w, s, lin)
             if not res.converged:
                 break
             u, p = res.u[:n], res.u[n] * p_unit
-            dphi, _ = stepper.jacobians(u, p)
-            mu = multipliers(dphi)
+            here = stepper.linearise(u, p, lin)
+            mu = here.multipliers
             f = test_values(mu)[kind]
-            best = (u, p, dphi, mu)
+            best = (u, p, here, mu)
             if not np.isfinite(f):
                 break
             if np.sign(f) == np.sign(f_lo):
@@ -470,8 +504,8 @@ def _locate(stepper, z, tangent, w, ds, jac, a, b, index, p_unit, locate_tol, pr
             out += [sp for sp in _bracketed(a, b, index, problem, branch_kind)
                     if sp.kind == _label(kind, branch_kind, problem)]
             continue
-        u, p, dphi, mu = best
-        crit, vec = _eigvec(dphi, mu[_critical(mu, kind)])
+        u, p, here, mu = best
+        crit, vec = _eigvec(here, mu[_critical(mu, kind)])
         if kind in _TARGET and abs(crit - _TARGET[kind]) > _NOT_A_CROSSING:
             # det(I ∓ DΦ) also changes sign where a real multiplier passes through infinity
             # (a nearly singular return map): the sign change is then no bifurcation
@@ -481,7 +515,7 @@ def _locate(stepper, z, tangent, w, ds, jac, a, b, index, p_unit, locate_tol, pr
     return out
 
 
-def _bisect_stability(stepper, z, tangent, w, jac, s_a, a, s_b, b, p_unit, locate_tol):
+def _bisect_stability(stepper, z, tangent, w, lin, s_a, a, s_b, b, p_unit, locate_tol):
     """Bisection in the arclength on the number of unstable multipliers, from the bracket
     ``[s_a, s_b]`` (points ``a``, ``b``) down to ``locate_tol`` in the parameter (or until a
     corrector fails); returns the narrowed ``(s_a, a, s_b, b)``."""
@@ -489,11 +523,11 @@ def _bisect_stability(stepper, z, tangent, w, jac, s_a, a, s_b, b, p_unit, locat
     count_a = _unstable(stability_counts(a.multipliers))
     while abs(s_b - s_a) * abs(tangent[n]) * p_unit >= locate_tol:
         s = 0.5 * (s_a + s_b)
-        res = stepper.correct(z, tangent, w, s, jac)
+        res = stepper.correct(z, tangent, w, s, lin)
         if not res.converged:
             break
         u, p = res.u[:n], res.u[n] * p_unit
-        mid = BranchPoint(p, u.copy(), multipliers(stepper.jacobians(u, p)[0]))
+        mid = BranchPoint(p, u.copy(), stepper.linearise(u, p, lin).multipliers)
         if _unstable(stability_counts(mid.multipliers)) == count_a:
             s_a, a = s, mid
         else:

@@ -7,8 +7,15 @@
    ``start``, just past a Hopf point of the stationary branch, ``stop``, where the dsODE
    oscillates — continued to both ends of the range;
 3. the period-2 cycle (fixed point of the twice-iterated return map) through the simulated
-   period-2 attractor just past every period-doubling point of the cycle branch, to both
-   ends (it ends where it merges back into the period-1 branch).
+   period-2 attractor just past every period-doubling point of a cycle branch, to both
+   ends (it ends where it merges back into the period-1 branch);
+4. **probes for branches not yet found**: at a few parameter values spread over the range
+   and just beyond every turning point (fold) of a cycle branch, the dsODE is run from its
+   default initial state; where it settles on an attractor that lies on no stable part of a
+   computed branch (E rate and period, or rate alone for a stationary state, differ by more
+   than :data:`MATCH_TOLERANCE`), a new branch is started there and continued both ways
+   (and probed and period-doubled in turn). Under closure "diffusion" this finds the second
+   cycle family that the gamma cycle jumps to at its fold, and its period doubling.
 
 A cycle branch ends at its first turning point in the parameter (the unstable period-1 cycle
 of the reference preset winds back and forth there, see docs/continuation.md).
@@ -29,7 +36,16 @@ from .newton import newton
 from .orbits import _average_state, _oscillating, section_problem, transient
 from .problems import CONTINUABLE, StepProblem
 
-__all__ = ["Diagram", "continue_parameter", "diagram_figure", "PEAK_LIMIT"]
+__all__ = ["Diagram", "continue_parameter", "diagram_figure", "PEAK_LIMIT", "Attractor",
+           "simulated_attractor", "on_a_branch", "MATCH_TOLERANCE"]
+
+#: Relative difference of E rate and period below which a simulated attractor counts as
+#: lying on a computed branch (transients of 1 s settle to ~1e-3 away from bifurcations; two
+#: cycle families of the reference preset differ by > 20 % in period).
+MATCH_TOLERANCE = 0.03
+#: Probes spread over the range (besides those beyond turning points), and probes at most.
+_SPREAD_PROBES = 4
+_MAX_PROBES = 12
 
 #: Kind of the marker where the smaller burst of a period-2 cycle falls below the mean of the
 #: smoothed E count, the default height of :func:`snnreduce.analysis.peak_sequence`: a
@@ -143,13 +159,21 @@ def _turning_stop(direction, name):
     return stop
 
 
-def _peak_limits(branch: Branch):
-    """Where the smaller peak of a period-2 branch crosses the peak detector's height."""
+def _peak_limits(branch: Branch, merge: float = 0.005):
+    """Where the smaller peak of a period-2 branch crosses the peak detector's height.
+
+    Only where the branch is stable on one side (elsewhere no simulation shows the cycle, so
+    a brute-force diagram cannot lose it there) and only the first of crossings closer than
+    ``merge`` in the parameter (the margin wobbles about zero where the branch turns).
+    """
     out = []
     pts = branch.points
     for i in range(1, len(pts)):
         a, b = pts[i - 1].info.get("peak_margin"), pts[i].info.get("peak_margin")
-        if a is None or b is None or np.sign(a) == np.sign(b):
+        if a is None or b is None or np.sign(a) == np.sign(b) \
+                or not (pts[i - 1].stable or pts[i].stable):
+            continue
+        if out and abs(pts[i].parameter - out[-1].parameter) < merge:
             continue
         f = a / (a - b)
         p = pts[i - 1].parameter + f * (pts[i].parameter - pts[i - 1].parameter)
@@ -220,33 +244,16 @@ def continue_parameter(params: NetworkParams, parameter: str, start: float, stop
             cyc = _cycle_branches(params, parameter, options, p_c, start, stop, direction,
                                   t_transient, kw)
             if cyc:
-                branches += cyc
                 say(f"cycle branch from {parameter} = {p_c:g}: "
                     + "; ".join(f"{len(b.points)} points, {b.stop_reason}" for b in cyc))
+                _add_cycle_branches(cyc, branches, notes, params, parameter, options, start,
+                                    stop, direction, t_transient, kw, say)
                 break
         else:
             notes.append("no cycle found: the dsODE did not oscillate at "
                          + ", ".join(f"{p:g}" for p in tries))
-        primary = [b for b in branches if b.kind == "cycle"]
-        for sp in [s for b in primary for s in b.special if s.kind == "period-doubling"
-                   and _stable_on_one_side(b, s)]:
-            # the doubled branch from the simulated period-2 attractor just past the point
-            # (only where the cycle is stable on one side: a crossing between two unstable
-            # points, e.g. past the paper closure's fold at 0.843, gives no attractor of its
-            # own and the simulation lands on a period-2 branch already continued)
-            # (normal-form switching, switch_period_doubling, lands on other P∘P solutions
-            # here: the period-2 amplitude grows too steeply past the reference PD point)
-            p_sim = sp.parameter + 0.025 * direction * abs(stop - start)
-            doubled = _cycle_branches(params, parameter, options, p_sim, start, stop,
-                                      direction, t_transient, kw, iterates=2)
-            for d2 in doubled:
-                d2.special += _peak_limits(d2)
-            branches += doubled
-            if not doubled:
-                notes.append(f"period-2 branch near {sp.parameter:.5g}: no period-2 cycle "
-                             f"found at {parameter} = {p_sim:.5g}")
-            say(f"period-2 branch through {parameter} = {p_sim:.5g}: "
-                + "; ".join(f"{len(b.points)} points, {b.stop_reason}" for b in doubled))
+        _probe(branches, notes, params, parameter, options, start, stop, direction,
+               t_transient, kw, say, fixed_points)
     return Diagram(params, parameter, start, stop, options, branches, notes,
                    time.perf_counter() - t0, __version__)
 
@@ -256,6 +263,201 @@ def _stable_on_one_side(branch: Branch, special: SpecialPoint) -> bool:
     pts = branch.points
     after = min(special.index + 1, len(pts) - 1)
     return bool(pts[special.index].stable or pts[after].stable)
+
+
+def _add_cycle_branches(new, branches, notes, params, parameter, options, start, stop,
+                        direction, t_transient, kw, say):
+    """Append the cycle branches ``new``, and for every period doubling of a period-1 branch
+    with a stable side the period-2 branches through the simulated attractor just past it."""
+    branches += new
+    for sp in [s for b in new if b.kind == "cycle" for s in b.special
+               if s.kind == "period-doubling" and _stable_on_one_side(b, s)]:
+        # the doubled branch from the simulated period-2 attractor just past the point
+        # (only where the cycle is stable on one side: a crossing between two unstable
+        # points, e.g. past the paper closure's fold at 0.843, gives no attractor of its
+        # own and the simulation lands on a period-2 branch already continued)
+        # (normal-form switching, switch_period_doubling, lands on other P∘P solutions
+        # here: the period-2 amplitude grows too steeply past the reference PD point)
+        p_sim = sp.parameter + 0.025 * direction * abs(stop - start)
+        doubled = _cycle_branches(params, parameter, options, p_sim, start, stop,
+                                  direction, t_transient, kw, iterates=2)
+        for d2 in doubled:
+            d2.special += _peak_limits(d2)
+        branches += doubled
+        if not doubled:
+            notes.append(f"period-2 branch near {sp.parameter:.5g}: no period-2 cycle "
+                         f"found at {parameter} = {p_sim:.5g}")
+        say(f"period-2 branch through {parameter} = {p_sim:.5g}: "
+            + "; ".join(f"{len(b.points)} points, {b.stop_reason}" for b in doubled))
+
+
+@dataclass
+class Attractor:
+    """Where a long run of the deterministic dsODE from its default initial state settles.
+
+    Attributes
+    ----------
+    parameter : float
+        Value of the continued parameter.
+    oscillating : bool
+        Whether it oscillates (``h^{EE}`` varies by more than 1e-3 of its mean).
+    rate_e_hz : float
+        Mean E rate over the last ``window`` ms, Hz per neuron.
+    period_ms : float or None
+        Mean return time to the section ``h^{EE} = sqrt(min · max)`` crossed upward, ms
+        (None when not oscillating).
+    """
+
+    parameter: float
+    oscillating: bool
+    rate_e_hz: float
+    period_ms: float | None
+
+
+def simulated_attractor(params: NetworkParams, parameter: str, value: float, options: dict,
+                        t_transient: float = 1000.0, window: float = 300.0) -> Attractor:
+    """The attractor reached at ``parameter = value``: a ``t_transient`` ms run from the
+    default initial state, then ``window`` ms measured: the E rate and the mean interval
+    between upward crossings of ``h^{EE} = sqrt(min · max)`` (the return time of the section
+    the cycle branches use; both bursts of a period-2 cycle cross it)."""
+    from ..dsode.state import StateMap
+
+    here = params.replace(**{parameter: float(value)})
+    x, h_tail = transient(here, t_transient, **options)
+    m = StateMap(here, **options)
+    counts, rec = m.advance(m.from_vector(x), int(round(window / here.dt)),
+                            record=("pending",))
+    rate = float(counts[:, 0].mean() / (here.n[0] * here.dt) * 1000.0)
+    g = rec["pending"][:, 0] / here.n[0]
+    period = None
+    if _oscillating(h_tail) and g.min() > 0:
+        level = float(np.sqrt(g.min() * g.max()))
+        up = np.nonzero((g[:-1] < level) & (g[1:] >= level))[0]
+        if up.size > 1:
+            period = float(np.mean(np.diff(up)) * here.dt)
+    return Attractor(float(value), period is not None, rate, period)
+
+
+def _close(a, b, tol):
+    return a is not None and b is not None and abs(a - b) <= tol * max(abs(a), abs(b), 1e-12)
+
+
+def on_a_branch(att: Attractor, branches, tol: float = MATCH_TOLERANCE) -> bool:
+    """Whether ``att`` lies on a stable part of one of ``branches``.
+
+    A branch matches where two successive points bracket ``att.parameter``, one of them is
+    stable and the values interpolated between them agree within ``tol`` (relative): for a
+    stationary state the E rate, for a cycle the E rate and the return time (the branch's
+    period over its number of returns — or the whole period: where the smaller burst of a
+    period-2 cycle stays below the run's own section level only one burst crosses it).
+    """
+    for b in branches:
+        cycle = b.kind != "fixed point"
+        if cycle != att.oscillating:
+            continue
+        iterates = getattr(b.problem, "iterates", 1)
+        pts = b.points
+        for a, c in zip(pts[:-1], pts[1:]):
+            lo, hi = sorted((a.parameter, c.parameter))
+            if not (lo <= att.parameter <= hi) or not (a.stable or c.stable):
+                continue
+            f = 0.0 if hi == lo else (att.parameter - a.parameter) / (c.parameter - a.parameter)
+
+            def at(key):
+                va, vc = a.info.get(key), c.info.get(key)
+                return None if va is None or vc is None else va + f * (vc - va)
+
+            if not _close(at("rate_e_hz"), att.rate_e_hz, tol):
+                continue
+            if not cycle:
+                return True
+            period = at("period_ms")
+            if period is not None and any(_close(period / k, att.period_ms, tol)
+                                          for k in {iterates, 1}):
+                return True
+    return False
+
+
+def _beyond_turning_points(branches, start, stop, step):
+    """Parameter values just beyond the last point of every cycle branch that ended at a
+    turning point (the branch does not continue there: the dsODE goes somewhere else)."""
+    out = []
+    lo, hi = min(start, stop), max(start, stop)
+    for b in branches:
+        if b.kind == "fixed point" or not b.stop_reason.startswith("turning point") \
+                or len(b.points) < 2:
+            continue
+        ps = b.parameters
+        d = 1.0 if ps[-1] > ps[0] else -1.0  # direction the branch travelled in
+        turn = float(ps.max() if d > 0 else ps.min())
+        value = turn + d * step
+        if lo <= value <= hi:
+            out.append(value)
+    return out
+
+
+def _probe(branches, notes, params, parameter, options, start, stop, direction, t_transient,
+           kw, say, fixed_points):
+    """Step 4 of :func:`continue_parameter`: start branches where simulations land off the
+    computed ones (see the module docstring)."""
+    span = abs(stop - start)
+    queue = [start + (i + 0.5) / _SPREAD_PROBES * (stop - start)
+             for i in range(_SPREAD_PROBES)]
+    queue += _beyond_turning_points(branches, start, stop, 0.02 * span)
+    done = []
+    while queue and len(done) < _MAX_PROBES:
+        value = queue.pop(0)
+        if any(abs(value - d) < 1e-3 * span for d in done):
+            continue
+        done.append(value)
+        try:
+            att = simulated_attractor(params, parameter, value, options, t_transient)
+        except (ParameterError, FloatingPointError):
+            continue
+        if on_a_branch(att, branches):
+            continue
+        if not att.oscillating:
+            if not fixed_points:
+                continue
+            new = _stationary_branches(params, parameter, options, value, start, stop,
+                                       t_transient, kw)
+            branches += new
+        else:
+            before = len(branches)
+            new = []
+            for iterates in (1, 2):  # period 2: the simulation may sit on a doubled cycle
+                new = _cycle_branches(params, parameter, options, value, start, stop,
+                                      direction, t_transient, kw, iterates=iterates)
+                if new and iterates == 2:
+                    for d2 in new:
+                        d2.special += _peak_limits(d2)
+                if new and any(on_a_branch(att, [b]) for b in new):
+                    break
+            _add_cycle_branches(new, branches, notes, params, parameter, options, start,
+                                stop, direction, t_transient, kw, say)
+            queue += _beyond_turning_points(branches[before:], start, stop, 0.02 * span)
+        say(f"probe at {parameter} = {value:.5g} (E {att.rate_e_hz:.1f} Hz, return time "
+            f"{att.period_ms if att.period_ms is None else round(att.period_ms, 2)} ms) "
+            f"off the branches: " + ("; ".join(f"new {b.kind} branch, {len(b.points)} "
+                                               f"points, {b.stop_reason}" for b in new)
+                                     or "no new branch converged"))
+        if not new:
+            notes.append(f"the dsODE at {parameter} = {value:.5g} settles on an attractor "
+                         "off the computed branches, but no branch could be started there")
+
+
+def _stationary_branches(params, parameter, options, value, start, stop, t_transient, kw):
+    """A stationary-state branch through the state a transient at ``value`` settles on,
+    continued to both ends."""
+    here = params.replace(**{parameter: float(value)})
+    x, _ = transient(here, t_transient, **options)
+    out = []
+    for end in (stop, start):
+        prob = StepProblem(params, parameter, options, x_ref=x)
+        b = continue_branch(prob, prob.to_scaled(x), value, end, kind="fixed point", **kw)
+        if b.points:
+            out.append(b)
+    return out
 
 
 def _cycle_branches(params, parameter, options, p_c, start, stop, direction, t_transient,
@@ -340,9 +542,11 @@ def diagram_figure(diagram: Diagram, network=None, network_model: str = "snn"):
                 label=f"{sp.kind} {sp.parameter:.4f}")
     handles, labels = ax.get_legend_handles_labels()
     uniq = dict(zip(labels, handles))
-    ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc="upper left")
+    # in the rate panel's upper right (rates fall along every branch: it stays empty), so
+    # that it hides nothing of the branches over the histogram
+    ax_rate.legend(uniq.values(), uniq.keys(), fontsize=7, loc="upper right", framealpha=0.85)
     ax.set(xlabel=name, ylabel="Δ E peak height (spikes/ms)",
-           title="continuation of the deterministic dsODE"
+           title=f"dsODE continuation (closure {diagram.options.get('closure')})"
            + (" over the network's peak differences" if network is not None else ""),
            xlim=(min(diagram.start, diagram.stop), max(diagram.start, diagram.stop)))
     ax_rate.set(xlabel=name, ylabel="E rate (Hz/neuron)", title="E rate along the branches")

@@ -2,9 +2,9 @@
 
 Everything here works in *scaled* coordinates ``u = x / scale`` so that every coordinate is
 O(1) and one difference step ``h`` fits all of them (see docs/continuation.md for the step
-study). Written for maps of a few hundred coordinates whose evaluation costs a fraction of a
-millisecond: a dense Jacobian (one evaluation per column) is cheaper and more robust than a
-Krylov method at this size, and its eigenvalues are the multipliers we want anyway.
+study). Dense Jacobians (one evaluation per column) serve small maps, the step map of
+stationary states and first points; cycle branches are linearised by their dominant subspace
+(:mod:`.subspace`), whose solver :func:`newton` takes in place of a matrix.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["fd_jacobian", "NewtonResult", "newton", "multipliers", "stability_counts"]
+__all__ = ["fd_jacobian", "NewtonResult", "newton", "as_solver", "multipliers", "stability_counts"]
 
 #: Default forward-difference step in scaled coordinates (see docs/continuation.md: 1e-5 ..
 #: 1e-8 give the same leading multipliers to ~1e-6; round-off of one map evaluation is ~1e-13).
@@ -80,8 +80,20 @@ class NewtonResult:
     jacobians: int
 
 
+def as_solver(jac):
+    """``solve(rhs) -> x`` of ``jac x = rhs``: ``jac`` itself if it is a solver already (e.g.
+    :meth:`~snnreduce.continuation.subspace.Linearisation.solver`), else the LU factors of
+    the matrix ``jac`` (factorised once, reused by every chord step)."""
+    if callable(jac):
+        return jac
+    from scipy.linalg import lu_factor, lu_solve
+
+    factors = lu_factor(np.asarray(jac, dtype=np.float64), check_finite=False)
+    return lambda rhs: lu_solve(factors, rhs, check_finite=False)
+
+
 def newton(residual, u0, *, jacobian=None, jac0=None, tol: float = 1e-9, max_iter: int = 30,
-           refresh: int = 6) -> NewtonResult:
+           refresh: int = 6, max_jacobians: int | None = None) -> NewtonResult:
     """Chord-Newton iteration for ``residual(u) = 0`` (square or bordered systems).
 
     The Jacobian ``jac0`` (or ``jacobian(u0)``) is reused while the residual falls by at
@@ -95,15 +107,20 @@ def newton(residual, u0, *, jacobian=None, jac0=None, tol: float = 1e-9, max_ite
     u0 : ndarray
         Starting point.
     jacobian : callable, optional
-        ``jacobian(u) -> ndarray``; default: forward differences of ``residual``.
-    jac0 : ndarray, optional
-        A Jacobian to start with (e.g. from the previous continuation point).
+        ``jacobian(u)``: a matrix, or a solver ``x = solve(rhs)`` of the Newton equation (see
+        :func:`as_solver`); default: forward differences of ``residual``.
+    jac0 : ndarray or callable, optional
+        A Jacobian (or solver) to start with (e.g. from the previous continuation point).
     tol : float
         Convergence: max |residual| (scaled units).
     max_iter : int
         Newton steps at most.
     refresh : int
         Steps after which the Jacobian is recomputed even when converging.
+    max_jacobians : int, optional
+        Give up (not converged) rather than compute more fresh Jacobians than this: where
+        fresh Jacobians do not help (a non-smooth spot, a predictor off the branch) a shorter
+        continuation step is cheaper than more of them.
     """
     if jacobian is None:
         def jacobian(v):
@@ -111,27 +128,35 @@ def newton(residual, u0, *, jacobian=None, jac0=None, tol: float = 1e-9, max_ite
     u = np.array(u0, dtype=np.float64)
     r = residual(u)
     res = float(np.max(np.abs(r)))
-    jac = jac0
-    fresh = False  # jac was computed at the current iterate
+    solve = None if jac0 is None else as_solver(jac0)
+    fresh = False  # solve was set up at the current iterate
     n_jac = 0
     since = 0
+
+    def out_of_jacobians():
+        return max_jacobians is not None and n_jac >= max_jacobians
+
     for it in range(max_iter):
         if not np.isfinite(res):
             return NewtonResult(u, False, res, it, n_jac)
         if res <= tol:
             return NewtonResult(u, True, res, it, n_jac)
-        if jac is None or since >= refresh:
-            jac, fresh, since = jacobian(u), True, 0
+        if solve is None or since >= refresh:
+            if out_of_jacobians():
+                return NewtonResult(u, False, res, it, n_jac)
+            solve, fresh, since = as_solver(jacobian(u)), True, 0
             n_jac += 1
         try:
-            du = np.linalg.solve(jac, -r)
+            du = solve(-r)
             u_new = u + du
             r_new = residual(u_new)
             res_new = float(np.max(np.abs(r_new)))
             if not res_new < 0.5 * res and not fresh:  # chord step too weak: fresh Jacobian
-                jac, fresh, since = jacobian(u), True, 0
+                if out_of_jacobians():
+                    return NewtonResult(u, False, res, it, n_jac)
+                solve, fresh, since = as_solver(jacobian(u)), True, 0
                 n_jac += 1
-                du = np.linalg.solve(jac, -r)
+                du = solve(-r)
                 u_new = u + du
                 r_new = residual(u_new)
                 res_new = float(np.max(np.abs(r_new)))
@@ -142,7 +167,7 @@ def newton(residual, u0, *, jacobian=None, jac0=None, tol: float = 1e-9, max_ite
                 u_new = u + du
                 r_new = residual(u_new)
                 res_new = float(np.max(np.abs(r_new)))
-        except np.linalg.LinAlgError:
+        except (np.linalg.LinAlgError, ValueError):  # singular / non-finite system
             return NewtonResult(u, False, res, it, n_jac)
         u, r, res = u_new, r_new, res_new
         fresh = False

@@ -50,6 +50,7 @@ class FunctionMap:
     """
 
     kind = "function"
+    subspace = True  # large maps: linearised by their dominant subspace (see .branch)
 
     def __init__(self, func, iterates: int = 1):
         self.func = func
@@ -168,6 +169,9 @@ class StepProblem(_DsodeProblem):
 
     kind = "fixed point"
     flow_step = True  # a complex pair leaving the circle is a Hopf point of the flow
+    # all multipliers of one step are ≈ 1 + λ dt, none dominates: dense Jacobians (cheap,
+    # ~10 ms) rather than subspace iteration
+    subspace = False
 
     def __init__(self, params, parameter="p_ei", options=None, x_ref=None, stride: int = 1):
         if x_ref is None:
@@ -240,6 +244,9 @@ class ReturnProblem(_DsodeProblem):
     """
 
     kind = "cycle"
+    # a few multipliers of size O(0.1 - 10), the rest near 0 (strong contraction over a
+    # period): Newton-Picard with the dominant subspace (see .subspace)
+    subspace = True
 
     def __init__(self, params, parameter, options, x_ref, level, period_steps, iterates=1):
         super().__init__(params, parameter, options, x_ref)
