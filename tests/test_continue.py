@@ -299,3 +299,15 @@ def test_a_stimulus_given_again_replaces_the_previous_one():
     second = _run("dsode", None, T_END / 2, continue_from=first,
                   options={"stimulus": "E:lambda+step(at=25,amp=3)"})
     assert "stimulus" not in first.options and "step" in str(second.options["stimulus"])
+
+
+def test_a_run_whose_t_end_is_not_whole_steps_continues_from_the_end_of_its_last_step():
+    # t_end = 20.05 ms is 201 steps of 0.1 ms: the next run starts at 20.1 ms, not 20.05
+    first = run_model(SMALL, "dsode", seed=None, t_end=20.05, options={"record": ()})
+    later = run_model(SMALL, "dsode", seed=None, t_end=20.0, options={"record": ()},
+                      continue_from=first)
+    assert later.t_start == pytest.approx(20.1, abs=1e-9)
+    whole = run_model(SMALL, "dsode", seed=None, t_end=40.1, options={"record": ()})
+    joined = first.concat(later)
+    assert joined.n_steps == whole.n_steps == 401
+    np.testing.assert_array_equal(joined.population_counts, whole.population_counts)

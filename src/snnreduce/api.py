@@ -83,8 +83,8 @@ def _continuation(model: _models.Model, params, *, seed, options: dict, initial_
 
     A continued run is the same model on the same parameters, with the seed and the engine
     options of ``continue_from`` (an option given again must be equal; ``record_every`` and
-    the stimulus are taken from it unless given), starts at ``t_start =
-    continue_from.t_start + continue_from.t_end`` from its ``final_state``. ``named``: the model was chosen by name
+    the stimulus are taken from it unless given), starts where it ended, ``t_start =
+    continue_from.t_start + n_steps dt``, from its ``final_state``. ``named``: the model was chosen by name
     (run_model, reduce), so it must be the one that made ``continue_from``; simulate() checks
     the engine and takes the options the other run's model name implied.
     """
@@ -130,7 +130,8 @@ def _continuation(model: _models.Model, params, *, seed, options: dict, initial_
                                  f"({key}={inherited[key]!r}), got {value!r}")
     if prev.record_every is not None:
         inherited["record_every"] = prev.record_every
-    options = {**inherited, **options, "t_start": prev.t_start + prev.t_end,
+    # the end of the last simulated step: t_end rounds up to whole steps in every engine
+    options = {**inherited, **options, "t_start": prev.t_start + prev.n_steps * prev.dt,
                "initial_state": prev.final_state}
     if stimulus is None:  # the drive goes on as it was (a dict: Stimulus.to_dict)
         stimulus = prev.options.get("stimulus")
@@ -208,8 +209,8 @@ def simulate(params: NetworkParams, engine: str = "stepped", *, t_end: float = 2
     continue_from : Result, optional
         Continue this run exactly where it ended: same engine and ``params`` (else
         ParameterError), its seed, engine options, ``record_every`` and stimulus (unless
-        given again), from its ``final_state``, at ``t_start = continue_from.t_start +
-        continue_from.t_end`` (absolute times in the Result). The two runs together equal
+        given again), from its ``final_state``, at the end of its last step, ``t_start =
+        continue_from.t_start + n_steps dt`` (absolute times in the Result). The two runs together equal
         one run over the whole span, bit for bit (:meth:`Result.concat` joins them).
         Refused for an engine that cannot resume (no ``final_state``, e.g. NEST's rdm).
     **options

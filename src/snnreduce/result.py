@@ -190,7 +190,8 @@ class Result:
         """
         if not isinstance(later, Result):
             raise ParameterError(f"concat needs a Result, got {type(later).__name__}")
-        end = self.t_start + self.t_end
+        span = self.n_steps * self.dt  # t_end rounded up to whole steps, as the engines ran it
+        end = self.t_start + span
         checks = (("engine", self.engine, later.engine),
                   ("model", model_of(self), model_of(later)),
                   ("params", self.params, later.params), ("seed", self.seed, later.seed),
@@ -220,7 +221,7 @@ class Result:
             spikes = {"spike_times": np.concatenate([self.spike_times, later.spike_times]),
                       "spike_neurons": np.concatenate([self.spike_neurons, later.spike_neurons])}
         return self.replace(
-            t_end=self.t_end + later.t_end,
+            t_end=span + later.t_end,
             population_counts=np.concatenate([self.population_counts, later.population_counts]),
             records=records, status=later.status, wall_time=self.wall_time + later.wall_time,
             final_state=later.final_state, **spikes)
