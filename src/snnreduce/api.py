@@ -54,7 +54,8 @@ def _run(model: _models.Model, params, *, t_end, seed, record, progress, options
         # checked here, before any engine work; t_start is where a continued run begins
         stimulus.check(params, t_end, t_start=options.get("t_start", 0.0))
     check_run(params, model.engine, t_end=t_end, record=record,
-              options={**model.fixed, **options}, check_memory=check_memory)
+              options={**model.fixed, **options}, check_memory=check_memory,
+              stimulus=stimulus)
     if model.seeded:
         seed = normalise_seed(seed)
         rng = generator(seed)
