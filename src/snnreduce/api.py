@@ -257,16 +257,10 @@ def reduce(params: NetworkParams, *, t_end: float = 2000.0, noise: str | None = 
     check_memory : bool
         Refuse (ParameterError) a run whose memory estimate exceeds the available memory
         (docs/resources.md); False skips the check.
-    stimulus : Stimulus, str, list of str or dict, optional
-        Time-varying external drive (docs/stimuli.md): a :class:`~snnreduce.stimulus.Stimulus`,
-        its grammar (``"E:lambda+step(at=500,amp=2)"``, or a list of such strings), or its
-        :meth:`~snnreduce.stimulus.Stimulus.to_dict` form. Checked against ``params`` and
-        ``t_end`` before the run (one ParameterError); recorded in ``Result.options["stimulus"]``.
-        None: the constant ``lambda_e``, ``lambda_i``.
-    initial_state, continue_from
-        As in :func:`simulate`: neurons per bin of shape (2, n_bins) (each row summing to
-        the population size), a final_state, or a dsODE Result to continue (the same
-        ``noise``).
+    stimulus, initial_state, continue_from
+        As in :func:`simulate`; here ``initial_state`` is neurons per bin, shape
+        (2, n_bins) (each row summing to the population size), or a final_state, and
+        ``continue_from`` a dsODE Result of the same ``noise``.
     **options
         Reduction options (bin width ``dv``, ``v_low``, ``refractory_rule``, ...,
         ``record_every``); see :func:`snnreduce.dsode.run`.
