@@ -265,9 +265,10 @@ def test_cycle_multiplier_crosses_minus_one_between_stable_and_period_two():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("closure, start, stop, brute_force", [
-    # brute force (docs/continuation.md, "Every closure"): period 1 up to 0.784 / 0.758,
-    # alternation growing from 0.785 / 0.7585
-    ("paper", 0.775, 0.795, 0.785), ("ou", 0.750, 0.770, 0.7588)])
+    # brute force (docs/continuation.md, "Every closure"): period 1 up to 0.784 / 0.758 /
+    # 0.7563 / 0.7575, alternation growing from 0.785 / 0.7585 / 0.7564 / 0.7576
+    ("paper", 0.775, 0.795, 0.785), ("ou", 0.750, 0.770, 0.7588),
+    ("ou-cond", 0.745, 0.765, 0.7564), ("ou-cond-linear", 0.747, 0.767, 0.7577)])
 def test_period_doubling_of_the_gamma_cycle_matches_brute_force(closure, start, stop,
                                                                 brute_force):
     # one arclength step over the whole range: under "ou" the multiplier goes from -0.4 to
