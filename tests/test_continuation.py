@@ -265,9 +265,10 @@ def test_cycle_multiplier_crosses_minus_one_between_stable_and_period_two():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("closure, start, stop, brute_force", [
-    # brute force (docs/continuation.md, "Every closure"): period 1 up to 0.784 / 0.758,
-    # alternation growing from 0.785 / 0.7585
-    ("paper", 0.775, 0.795, 0.785), ("ou", 0.750, 0.770, 0.7588)])
+    # brute force (docs/continuation.md, "Every closure"): period 1 up to 0.784 / 0.758 /
+    # 0.7563 / 0.7575, alternation growing from 0.785 / 0.7585 / 0.7564 / 0.7576
+    ("paper", 0.775, 0.795, 0.785), ("ou", 0.750, 0.770, 0.7588),
+    ("ou-cond", 0.745, 0.765, 0.7564), ("ou-cond-linear", 0.747, 0.767, 0.7577)])
 def test_period_doubling_of_the_gamma_cycle_matches_brute_force(closure, start, stop,
                                                                 brute_force):
     # one arclength step over the whole range: under "ou" the multiplier goes from -0.4 to
@@ -330,6 +331,27 @@ def test_continue_finds_the_second_cycle_family_and_its_period_doubling_under_di
     assert periods[0] <= 16 and periods[-1] >= 20  # both families
     pds = [sp.parameter for b in cycles for sp in b.special if sp.kind == "period-doubling"]
     assert any(abs(p - 0.8285) < 0.005 for p in pds)
+
+
+@pytest.mark.slow
+def test_stationary_branch_starts_where_the_first_guess_stalls_newton():
+    # closure "ou-cond-linear" at p_ei = 0.5 (docs/continuation.md, "Every closure"): Newton
+    # from the averaged state of the 1000 ms transient stalls at residual ~1e-7, from a
+    # 2000 ms one it converges; the branch must start from the second guess, at the same
+    # stationary state find_fixed_point gives (just past its Hopf point: |mu| slightly > 1)
+    from snnreduce.continuation.diagram import continue_parameter
+
+    params = sr.NetworkParams.preset("reference")
+    d = continue_parameter(params, "p_ei", 0.5, 0.51, options={"closure": "ou-cond-linear"},
+                           cycles=False)
+    assert len(d.branches) == 1 and d.branches[0].kind == "fixed point"
+    first = d.branches[0].points[0]
+    assert first.parameter == 0.5
+    mu = np.abs(first.multipliers).max()
+    assert 1.0 < mu < 1.001
+    fp = find_fixed_point(params.replace(p_ei=0.5), closure="ou-cond-linear")
+    assert fp.converged
+    assert abs(first.info["rate_e_hz"] - fp.info["rate_e_hz"]) < 1e-6 * fp.info["rate_e_hz"]
 
 
 def test_cli_bad_input_exits_2(capsys):
