@@ -235,14 +235,10 @@ _EDGE_LAST = float(_EDGE_TAB.size // 2 - 1)
 
 
 @numba.njit(cache=True, inline="always")
-def _psi_2lambda(u):
-    """(Ψ(u), 2 Λ(u)), absolute error < 2e-16 plus round-off.
-
-    Branch-free, so that loops over many ``u`` vectorise. The node is that of ``u`` clamped
-    to [-10, 10], but ``d`` is taken from ``u`` itself: at the end nodes (Φ, φ) = (0, 0) or
-    (1, 0), where the expansions are exact, so ``|u| > 10`` gives Ψ = Λ = 0 or Ψ = u,
-    Λ = (u² + 1)/2. NaN gives NaN (its node is the first one).
-    """
+def _edge_node(u):
+    """(u0, d, Φ(u0), φ(u0)): the edge table's node nearest to ``u`` clamped to [-10, 10],
+    and ``d = u - u0`` taken from ``u`` itself (the expansions of every edge function start
+    here). NaN gives NaN (its node is the first one)."""
     # max(0, NaN) is 0 (numba's max keeps its first argument unless the second is greater)
     x = min(_EDGE_LAST, max(0.0, _fma(u, _EDGE_INV_STEP, _TABLE_RANGE * _EDGE_INV_STEP)))
     # the nearest node i, in [0, _EDGE_LAST] (round() without its conversions: 3
@@ -251,8 +247,19 @@ def _psi_2lambda(u):
     i = _bits(y) & 0xFFFFF
     u0 = _fma(y - _ROUND_MAGIC, _EDGE_STEP, -_TABLE_RANGE)  # exact
     d = u - u0  # exact for |u| <= 10
-    cdf0 = _EDGE_TAB[_u(2 * i)]
-    pdf0 = _EDGE_TAB[_u(2 * i + 1)]
+    return u0, d, _EDGE_TAB[_u(2 * i)], _EDGE_TAB[_u(2 * i + 1)]
+
+
+@numba.njit(cache=True, inline="always")
+def _psi_2lambda(u):
+    """(Ψ(u), 2 Λ(u)), absolute error < 2e-16 plus round-off.
+
+    Branch-free, so that loops over many ``u`` vectorise. The node is that of ``u`` clamped
+    to [-10, 10], but ``d`` is taken from ``u`` itself: at the end nodes (Φ, φ) = (0, 0) or
+    (1, 0), where the expansions are exact, so ``|u| > 10`` gives Ψ = Λ = 0 or Ψ = u,
+    Λ = (u² + 1)/2. NaN gives NaN (its node is the first one).
+    """
+    u0, d, cdf0, pdf0 = _edge_node(u)
     psi0 = _fma(u0, cdf0, pdf0)
     pd = pdf0 * d
     psi = _fma(d, _fma(pd, _fma(u0 * (-1.0 / 6.0), d, 0.5), cdf0), psi0)
@@ -282,13 +289,7 @@ def _psi_lambda_many(u, out):
 def _psi_2lambda_6omega(u):
     """(Ψ(u), 2Λ(u), 6Ω(u)) (see :func:`_psi_2lambda`; the same node and ``d``). Beyond
     |u| = 10 the end nodes give the limits exactly (Ω = 0 or (u³ + 3u)/6)."""
-    x = min(_EDGE_LAST, max(0.0, _fma(u, _EDGE_INV_STEP, _TABLE_RANGE * _EDGE_INV_STEP)))
-    y = x + _ROUND_MAGIC
-    i = _bits(y) & 0xFFFFF
-    u0 = _fma(y - _ROUND_MAGIC, _EDGE_STEP, -_TABLE_RANGE)  # exact
-    d = u - u0
-    cdf0 = _EDGE_TAB[_u(2 * i)]
-    pdf0 = _EDGE_TAB[_u(2 * i + 1)]
+    u0, d, cdf0, pdf0 = _edge_node(u)
     psi0 = _fma(u0, cdf0, pdf0)
     lam20 = _fma(u0, psi0, cdf0)  # 2Λ0 = u0 Ψ0 + Φ0
     u02 = u0 * u0
@@ -308,13 +309,7 @@ def _psi_2lambda_phi(u):
         Φ(u) = Φ0 + φ0 d (1 - d (u0/2 - (u0² - 1) d/6))      error <= max|He3 φ| d⁴/24 < 1e-16
 
     Beyond |u| = 10 the end nodes give Φ = 0 or 1 exactly."""
-    x = min(_EDGE_LAST, max(0.0, _fma(u, _EDGE_INV_STEP, _TABLE_RANGE * _EDGE_INV_STEP)))
-    y = x + _ROUND_MAGIC
-    i = _bits(y) & 0xFFFFF
-    u0 = _fma(y - _ROUND_MAGIC, _EDGE_STEP, -_TABLE_RANGE)  # exact
-    d = u - u0
-    cdf0 = _EDGE_TAB[_u(2 * i)]
-    pdf0 = _EDGE_TAB[_u(2 * i + 1)]
+    u0, d, cdf0, pdf0 = _edge_node(u)
     psi0 = _fma(u0, cdf0, pdf0)
     pd = pdf0 * d
     psi = _fma(d, _fma(pd, _fma(u0 * (-1.0 / 6.0), d, 0.5), cdf0), psi0)
@@ -373,13 +368,7 @@ def _edge_integrals_linear_cond(ua, ub, kap, kr, n, dpsi, dlam, dphi):
 @numba.njit(cache=True, inline="always")
 def _cdf_pdf_edge(u):
     """(Φ(u), φ(u)) from the edge table (node 1/2048 apart; expansions to d³ and d⁴)."""
-    x = min(_EDGE_LAST, max(0.0, _fma(u, _EDGE_INV_STEP, _TABLE_RANGE * _EDGE_INV_STEP)))
-    y = x + _ROUND_MAGIC
-    i = _bits(y) & 0xFFFFF
-    u0 = _fma(y - _ROUND_MAGIC, _EDGE_STEP, -_TABLE_RANGE)  # exact
-    d = u - u0
-    cdf0 = _EDGE_TAB[_u(2 * i)]
-    pdf0 = _EDGE_TAB[_u(2 * i + 1)]
+    u0, d, cdf0, pdf0 = _edge_node(u)
     pd = pdf0 * d
     he2 = _fma(u0, u0, -1.0)
     he3 = _fma(u0, he2, -2.0 * u0)
