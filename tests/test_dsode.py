@@ -318,19 +318,26 @@ def test_batch_matches_single_runs():
         assert np.array_equal(got["records"]["bin_edges"], ref["records"]["bin_edges"])
 
 
-def test_every_entry_point_defaults_to_the_ou_closure():
-    """reduce, run, run_batch (the sweep's batch path) and the surrogate default to "ou", and
-    a run without ``closure`` is the run with ``closure="ou"``, not the paper's."""
-    from snnreduce.dsode.moments import DEFAULT_CLOSURE
+def test_every_entry_point_defaults_to_the_ou_cond_linear_closure():
+    """reduce, run and run_batch (the sweep's batch path) default to "ou-cond-linear", and a
+    run without ``closure`` is the run with that closure, not the paper's; the surrogate
+    defaults to "ou", the same closure without its bin-only parts (the same numbers)."""
+    from snnreduce.dsode.moments import DEFAULT_CLOSURE, SURROGATE_DEFAULT_CLOSURE
 
-    assert DEFAULT_CLOSURE == "ou"
+    assert DEFAULT_CLOSURE == "ou-cond-linear"
+    assert SURROGATE_DEFAULT_CLOSURE == "ou"
     params = sr.NetworkParams.preset("reference")
-    assert sr.reduce(params, t_end=20.0, record=()).options["closure"] == "ou"
-    assert sr.simulate(params, "surrogate", t_end=5.0, seed=1).options["closure"] == "ou"
+    assert sr.reduce(params, t_end=20.0, record=()).options["closure"] == "ou-cond-linear"
+    surrogate = sr.simulate(params, "surrogate", t_end=5.0, seed=1)
+    assert surrogate.options["closure"] == "ou"
+    linear = sr.simulate(params, "surrogate", t_end=5.0, seed=1, closure="ou-cond-linear")
+    assert np.array_equal(surrogate.spike_times, linear.spike_times)
     default = run(params, t_end=30.0)["population_counts"]
-    assert np.array_equal(default, run(params, t_end=30.0, closure="ou")["population_counts"])
-    assert not np.array_equal(default,
-                              run(params, t_end=30.0, closure="paper")["population_counts"])
+    assert np.array_equal(default,
+                          run(params, t_end=30.0, closure="ou-cond-linear")["population_counts"])
+    for other in ("paper", "ou"):
+        assert not np.array_equal(default,
+                                  run(params, t_end=30.0, closure=other)["population_counts"])
     assert np.array_equal(run_batch([params], t_end=30.0)[0]["population_counts"], default)
 
 

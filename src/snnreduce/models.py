@@ -120,7 +120,9 @@ _STEPPED_OPTIONS = {"drive": "'gaussian' or 'poisson' external drive",
                     "recurrent": "'expected' or 'sampled' recurrent kicks",
                     "consumption": "'poisson' or 'binomial' pending-kick consumption",
                     "fixed_indegree": "quenched graph with a fixed in-degree"}
-_CLOSURE_HELP = "input closure: 'ou' (default), 'paper' or 'diffusion' (docs/dsode.md)"
+_CLOSURE_HELP = ("input closure: 'ou-cond-linear' (default), 'ou-cond', 'ou', 'paper' or "
+                 "'diffusion' (docs/dsode.md)")
+_SURROGATE_CLOSURE_HELP = "input closure: 'ou' (default), 'paper' or 'diffusion' (docs/dsode.md)"
 _DSODE_OPTIONS = {"dv": "bin width", "v_low": "lowest bin edge (< 0)",
                   "refractory_rule": "'exponential' or 'paper'",
                   "moment_integrator": "'exact' or 'euler'", "truncate_sd": "Gaussian cut, sd",
@@ -148,7 +150,7 @@ _BUILTIN = (
     Model("surrogate", "surrogate", "snnreduce.network.surrogate:run", "Markov surrogate",
           "tab:blue", "reduction", records=("voltage", "pending", "pending_var", "refractory"),
           options={"moment_integrator": "'exact' or 'euler'",
-                   "closure": _CLOSURE_HELP},
+                   "closure": _SURROGATE_CLOSURE_HELP},
           compare_record=_NETWORK_COMPARE,
           record_owner="the surrogate engine"),
     Model("dsode", "dsode", "snnreduce.dsode:run", "dsODE", "tab:red", "reduction",

@@ -257,12 +257,12 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
         E ≈ 44 Hz, I ≈ 61 Hz on the reference set).
     closure : {"paper", "diffusion", "ou", "ou-cond", "ou-cond-linear"}
         How the across-neuron spread σ² of the pending kicks enters the input
-        (:mod:`snnreduce.dsode.moments`, docs/dsode.md §1): ``"ou"`` (default) carries, per
+        (:mod:`snnreduce.dsode.moments`, docs/dsode.md §1): ``"ou"`` carries, per
         bin, the mean deviation of its neurons' pending kicks from the population mean (an
         Ornstein–Uhlenbeck deviation of correlation time τ), transported with the mass, so
         that the drift of a bin is that of its own neurons; ``"ou-cond"`` is "ou" with the
         exact conditional mean deviation of the neurons landing in each bin (instead of a
-        linear predictor in the landing voltage: less binning error), ``"ou-cond-linear"``
+        linear predictor in the landing voltage: less binning error), ``"ou-cond-linear"`` (default)
         that with each bin's neurons on the linear density of its mass and mean instead of
         the widest uniform law; ``"paper"`` the variance
         ``dt S² σ²/τ²`` of SPEC §3 (the paper's reduction, unchanged); ``"diffusion"`` its

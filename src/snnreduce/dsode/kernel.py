@@ -192,7 +192,7 @@ def _setup_sources_linear(m, kf, vbs, e0, dv, n_bins, trunc, in_a, in_b, in_c, i
         sf[SF_RS, j] = rs
         sf[SF_S, j] = sd
         sf[SF_C0, j] = c0
-        sf[SF_MEAN, j] = mean_x + kap * (w * shrink) * (1.0 / 6.0)
+        sf[SF_MEAN, j] = _fma(kap, (w * shrink) * (1.0 / 6.0), mean_x)
         sf[SF_KAP, j] = kap
         si[SI_LO, j] = lo
         si[SI_HI, j] = hi

@@ -359,10 +359,12 @@ def _edge_integrals_linear_cond(ua, ub, kap, kr, n, dpsi, dlam, dphi):
         dl = 0.5 * (lam2_a - lam2_b)
         dp = cdf_a - cdf_b
         dps = psi_a - psi_b
-        dpsi[t] = dps - k * (psi_a + psi_b) + k2 * dl
-        dlam[t] = dl - k * (0.5 * (lam2_a + lam2_b)) + k2 * ((om6_a - om6_b) * (1.0 / 6.0))
+        # explicit FMAs: where LLVM contracts a * b + c itself depends on the caller (the
+        # batch kernel's prange loop gave other round-off than the single run)
+        dpsi[t] = _fma(k2, dl, _fma(-k, psi_a + psi_b, dps))
+        dlam[t] = _fma(k2, (om6_a - om6_b) * (1.0 / 6.0), _fma(-k, 0.5 * (lam2_a + lam2_b), dl))
         # u_a ΔΦ + φ(u_a) - φ(u_b) = ΔΨ - (u_a - u_b) Φ(u_b)  (φ = Ψ - u Φ)
-        dphi[t] = dp - k * dp + k2 * _fma(ub[t] - ua[t], cdf_b, dps)
+        dphi[t] = _fma(k2, _fma(ub[t] - ua[t], cdf_b, dps), _fma(-k, dp, dp))
 
 
 @numba.njit(cache=True, inline="always")
@@ -468,7 +470,7 @@ def reconstruct_linear(vbar, low, width, s):
     """
     high = low + width
     vb = min(max(vbar, low), high)
-    delta = vb - (low + 0.5 * width)
+    delta = vb - _fma(0.5, width, low)
     full = abs(delta) <= width * (1.0 / 6.0)
     below = delta < 0.0
     w_tri = 3.0 * (vb - low) if below else 3.0 * (high - vb)
@@ -696,7 +698,7 @@ def transport_source_linear(a, w, kap, mu, s, e0, dv, n_bins, trunc, p_out, m_ou
     (:func:`reconstruct_linear`; κ = 0 is the uniform law). Same outputs."""
     lo, hi, point, n_edges, ua0, du, off, r, rs, s, c0, mean_x = _source_setup(
         a, w, mu, s, e0, dv, n_bins, trunc)
-    mean_x += kap * w * (1.0 / 6.0)
+    mean_x = _fma(kap, w * (1.0 / 6.0), mean_x)
     n = 0 if point else n_edges
     ua = np.empty(n)
     ub = np.empty(n)

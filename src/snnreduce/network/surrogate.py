@@ -30,7 +30,8 @@ pending count ``h + η_n``::
 stepped network with each neuron's pending counts replaced by a Gaussian process with their
 mean, variance and correlation time, so network vs "ou" surrogate isolates what the Gaussian
 law of the pending counts (shot noise) loses, "ou" vs "paper" what the correlation time does.
-"ou" is the default (the closure that loses least on the regime suite, docs/validation.md).
+"ou" is the default: the dsODE's default "ou-cond-linear" (the closure that loses least on the
+regime suite, docs/validation.md) differs from it only in how bins hold the deviations.
 η evolves during refractoriness too (pending kicks drain).
 
 One step ``[i dt, (i+1) dt)``, in the stepped network's order: (1) every non-refractory
@@ -52,11 +53,10 @@ import numpy as np
 
 from .._resume import (clock_of, clock_state, is_state, record_stride, rng_from_text, rng_text,
                       sampled_rows, state_arrays)
-from ..dsode.moments import (DEFAULT_CLOSURE, DEVIATION_CLOSURES, POP_LAMBDA, POP_N, POP_S_EXC,
-                             POP_S_INH, POP_TAU_EXC, POP_TAU_INH, TAB_TAU, advance_deviation,
-                             advance_moments,
-                             check_closure, input_coefficients, pathway_table,
-                             population_table)
+from ..dsode.moments import (DEVIATION_CLOSURES, POP_LAMBDA, POP_N, POP_S_EXC,
+                             POP_S_INH, POP_TAU_EXC, POP_TAU_INH, SURROGATE_DEFAULT_CLOSURE,
+                             TAB_TAU, advance_deviation, advance_moments, check_closure,
+                             input_coefficients, pathway_table, population_table)
 from ..params import ParameterError
 from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
 from ..stimulus import external_drive
@@ -181,8 +181,8 @@ def _run_steps(rng, first, last, pk, pop, pw, dt, decay, threshold, p_exit, fixe
 
 
 def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: bool = False,
-        moment_integrator: str = "exact", closure: str = DEFAULT_CLOSURE, stimulus=None,
-        t_start: float = 0.0, initial_state=None, record_every=None, **unknown) -> dict:
+        moment_integrator: str = "exact", closure: str = SURROGATE_DEFAULT_CLOSURE,
+        stimulus=None, t_start: float = 0.0, initial_state=None, record_every=None, **unknown) -> dict:
     """Simulate the Markov surrogate network (usually via ``simulate(..., engine="surrogate")``).
 
     Parameters
@@ -207,7 +207,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         Integration of the moment ODEs over a step (see :mod:`snnreduce.dsode.moments`).
     closure : {"paper", "diffusion", "ou", "ou-cond", "ou-cond-linear"}
         How the across-neuron spread of the pending kicks enters the input (module
-        docstring); ``"ou"`` (default) draws two more normals per neuron and step (a
+        docstring); ``"ou"`` (default; the dsODE's default without its bin-only parts) draws two more normals per neuron and step (a
         different random stream from the other closures); ``"paper"`` is SPEC §3.
         ``"ou-cond"`` and ``"ou-cond-linear"`` differ from ``"ou"`` only in how the dsODE's
         bins hold the deviations: with no bins, the surrogate runs them as ``"ou"`` (the same
