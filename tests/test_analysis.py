@@ -499,3 +499,19 @@ def test_period2_alternation_tells_period_two_from_period_one():
     counts[::period] = 1.0  # all bursts equal: period 1
     assert period2_alternation(counts, None, dt=dt, discard=0.0) == 0.0
     assert np.isnan(period2_alternation(counts[:500], None, dt=dt, discard=0.0))
+
+
+def test_period2_alternation_reads_a_peak_sequence_with_nan_padding():
+    """A sweep file stores peak heights NaN-padded to the longest run; the padding must not
+    count as peaks (NaN differences would make every flip test false)."""
+    from snnreduce.analysis import period2_alternation
+    from snnreduce.analysis.peaks import PeakSequence
+
+    heights = np.tile([3.0, 1.0], 20)
+    padded = np.concatenate([heights, np.full(15, np.nan)])
+    peaks = PeakSequence(population="E", times=np.arange(padded.size) * 20.0, heights=padded,
+                         height=0.5)
+    assert period2_alternation(peaks) == 1.0
+    flat = PeakSequence(population="E", times=np.arange(40) * 20.0, heights=np.ones(40),
+                        height=0.5)
+    assert period2_alternation(flat) == 0.0

@@ -121,9 +121,12 @@ def period2_alternation(source, population: str | None = "E", *, big: float = 0.
     ``big`` times the mean peak height: near 1 for a period-2 cycle, small for period 1 or
     noise (the definition docs/validation.md uses). NaN with fewer than 4 peaks.
 
-    ``source`` and ``kwargs`` are those of :func:`peak_sequence`.
+    ``source`` is a PeakSequence (e.g. a sweep file's ``peak_height`` row) or anything
+    :func:`peak_sequence` accepts, with its ``kwargs``.
     """
-    heights = peak_sequence(source, population, **kwargs).heights
+    if not isinstance(source, PeakSequence):
+        source = peak_sequence(source, population, **kwargs)
+    heights = source.heights[np.isfinite(source.heights)]  # a sweep row is NaN-padded
     d = np.diff(heights)
     if d.size < 3:
         return float("nan")
