@@ -1,6 +1,6 @@
 """Time `snnreduce continue` over P^EI 0.5-1.0 on the reference preset (goal: < 2 min).
 
-    python benchmarks/bench_continuation.py [--closure ou] [--from 0.5] [--to 1.0] [--json FILE]
+    python benchmarks/bench_continuation.py [--closure ou-cond-linear] [--from 0.5] [--to 1.0] [--json FILE]
 
 Prints the machine load, the wall and CPU time of the whole continuation (numba kernels
 warmed up first, so compilation is not counted) and the special points found. The 2 cores of
@@ -25,7 +25,7 @@ def main(argv=None):
     ap.add_argument("--from", dest="start", type=float, default=0.5)
     ap.add_argument("--to", dest="stop", type=float, default=1.0)
     ap.add_argument("--closure", default=None,
-                    help="input closure of the dsODE (default: the package default, 'ou')")
+                    help="input closure of the dsODE (default: dsode.moments.DEFAULT_CLOSURE)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     params = sr.NetworkParams.preset("reference")

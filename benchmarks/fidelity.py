@@ -49,7 +49,8 @@ import numpy as np  # noqa: E402
 
 import snnreduce as sr  # noqa: E402
 from snnreduce.analysis import period2_alternation, summarize  # noqa: E402
-from snnreduce.dsode.moments import CLOSURES, CONDITIONAL_CLOSURES, DEFAULT_CLOSURE  # noqa: E402
+from snnreduce.dsode.moments import (CLOSURES, CONDITIONAL_CLOSURES, DEFAULT_CLOSURE,  # noqa: E402
+                                     SURROGATE_DEFAULT_CLOSURE)
 from snnreduce.params import ParameterError  # noqa: E402
 
 T_END = 2000.0
@@ -361,7 +362,8 @@ def markdown(report: dict) -> str:
     prov = report["provenance"]
     net = report["network"]
     lines = ["### Targets per variant", "",
-             f"The default closure of the dsODE and the surrogate is `{DEFAULT_CLOSURE}`; "
+             f"The default closure of the dsODE is `{DEFAULT_CLOSURE}`, of the surrogate "
+             f"`{SURROGATE_DEFAULT_CLOSURE}` (the same closure without its bin-only parts); "
              "`paper` is the paper's Markov approximation (the default before issue 10).", "",
              "| variant | points with E, I ≤ 5 % | max \\|err\\| | mean \\|err\\| ≤ 3 % "
              "| SSI rule | gamma ±3 Hz | P^EI period-2 window (network "
