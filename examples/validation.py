@@ -3,8 +3,8 @@
 Reproduces (T = 2000 ms, first 100 ms dropped):
 
 1. the reference preset over 5 network seeds — stepped and event-driven engines, the Markov
-   surrogate and the dsODE with the default closure ("ou") and the paper's (``closure=
-   "paper"``), the dsODE with both refractory rules — rates, SSI, gamma peak and the
+   surrogate and the dsODE with their default closures ("ou" and "ou-cond-linear") and the
+   paper's (``closure="paper"``), the dsODE with both refractory rules — rates, SSI, gamma peak and the
    period-2 alternation of MFE sizes;
 2. the P^{EI} sweep 0.5-1.0 (step 0.05): network (5 seeds) vs the dsODE with the default
    closure, with the paper's closure, and with the paper's closure and refractory rule;
