@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __all__ = ["CONVENTIONS", "PARAMETER_ATTRS", "RECORD_ATTRS", "COORDINATE_ATTRS",
            "parameter_attrs", "PARAMETER_ATTR_PREFIX", "label_sweep_coordinates",
-           "FINAL_STATE_PREFIX", "final_state_attrs"]
+           "FINAL_STATE_PREFIX", "final_state_attrs", "RECORD_DIMS", "SAMPLED_RECORDS"]
 
 CONVENTIONS = "CF-1.10"
 
@@ -142,3 +142,24 @@ def final_state_attrs(key: str, engine: str) -> dict[str, str]:
     units, meaning = _FINAL_STATE.get(key, ("1", f"engine-internal array {key!r}"))
     return {"units": units, "long_name": f"final state of the {engine} run, to continue it "
                                          f"exactly (continue_from): {meaning}"}
+
+
+#: Dimensions of every record a model can produce (names of ``Result.records``).
+RECORD_DIMS: dict[str, tuple[str, ...]] = {
+    # membrane potential of every neuron at the end of each step (network engines)
+    "voltage": ("time", "neuron"),
+    # total pending kicks summed over the post population, per pathway
+    "pending": ("time", "pathway"),
+    # variance across neurons of the pending kicks per pathway (reduced system)
+    "pending_var": ("time", "pathway"),
+    # number of refractory neurons per population
+    "refractory": ("time", "population"),
+    # reduced system: neurons per voltage bin and their mean voltage
+    "bin_count": ("time", "population", "bin"),
+    "bin_mean": ("time", "population", "bin"),
+    # n_bins + 1 edges in memory; files hold them as the CF bounds (bin, 2) of a "bin" coordinate
+    "bin_edges": ("bin_edge",),
+}
+#: The records kept once per step, or once every ``record_every`` ms (contract item 5); a
+#: file gives the sampled ones the dimension ``record_time`` instead of ``time``.
+SAMPLED_RECORDS = tuple(name for name, dims in RECORD_DIMS.items() if dims[0] == "time")

@@ -10,32 +10,14 @@ import numpy as np
 
 from . import models as registry
 from ._version import __version__
+from .dataset import result_to_dataset, save_result
+from .metadata import RECORD_DIMS, SAMPLED_RECORDS
 from .params import POPULATIONS, NetworkParams, ParameterError
 from .populations import population_offsets
 
 __all__ = ["Result", "RECORD_DIMS", "SAMPLED_RECORDS", "model_of"]
 
 #: Dimensions of each optional record. Pathways are post-pre ("ei" = I -> E).
-RECORD_DIMS: dict[str, tuple[str, ...]] = {
-    # membrane potential of every neuron at the end of each step (network engines)
-    "voltage": ("time", "neuron"),
-    # total pending kicks summed over the post population, per pathway
-    "pending": ("time", "pathway"),
-    # variance across neurons of the pending kicks per pathway (reduced system)
-    "pending_var": ("time", "pathway"),
-    # number of refractory neurons per population
-    "refractory": ("time", "population"),
-    # reduced system: neurons per voltage bin and their mean voltage
-    "bin_count": ("time", "population", "bin"),
-    "bin_mean": ("time", "population", "bin"),
-    # n_bins + 1 edges in memory; files hold them as the CF bounds (bin, 2) of a "bin" coordinate
-    "bin_edges": ("bin_edge",),
-}
-#: The records kept once per step, or once every ``record_every`` ms (contract item 5); a
-#: file gives the sampled ones the dimension ``record_time`` instead of ``time``.
-SAMPLED_RECORDS = tuple(name for name, dims in RECORD_DIMS.items() if dims[0] == "time")
-
-
 def _same_option(given, fixed) -> bool:
     # engines spell "no noise" as the string "none" where the registry fixes None
     if given in (None, "none") and fixed in (None, "none"):
@@ -226,15 +208,14 @@ class Result:
             records=records, status=later.status, wall_time=self.wall_time + later.wall_time,
             final_state=later.final_state, **spikes)
 
-    # I/O lives in io.py; these are the documented entry points.
+    # the file format lives in dataset.py (writing) and io.py (reading); these are the
+    # documented entry points
     def to_xarray(self, *, expand=()):
         """This result as a CF-style labelled :class:`xarray.Dataset` (provenance in attrs).
 
         ``expand`` names parameters to add as length-1 dimensions, so that runs combine with
         :func:`xarray.combine_by_coords` (see :func:`snnreduce.io.result_to_dataset`).
         """
-        from .io import result_to_dataset
-
         return result_to_dataset(self, expand=expand)
 
     def save(self, path, **options) -> None:
@@ -243,6 +224,4 @@ class Result:
         ``compression`` (zlib level 0..9, None or 0 for none; default 1) as in
         :func:`snnreduce.io.save_result`.
         """
-        from .io import save_result
-
         save_result(self, path, **options)
