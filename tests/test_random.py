@@ -19,7 +19,6 @@ from snnreduce import NetworkParams
 from snnreduce.network import _atomic, _pool
 from snnreduce.network import _random as R
 from snnreduce.network import stepped
-from snnreduce.populations import kernel_population_table
 from snnreduce.populations import tables
 
 P_MIN = 1e-4
@@ -244,14 +243,13 @@ def test_binomial_inversion_from_the_mode_matches_the_pmf(n, p):
 @pytest.mark.parametrize("consumption", ["poisson", "binomial"])
 def test_consumption_windows_hold_the_exact_cdf(consumption):
     params = NetworkParams.preset("reference")
-    table = kernel_population_table(params)
     binomial = consumption == "binomial"
     pops = tables(params)  # pathway rows post * K + pre
     mode = stepped._consumption_tables(params, pops, binomial)[0]
     rows, lo, wcdf = stepped._window_tables(params, pops, binomial, mode)
     W = stepped.WINDOW
     for row in range(4):
-        tau = table[row // 2, 3 + row % 2]  # COL_TAU_EXC, COL_TAU_INH
+        tau = pops.tau.ravel()[row]
         rate = -math.expm1(-params.dt / tau) if binomial else params.dt / tau
         law = (lambda k, h: stats.binom.cdf(k, h, rate)) if binomial else \
             (lambda k, h: stats.poisson.cdf(k, h * rate))

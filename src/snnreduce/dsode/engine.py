@@ -93,8 +93,8 @@ class _Setup:
         self.ic[K.IC_COLORED] = closure in DEVIATION_CLOSURES
         self.ic[K.IC_LINEAR] = closure in LINEAR_LAW_CLOSURES
         self.ic[K.IC_CONDITIONAL] = closure in CONDITIONAL_CLOSURES
-        self.pop = population_table(params, closure)
-        self.pw = pathway_table(params)
+        self.pop = population_table(params)
+        self.pw = pathway_table(params, closure)
         self.n_pop, self.n_pw = self.pop.shape[0], self.pw.shape[0]
         self.options = {
             "dv": dv, "v_low": float(self.edges[0]), "n_bins": int(n_bins),
@@ -117,7 +117,8 @@ class _Setup:
         edges = self.edges
         k = edges.size - 1
         kk = k if n_bins is None else n_bins
-        n_pop, n_pw, kinds = self.n_pop, self.n_pw, K.N_KINDS
+        n_pop, n_pw = self.n_pop, self.n_pw
+        senders = n_pop  # the deviations are indexed by sender (pre) population
         n = np.zeros((n_pop, kk))
         vm = np.zeros((n_pop, kk))
         vm[:, :k] = 0.5 * (edges[:-1] + edges[1:])
@@ -142,7 +143,7 @@ class _Setup:
         refr = np.zeros(n_pop)
         line = np.zeros((n_pop, int(self.ic[K.IC_REF_STEPS])))
         return (n, vm, refr, line, np.zeros(n_pw), np.zeros(n_pw), np.zeros(n_pop),
-                np.zeros((n_pop, kinds, kk)), np.zeros((n_pop, kinds, line.shape[1])))
+                np.zeros((n_pop, senders, kk)), np.zeros((n_pop, senders, line.shape[1])))
 
 
 def _start(setup, initial_state, *, noise, rng, t_start):
@@ -394,7 +395,7 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     bins = [s.edges.size - 1 for s in setups]
     kmax = max(bins)
     lmax = max(int(s.ic[K.IC_REF_STEPS]) for s in setups)
-    n_pop, n_pw, kinds = setups[0].n_pop, setups[0].n_pw, K.N_KINDS
+    n_pop, n_pw = setups[0].n_pop, setups[0].n_pw
     n = np.zeros((n_sets, n_pop, kmax))
     vm = np.zeros((n_sets, n_pop, kmax))
     refr = np.zeros((n_sets, n_pop))
@@ -402,8 +403,8 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     h = np.zeros((n_sets, n_pw))
     var = np.zeros((n_sets, n_pw))
     last = np.zeros((n_sets, n_pop))
-    eta = np.zeros((n_sets, n_pop, kinds, kmax))
-    eta_r = np.zeros((n_sets, n_pop, kinds, lmax))
+    eta = np.zeros((n_sets, n_pop, n_pop, kmax))  # [set, population, sender, bin]
+    eta_r = np.zeros((n_sets, n_pop, n_pop, lmax))
     step0 = np.zeros(n_sets, dtype=np.int64)
     kinds = []
     for i, (s, start) in enumerate(zip(setups, starts)):

@@ -88,7 +88,7 @@ class StateMap:
     def _layout(self) -> dict[str, tuple[int, int]]:
         k = self.n_bins
         pool = self.line_steps - 1 if self.fixed_line else 1
-        dev = 2 if self.deviations else 0  # kinds of sender (E, I) of the deviations
+        dev = 2 if self.deviations else 0  # sender populations (E, I) of the deviations
         sizes = [("count_E", k - 1), ("moment_E", k), ("pool_E", pool),
                  ("count_I", k - 1), ("moment_I", k), ("pool_I", pool),
                  ("h", 4), ("var", 4), ("last", 2 if self.rate_lag else 0),

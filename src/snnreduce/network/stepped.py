@@ -51,8 +51,7 @@ from ..stimulus import external_drive
 from . import _atomic
 from . import _pool
 from . import _random as _rnd
-from ._common import (COL_LAMBDA, COL_S_EXC, COL_S_INH, COL_TAU_EXC, COL_TAU_INH,
-                      N_POPULATIONS, SpikeBuffer, asked_records, check_choice,
+from ._common import (COL_LAMBDA, N_POPULATIONS, SpikeBuffer, asked_records, check_choice,
                       check_engine_record, check_flag, check_no_unknown, initial_voltages,
                       n_steps_of, progress_bar, quenched_adjacency,
                       refractory_rule, start_voltages)
@@ -71,18 +70,20 @@ _M_DRIVE, _M_RECURRENT, _M_CONSUMPTION, _M_QUENCHED, _M_FIXED_REFR, _M_REFR_STEP
 _C_THRESHOLD, _C_REVERSAL, _C_DT, _C_DECAY, _C_P_EXIT = range(5)
 
 
-# Columns of the per-population constant table handed to the kernel (row = post population).
-(_P_S_EXC, _P_S_INH, _P_RATE_EXC, _P_RATE_INH, _P_A_EXC, _P_A_INH, _P_ODDS_EXC,
- _P_ODDS_INH) = range(8)
-_N_POPC = 8
+# Fields of the per-pathway constant table handed to the kernel, ``popc[post, field, pre]``
+# (a sender's kick S, or S/(M + M_r) for an inhibitory one, so that S g(V) = that (V + M_r);
+# the consumption rate dt/τ or probability 1 - exp(-dt/τ) and its odds; the expected input
+# per pending kick per step, S dt/τ; 1.0 if the sender inhibits). A population's input is
+# the sum over its senders, in pre-population order (for E, I: + the excitatory term, then -
+# the inhibitory one, as the one-sender-per-kind formula had it).
+_P_S, _P_RATE, _P_A, _P_ODDS, _P_INH = range(5)
+_N_POPC = 5
 # Columns of the external drive table ``drive[row, q, :]`` (see :func:`_drive_table`): the
 # step's mean kicks λ̄ dt, their sd √(λ̄ dt) (Gaussian drive) and Poisson(λ̄ dt)'s mode with
 # its pmf and CDF (Poisson drive). One row for a constant drive, one per step of the chunk
 # for a stimulus (row = step - modes[_M_DRIVE_FIRST]).
 _D_LAM_DT, _D_SD, _D_MODE, _D_PMF, _D_CDF = range(5)
 _N_DRIVE = 5
-# the kernel finds a pathway kind's column as the E column + kind (0: from E, 1: from I)
-assert _P_RATE_INH == _P_RATE_EXC + 1 and _P_ODDS_INH == _P_ODDS_EXC + 1
 
 #: smallest and largest block sizes (neurons; see :func:`_block_size`): each block has its own
 #: two random streams, so the result does not depend on how blocks are shared among threads.
@@ -112,7 +113,7 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, pop_of, blocks, tabs, 
     """
     popc, zx, zr, tab_mode, tab_pmf, tab_cdf, n_tab, win_rows, win_lo, win_cdf, table, \
         consts, modes, drive, _, _ = tabs
-    v, pend, refr, cons, inc, streams = state
+    v, pend, refr, cons, inc, streams, left = state
     indptr, indices, dense = net
     cdf, guide, n_cdf = draw
     scratch, blk_out, spk_neuron, rec_v = out[0], out[1], out[4], out[5]
@@ -145,18 +146,11 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, pop_of, blocks, tabs, 
         s = min(max(step_c + 1 - modes[_M_DRIVE_FIRST], 0), drive.shape[0] - 1)
     lam_dt = drive[s, q, _D_LAM_DT]
     sd = drive[s, q, _D_SD]
-    s_exc = popc[q, _P_S_EXC]
-    s_inh = popc[q, _P_S_INH]
-    a_exc = popc[q, _P_A_EXC]
-    a_inh = popc[q, _P_A_INH]
     d_mode = int(drive[s, q, _D_MODE])
     d_pmf = drive[s, q, _D_PMF]
     d_cdf = drive[s, q, _D_CDF]
     n_pop = N_POPULATIONS   # a compile-time constant: numba unrolls the loops over it
-    row_e = n_pop * q   # pathway rows q_post * n_pop + q_pre
-    row_i = row_e + 1
-    m_exc = n_cdf[row_e]
-    m_inh = n_cdf[row_i]
+    row_q = n_pop * q   # pathway rows q_post * n_pop + q_pre; pend/cons row = pre population
     if do_c and quenched and dense.shape[0] > 0:
         # dense adjacency (small networks): add the spiking neurons' rows, vectorised
         for k in range(prev_lo, prev_hi):
@@ -184,38 +178,32 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, pop_of, blocks, tabs, 
     # The block's work is split into simple loops over its neurons (phases 4-5, the two
     # consumption draws, the voltage update): their iterations are independent, so the
     # table loads of several neurons overlap instead of waiting behind branches.
-    pend_e = 0
-    pend_i = 0
+    # blk_out[b, 1 + pre]: this block's pending kicks from each pre population
+    for p in range(n_pop):
+        blk_out[b, 1 + p] = 0
     n_refr = 0
     if do_c:
         for n in range(_U(lo), _U(hi)):
-            # ---- 4: new pending kicks from step_c's spikes, minus the consumed ones
-            if quenched:
-                new_e = inc[0, n]
-                new_i = inc[1, n]
-                inc[0, n] = 0
-                inc[1, n] = 0
-            else:
-                # exact inverse-CDF draws from the step's Binomial(spikes, P) tables
-                # (n_cdf < 0: P = 1, always -n_cdf; 0: no kicks)
-                new_e = -m_exc
-                if m_exc > 0:
-                    r, c0, c1, c2, c3 = _rnd.advance(c0, c1, c2, c3)
-                    u = _rnd.to_unit(r)
-                    new_e = _guided_inverse(u, cdf, row_e, guide[row_e, _U(u * (m_exc + 1))])
-                new_i = -m_inh
-                if m_inh > 0:
-                    r, c0, c1, c2, c3 = _rnd.advance(c0, c1, c2, c3)
-                    u = _rnd.to_unit(r)
-                    new_i = _guided_inverse(u, cdf, row_i, guide[row_i, _U(u * (m_inh + 1))])
-            h = pend[0, n] + new_e - cons[0, n]
-            h = h if h > 0 else 0
-            pend[0, n] = h
-            pend_e += h
-            h = pend[1, n] + new_i - cons[1, n]
-            h = h if h > 0 else 0
-            pend[1, n] = h
-            pend_i += h
+            # ---- 4: new pending kicks from step_c's spikes, minus the consumed ones, per
+            # pre population p (the draws in that order)
+            for p in range(n_pop):
+                if quenched:
+                    new = inc[p, n]
+                    inc[p, n] = 0
+                else:
+                    # exact inverse-CDF draws from the step's Binomial(spikes, P) tables
+                    # (n_cdf < 0: P = 1, always -n_cdf; 0: no kicks)
+                    row = row_q + p
+                    m_new = n_cdf[row]
+                    new = -m_new
+                    if m_new > 0:
+                        r, c0, c1, c2, c3 = _rnd.advance(c0, c1, c2, c3)
+                        u = _rnd.to_unit(r)
+                        new = _guided_inverse(u, cdf, row, guide[row, _U(u * (m_new + 1))])
+                h = pend[p, n] + new - cons[p, n]
+                h = h if h > 0 else 0
+                pend[p, n] = h
+                blk_out[b, 1 + p] += h
             # ---- 5: refractory exit, without branches on the neuron's state (a fifth of
             # the neurons are refractory, at random: a branch would be mispredicted often);
             # the exponential rule draws for every neuron and uses it for refractory ones
@@ -234,10 +222,10 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, pop_of, blocks, tabs, 
         # ---- 1: consumption draws, exact: inversion of one uniform, by a branch-free
         # search of the tabulated CDF window around the mean, else walking from the
         # tabulated mode; rejection samplers beyond the tables
-        for kind in range(n_pop):
-            row = row_e + kind
-            rate = popc[q, _P_RATE_EXC + kind]
-            odds = popc[q, _P_ODDS_EXC + kind]
+        for kind in range(n_pop):   # kind: the pre population
+            row = row_q + kind
+            rate = popc[q, _P_RATE, kind]
+            odds = popc[q, _P_ODDS, kind]
             n_table = n_tab[row]
             w_base = win_rows[row, 0]
             w_hmax = win_rows[row, 1]
@@ -292,26 +280,55 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, pop_of, blocks, tabs, 
                     z = _rnd.normal_slow(streams[ia], int(zi), zu, zx, zr)
                     a0, a1, a2, a3 = _load_state(streams, ia)
                 ext = lam_dt + sd * z
-            he = pend[0, n]
-            hi_ = pend[1, n]
             if not sampled:
-                x = x * decay + ext + a_exc * he - a_inh * (x + Mr) * hi_
+                # + S dt/τ H of each excitatory sender, - S g(V) dt/τ H of each inhibitory
+                # one, V at the start of the step, senders in pre-population order
+                y = x * decay + ext
+                for p in range(n_pop):
+                    if popc[q, _P_INH, p] != 0.0:
+                        y -= popc[q, _P_A, p] * (x + Mr) * pend[p, n]
+                    else:
+                        y += popc[q, _P_A, p] * pend[p, n]
+                x = y
             else:
                 x = x * decay + ext
-                re = min(cons[0, n], he)
-                ri = min(cons[1, n], hi_)
-                while re > 0 or ri > 0:
-                    if re > 0 and ri > 0:
+                # the min(c, H) consumed kicks of each sender, applied one by one in a
+                # uniformly random order: each kick is a categorical draw over the senders
+                # with kicks left (weights: the counts left), none when only one has any
+                total = 0
+                senders = 0
+                for p in range(n_pop):
+                    c = min(cons[p, n], pend[p, n])
+                    left[p, n] = c
+                    total += c
+                    senders += c > 0
+                while total > 0:
+                    pick = 0
+                    if senders > 1:
                         r, a0, a1, a2, a3 = _rnd.advance(a0, a1, a2, a3)
-                        exc = _rnd.to_unit(r) * (re + ri) < re
+                        t = _rnd.to_unit(r) * total
+                        cum = 0
+                        pick = -1
+                        for p in range(n_pop):
+                            cum += left[p, n]
+                            if pick < 0 and t < cum:
+                                pick = p
+                        if pick < 0:   # t rounded up to total: the last sender with kicks
+                            for p in range(n_pop):
+                                if left[p, n] > 0:
+                                    pick = p
                     else:
-                        exc = re > 0
-                    if exc:
-                        x += s_exc
-                        re -= 1
+                        for p in range(n_pop):
+                            if left[p, n] > 0:
+                                pick = p
+                    if popc[q, _P_INH, pick] != 0.0:
+                        x -= popc[q, _P_S, pick] * (x + Mr)
                     else:
-                        x -= s_inh * (x + Mr)
-                        ri -= 1
+                        x += popc[q, _P_S, pick]
+                    left[pick, n] -= 1
+                    total -= 1
+                    if left[pick, n] == 0:
+                        senders -= 1
             # ---- 3: spike
             if x > M:
                 v[n] = 0.0
@@ -323,8 +340,6 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, pop_of, blocks, tabs, 
     _store_state(streams, ia, a0, a1, a2, a3)
     _store_state(streams, ic, c0, c1, c2, c3)
     blk_out[b, 0] = cnt
-    blk_out[b, 1] = pend_e   # 1 + pre population: pending kicks from it
-    blk_out[b, 2] = pend_i
     blk_out[b, 1 + n_pop] = n_refr
 
 
@@ -666,26 +681,29 @@ def _window_tables(params, pops, binomial, tab_mode):
     return win_rows, np.concatenate(los).astype(np.int64), np.concatenate(values)
 
 
-def _population_constants(params, table, binomial):
-    """The per-population constants of the kernel, shape (K, _N_POPC), from the columns of
-    ``table`` (:func:`snnreduce.populations.kernel_population_table`)."""
+def _population_constants(params, pops, binomial):
+    """The per-pathway constants of the kernel, ``popc[post, field, pre]`` of shape
+    (K, _N_POPC, K), from ``pops`` (:func:`snnreduce.populations.tables`): kick, consumption
+    rate and odds, expected input per pending kick, inhibitory flag of the pre population."""
     dt = params.dt
     inv_span = 1.0 / (params.threshold + params.inhibitory_reversal)
-    popc = np.zeros((table.shape[0], _N_POPC))
-    for q in range(table.shape[0]):
-        tau_e, tau_i = table[q, COL_TAU_EXC], table[q, COL_TAU_INH]
-        s_inh = table[q, COL_S_INH] * inv_span  # times (V + M_r) gives S g(V)
-        popc[q, _P_S_EXC] = table[q, COL_S_EXC]
-        popc[q, _P_S_INH] = s_inh
-        if binomial:
-            p_e, p_i = -math.expm1(-dt / tau_e), -math.expm1(-dt / tau_i)
-            popc[q, _P_RATE_EXC], popc[q, _P_RATE_INH] = p_e, p_i
-            popc[q, _P_ODDS_EXC] = p_e / (1.0 - p_e) if p_e < 1.0 else np.inf
-            popc[q, _P_ODDS_INH] = p_i / (1.0 - p_i) if p_i < 1.0 else np.inf
-        else:
-            popc[q, _P_RATE_EXC], popc[q, _P_RATE_INH] = dt / tau_e, dt / tau_i
-        popc[q, _P_A_EXC] = table[q, COL_S_EXC] * dt / tau_e
-        popc[q, _P_A_INH] = s_inh * dt / tau_i
+    k = pops.n_populations
+    popc = np.zeros((k, _N_POPC, k))
+    for q in range(k):
+        for p in range(k):
+            tau = pops.tau[q, p]
+            inhibitory = bool(pops.inhibitory[p])
+            # inhibitory: times (V + M_r) gives S g(V)
+            s = pops.kick[q, p] * inv_span if inhibitory else pops.kick[q, p]
+            popc[q, _P_S, p] = s
+            popc[q, _P_INH, p] = 1.0 if inhibitory else 0.0
+            if binomial:
+                rate = -math.expm1(-dt / tau)
+                popc[q, _P_RATE, p] = rate
+                popc[q, _P_ODDS, p] = rate / (1.0 - rate) if rate < 1.0 else np.inf
+            else:
+                popc[q, _P_RATE, p] = dt / tau
+            popc[q, _P_A, p] = s * dt / tau
     return popc
 
 
@@ -832,7 +850,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     n_streams = 2 * blocks.shape[0]
     if resume:
         saved = state_arrays(initial_state, "stepped", {
-            "voltage": ((n_tot,), np.float64), "pending": ((2, n_tot), np.int64),
+            "voltage": ((n_tot,), np.float64), "pending": ((n_pop, n_tot), np.int64),
             "refractory_left": ((n_tot,), np.int64),
             "streams": ((n_streams, _rnd.STREAM_WORDS), np.uint64)})
         adjacency_rng = (rng_from_text(initial_state.get("adjacency_rng"), "adjacency_rng")
@@ -848,7 +866,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     dense = _dense_adjacency(indptr, indices, n_tot)
     # per-neuron state on whole cache lines (see _blocks)
     v = _pool.aligned_zeros(n_tot, np.float64)
-    pend = _pool.aligned_zeros((2, n_tot), np.int64)  # pending kicks from E (row 0), from I (row 1)
+    pend = _pool.aligned_zeros((n_pop, n_tot), np.int64)  # pending kicks, row = pre population
     refr = _pool.aligned_zeros(n_tot, np.int64)
     if resume:
         v[:] = saved["voltage"]
@@ -857,7 +875,9 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         streams = saved["streams"]
     else:
         v[:] = start_voltages(params, rng, initial_state, default=initial_voltages)
-    cons = _pool.aligned_zeros((2, n_tot), np.int64)  # kicks consumed in the step, same rows
+    cons = _pool.aligned_zeros((n_pop, n_tot), np.int64)  # kicks consumed in the step, same rows
+    # recurrent="sampled": each neuron's consumed kicks left to apply in the step, same rows
+    left = _pool.aligned_zeros((n_pop, n_tot if recurrent == "sampled" else 0), np.int64)
     # quenched: new pending kicks of the step per pre population (row) and neuron
     inc = _pool.aligned_zeros((n_pop, n_tot if quenched else 0), np.int64)
     cdf = np.zeros((n_pop * n_pop, 1 if quenched else int(pops.sizes.max()) + 1 + GUIDE_RUN))
@@ -876,7 +896,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     poisson_drive = drive == "poisson"
     tab_mode, tab_pmf, tab_cdf, n_tab = _consumption_tables(params, pops, binomial)
     win_rows, win_lo, win_cdf = _window_tables(params, pops, binomial, tab_mode)
-    popc = _population_constants(params, table, binomial)
+    popc = _population_constants(params, pops, binomial)
     if not resume:
         # the dynamics' random streams: two per block, seeded from rng after the adjacency
         # and the initial voltages
@@ -887,7 +907,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     # the kernel's arguments, grouped (numba unpacks tuples of arrays for free)
     tabs = (popc, _rnd.ZIG_X, _rnd.ZIG_R, tab_mode, tab_pmf, tab_cdf, n_tab, win_rows, win_lo,
             win_cdf, table, consts, modes, drive_rows, pops.prob, pw_col)
-    state = (v, pend, refr, cons, inc, streams)
+    state = (v, pend, refr, cons, inc, streams, left)
     net = (indptr, indices, dense)
     draw = (cdf, guide, n_cdf)
     prefer_workqueue()  # before the first parallel launch (snnreduce._threads says why)
