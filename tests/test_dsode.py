@@ -442,7 +442,7 @@ def _advance_directly(params, t_end, closure="ou"):
     steps = int(round(t_end / params.dt))
     empty2 = np.zeros((0, 2, 0))
     empty1 = np.zeros((0, 4))
-    K._advance(*state, setup.pop, setup.pw, setup.fc, setup.ic, 0, steps,
+    K._advance(*state, setup.pop, setup.pw, setup.senders, setup.fc, setup.ic, 0, steps,
                np.random.default_rng(0), K.NO_STIMULUS, np.zeros((steps, 2)), empty2, empty2,
                empty1, empty1, np.zeros((0, 2)), 0, 1)
     return state
@@ -510,7 +510,8 @@ def _advance_tables(params, pop, pw, t_end=30.0, swap=False):
     counts = np.zeros((steps, 2))
     rec_h = np.zeros((steps, 4))
     empty2 = np.zeros((0, 2, 0))
-    K._advance(*state, pop, pw, setup.fc, setup.ic, 0, steps, np.random.default_rng(0),
+    K._advance(*state, pop, pw, K.sender_kinds(pw), setup.fc, setup.ic, 0, steps,
+               np.random.default_rng(0),
                K.NO_STIMULUS, counts, empty2, empty2, rec_h, np.zeros((0, 4)),
                np.zeros((0, 2)), 0, 1)
     return counts, rec_h

@@ -99,15 +99,15 @@ def _sg_coefficients(a, d, h, width):
 
 
 @njit(cache=True)
-def _step_population(m, faces, dt, dv, tau_m, lam, kick, kicks, exc_rows, inh_rows, m_th,
-                     m_rev, noise_recurrent, source, reset_lo, w_lo, w_hi, c_now,
+def _step_population(m, faces, dt, dv, tau_m, lam, kick, kicks, rows, n_exc, m_th, m_rev,
+                     noise_recurrent, source, reset_lo, w_lo, w_hi, c_now,
                      lower, diag, upper, work_c, work_y, work_z):
     """Advance the cell masses ``m`` (in place) by one implicit step; return the fired mass.
 
-    The population's input sums over its senders: the pathways ``exc_rows`` (excitatory
-    senders: drift S k, diffusion S² k / 2) and ``inh_rows`` (inhibitory ones: drift
-    -S g(v) k, diffusion (S g(v))² k / 2), with the kick sizes ``kick`` and the kicks per
-    post neuron per ms ``kicks`` of every pathway.
+    The population's input sums over its senders, the pathways ``rows``: the first ``n_exc``
+    from excitatory senders (drift S k, diffusion S² k / 2), the others from inhibitory ones
+    (drift -S g(v) k, diffusion (S g(v))² k / 2), with the kick sizes ``kick`` and the kicks
+    per post neuron per ms ``kicks`` of every pathway.
 
     Cells i = 0..n-1 between faces[i] and faces[i+1]; faces[n] is the threshold. ``source`` is
     mass reinjected at the reset this step (from earlier spikes); a fraction ``c_now`` of this
@@ -120,7 +120,8 @@ def _step_population(m, faces, dt, dv, tau_m, lam, kick, kicks, exc_rows, inh_ro
     # 0.0 + S k == S k: the one-sender formula's numbers exactly)
     exc_mean = 0.0
     exc_var = 0.0
-    for r in exc_rows:
+    for i in range(n_exc):
+        r = rows[i]
         exc_mean += kick[r] * kicks[r]
         exc_var += kick[r] * kick[r] * kicks[r]
     gamma = 0.0
@@ -132,17 +133,14 @@ def _step_population(m, faces, dt, dv, tau_m, lam, kick, kicks, exc_rows, inh_ro
         g = (v + m_rev) * inv_g
         leak = -v / tau_m if tau_m > 0.0 else 0.0
         a = leak + lam + exc_mean
-        for r in inh_rows:
+        d = lam + exc_var
+        for i in range(n_exc, rows.size):
+            r = rows[i]
             a -= kick[r] * g * kicks[r]
-        if noise_recurrent:
-            d = lam + exc_var
-            for r in inh_rows:
+            if noise_recurrent:
                 d += kick[r] * kick[r] * g * g * kicks[r]
-            d = 0.5 * d
-            for r in inh_rows:  # Ito: J = A p - (D p)' = (A - D') p - D p'
-                a -= kick[r] * kick[r] * g * inv_g * kicks[r]
-        else:
-            d = 0.5 * lam
+                a -= kick[r] * kick[r] * g * inv_g * kicks[r]  # Ito: J = (A - D') p - D p'
+        d = 0.5 * d if noise_recurrent else 0.5 * lam
         if j < n:
             alpha, beta = _sg_coefficients(a, d, dv, dv)
             lower[j] = alpha
@@ -395,10 +393,12 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
 
     lam = pop_tab[:, _POP_LAMBDA]
     kick = pw_tab[:, _PW_KICK]
-    # post q: the rows of its pathways from excitatory and from inhibitory senders
+    # post q: the rows of its pathways, those from excitatory senders first (n_exc[q] of them)
     inhibitory = pw_tab[:, _PW_INHIBITORY] != 0.0
-    exc_rows = [np.flatnonzero((post == q) & ~inhibitory) for q in range(n_pop)]
-    inh_rows = [np.flatnonzero((post == q) & inhibitory) for q in range(n_pop)]
+    sender_rows = [np.concatenate([np.flatnonzero((post == q) & ~inhibitory),
+                                   np.flatnonzero((post == q) & inhibitory)])
+                   for q in range(n_pop)]
+    n_exc = [int(np.sum((post == q) & ~inhibitory)) for q in range(n_pop)]
 
     counts = np.zeros((n_steps, n_pop))
     rows = n_steps // every
@@ -452,7 +452,8 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
             grid_before = m.sum() + source
             fired = _step_population(
                 m, faces, dt, dv, params.tau_m, lam[q] if rates is None else rates[i, q],
-                kick, kicks, exc_rows[q], inh_rows[q], m_th, m_rev, opts["recurrent_noise"], source, reset_lo, w_lo, w_hi, c_solve,
+                kick, kicks, sender_rows[q], n_exc[q], m_th, m_rev, opts["recurrent_noise"],
+                source, reset_lo, w_lo, w_hi, c_solve,
                 lower, diag, upper, wc, wy, wz)
             if opts["finite_size"]:
                 trials = int(round(n_sim[q] * grid_before))

@@ -96,6 +96,7 @@ class _Setup:
         self.pop = population_table(params)
         self.pw = pathway_table(params, closure)
         self.n_pop, self.n_pw = self.pop.shape[0], self.pw.shape[0]
+        self.senders = K.sender_kinds(self.pw)  # the kernel is compiled for their number
         self.options = {
             "dv": dv, "v_low": float(self.edges[0]), "n_bins": int(n_bins),
             "refractory_rule": refractory_rule,
@@ -328,8 +329,8 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
     done = 0
     while done < n_steps:
         todo = min(chunk, n_steps - done)
-        did = K._advance(*state.arrays(), setup.pop, setup.pw, setup.fc, setup.ic, state.step,
-                         todo, rng, lam, counts, *recs, done, every)
+        did = K._advance(*state.arrays(), setup.pop, setup.pw, setup.senders, setup.fc,
+                         setup.ic, state.step, todo, rng, lam, counts, *recs, done, every)
         state.step += did
         bar.update(did * dt)
         done += did
@@ -442,8 +443,9 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     if threads is not None:
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     try:
-        K._advance_batch(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0,
-                         steps, np.random.default_rng(0), lam, counts, *recs, every, done)
+        K._advance_batch(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw,
+                         setups[0].senders, fc, ic, step0, steps, np.random.default_rng(0), lam,
+                         counts, *recs, every, done)
     finally:
         numba.set_num_threads(old)
     out = []

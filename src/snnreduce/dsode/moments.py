@@ -114,8 +114,9 @@ POP_THRESHOLD = POPULATION_COLUMNS.index("threshold")     # M
 POP_REVERSAL = POPULATION_COLUMNS.index("reversal")       # M_r
 POP_TAU_M = POPULATION_COLUMNS.index("tau_m")             # τ_m, ms (0: no leak)
 POP_N = POPULATION_COLUMNS.index("size")                  # N_Q
-# (numba's cache of a module that inlines these constants does not see a change here: touch
-# dsode/kernel.py, network/surrogate.py after changing either layout)
+# (numba's cache of a module that inlines these constants, or the functions below, does not
+# see a change here, and it is keyed on the content of that module's file, so a `touch` does
+# not help: change dsode/kernel.py and network/surrogate.py, or clear their caches, along)
 
 
 def check_closure(closure) -> str:

@@ -254,8 +254,8 @@ class StateMap:
         recs = _record_arrays(record, n_steps, self.n_bins, n_pop=self.setup.n_pop,
                               n_pw=self.setup.n_pw)
         s = self.setup
-        done = K._advance(*state.arrays(), s.pop, s.pw, s.fc, s.ic, state.step, n_steps,
-                          self._rng, K.NO_STIMULUS, counts, *recs, 0, 1)
+        done = K._advance(*state.arrays(), s.pop, s.pw, s.senders, s.fc, s.ic, state.step,
+                          n_steps, self._rng, K.NO_STIMULUS, counts, *recs, 0, 1)
         state.step += done
         if done < n_steps:
             raise FloatingPointError(f"the dsODE state became non-finite after {done} steps")

@@ -53,8 +53,9 @@ __all__ = [
 # Columns of the one kernel population table, populations.kernel_population_table (row q is
 # the *post* population; what its input gets from each sender is in the pathway table), under
 # the names the network kernels read. numba inlines these constants into the engines' cached
-# kernels and does not see a change here: touch stepped.py, markov.py and surrogate.py after
-# changing POPULATION_COLUMNS.
+# kernels and does not see a change here (its cache is keyed on the content of the kernel's
+# own file, so a `touch` does not help): change stepped.py, markov.py and surrogate.py, or
+# clear their caches, after changing POPULATION_COLUMNS.
 COL_LAMBDA = POPULATION_COLUMNS.index("external_rate")   # lambda_q, unit kicks per ms
 N_COLUMNS = len(POPULATION_COLUMNS)
 

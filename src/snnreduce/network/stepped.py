@@ -41,6 +41,8 @@ import time
 
 import numba
 import numpy as np
+from numba.cpython.unsafe.tuple import tuple_setitem
+from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from .._resume import (clock_of, clock_state, is_state, record_stride, rng_from_text, rng_text,
                       sampled_rows, state_arrays)
@@ -113,7 +115,7 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, pop_of, blocks, tabs, 
     """
     popc, zx, zr, tab_mode, tab_pmf, tab_cdf, n_tab, win_rows, win_lo, win_cdf, table, \
         consts, modes, drive, _, _ = tabs
-    v, pend, refr, cons, inc, streams, left = state
+    v, pend, refr, cons, inc, streams = state
     indptr, indices, dense = net
     cdf, guide, n_cdf = draw
     scratch, blk_out, spk_neuron, rec_v = out[0], out[1], out[4], out[5]
@@ -151,6 +153,12 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, pop_of, blocks, tabs, 
     d_cdf = drive[s, q, _D_CDF]
     n_pop = N_POPULATIONS   # a compile-time constant: numba unrolls the loops over it
     row_q = n_pop * q   # pathway rows q_post * n_pop + q_pre; pend/cons row = pre population
+    # the block's per-sender constants as tuples of the compile-time length n_pop: registers
+    # in the unrolled sender loops, not loads from popc per neuron
+    a_s = to_fixed_tuple(popc[q, _P_A], n_pop)
+    s_s = to_fixed_tuple(popc[q, _P_S], n_pop)
+    inh_s = to_fixed_tuple(popc[q, _P_INH], n_pop)
+    m_new_s = to_fixed_tuple(n_cdf[row_q:row_q + n_pop], n_pop)
     if do_c and quenched and dense.shape[0] > 0:
         # dense adjacency (small networks): add the spiking neurons' rows, vectorised
         for k in range(prev_lo, prev_hi):
@@ -178,9 +186,6 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, pop_of, blocks, tabs, 
     # The block's work is split into simple loops over its neurons (phases 4-5, the two
     # consumption draws, the voltage update): their iterations are independent, so the
     # table loads of several neurons overlap instead of waiting behind branches.
-    # blk_out[b, 1 + pre]: this block's pending kicks from each pre population
-    for p in range(n_pop):
-        blk_out[b, 1 + p] = 0
     n_refr = 0
     if do_c:
         for n in range(_U(lo), _U(hi)):
@@ -194,7 +199,7 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, pop_of, blocks, tabs, 
                     # exact inverse-CDF draws from the step's Binomial(spikes, P) tables
                     # (n_cdf < 0: P = 1, always -n_cdf; 0: no kicks)
                     row = row_q + p
-                    m_new = n_cdf[row]
+                    m_new = m_new_s[p]
                     new = -m_new
                     if m_new > 0:
                         r, c0, c1, c2, c3 = _rnd.advance(c0, c1, c2, c3)
@@ -203,7 +208,6 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, pop_of, blocks, tabs, 
                 h = pend[p, n] + new - cons[p, n]
                 h = h if h > 0 else 0
                 pend[p, n] = h
-                blk_out[b, 1 + p] += h
             # ---- 5: refractory exit, without branches on the neuron's state (a fifth of
             # the neurons are refractory, at random: a branch would be mispredicted often);
             # the exponential rule draws for every neuron and uses it for refractory ones
@@ -285,50 +289,56 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, pop_of, blocks, tabs, 
                 # one, V at the start of the step, senders in pre-population order
                 y = x * decay + ext
                 for p in range(n_pop):
-                    if popc[q, _P_INH, p] != 0.0:
-                        y -= popc[q, _P_A, p] * (x + Mr) * pend[p, n]
+                    if inh_s[p] != 0.0:
+                        y -= a_s[p] * (x + Mr) * pend[p, n]
                     else:
-                        y += popc[q, _P_A, p] * pend[p, n]
+                        y += a_s[p] * pend[p, n]
                 x = y
             else:
                 x = x * decay + ext
                 # the min(c, H) consumed kicks of each sender, applied one by one in a
-                # uniformly random order: each kick is a categorical draw over the senders
-                # with kicks left (weights: the counts left), none when only one has any
+                # uniformly random order: while two or more senders have kicks left, each
+                # kick is a categorical draw over them (weights: the counts left; the first
+                # p with u * total < the counts of senders 0..p, else the last one with
+                # kicks); then the one sender left, if any, applies its kicks without draws
+                # (for E, I: the draws and the order of before)
+                left = m_new_s   # counts left per sender: a tuple (of n_pop int64, set below)
                 total = 0
                 senders = 0
                 for p in range(n_pop):
                     c = min(cons[p, n], pend[p, n])
-                    left[p, n] = c
+                    left = tuple_setitem(left, p, c)
                     total += c
                     senders += c > 0
-                while total > 0:
-                    pick = 0
-                    if senders > 1:
-                        r, a0, a1, a2, a3 = _rnd.advance(a0, a1, a2, a3)
-                        t = _rnd.to_unit(r) * total
-                        cum = 0
-                        pick = -1
-                        for p in range(n_pop):
-                            cum += left[p, n]
-                            if pick < 0 and t < cum:
-                                pick = p
-                        if pick < 0:   # t rounded up to total: the last sender with kicks
-                            for p in range(n_pop):
-                                if left[p, n] > 0:
-                                    pick = p
+                while senders > 1:
+                    r, a0, a1, a2, a3 = _rnd.advance(a0, a1, a2, a3)
+                    t = _rnd.to_unit(r) * total
+                    cum = 0
+                    pick = -1
+                    last = 0
+                    for p in range(n_pop):
+                        cum += left[p]
+                        if left[p] > 0:
+                            last = p
+                        if pick < 0 and t < cum:
+                            pick = p
+                    if pick < 0:   # u * total rounded up to total
+                        pick = last
+                    if inh_s[pick] != 0.0:
+                        x -= s_s[pick] * (x + Mr)
                     else:
-                        for p in range(n_pop):
-                            if left[p, n] > 0:
-                                pick = p
-                    if popc[q, _P_INH, pick] != 0.0:
-                        x -= popc[q, _P_S, pick] * (x + Mr)
-                    else:
-                        x += popc[q, _P_S, pick]
-                    left[pick, n] -= 1
+                        x += s_s[pick]
+                    left = tuple_setitem(left, pick, left[pick] - 1)
                     total -= 1
-                    if left[pick, n] == 0:
+                    if left[pick] == 0:
                         senders -= 1
+                for p in range(n_pop):
+                    if inh_s[p] != 0.0:
+                        for _ in range(left[p]):
+                            x -= s_s[p] * (x + Mr)
+                    else:
+                        for _ in range(left[p]):
+                            x += s_s[p]
             # ---- 3: spike
             if x > M:
                 v[n] = 0.0
@@ -340,6 +350,13 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, pop_of, blocks, tabs, 
     _store_state(streams, ia, a0, a1, a2, a3)
     _store_state(streams, ic, c0, c1, c2, c3)
     blk_out[b, 0] = cnt
+    # 1 + pre population: the block's pending kicks from it (after phase 4; 0 without it)
+    for p in range(n_pop):
+        total_p = 0
+        if do_c:
+            for n in range(_U(lo), _U(hi)):
+                total_p += pend[p, n]
+        blk_out[b, 1 + p] = total_p
     blk_out[b, 1 + n_pop] = n_refr
 
 
@@ -876,8 +893,6 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     else:
         v[:] = start_voltages(params, rng, initial_state, default=initial_voltages)
     cons = _pool.aligned_zeros((n_pop, n_tot), np.int64)  # kicks consumed in the step, same rows
-    # recurrent="sampled": each neuron's consumed kicks left to apply in the step, same rows
-    left = _pool.aligned_zeros((n_pop, n_tot if recurrent == "sampled" else 0), np.int64)
     # quenched: new pending kicks of the step per pre population (row) and neuron
     inc = _pool.aligned_zeros((n_pop, n_tot if quenched else 0), np.int64)
     cdf = np.zeros((n_pop * n_pop, 1 if quenched else int(pops.sizes.max()) + 1 + GUIDE_RUN))
@@ -907,7 +922,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     # the kernel's arguments, grouped (numba unpacks tuples of arrays for free)
     tabs = (popc, _rnd.ZIG_X, _rnd.ZIG_R, tab_mode, tab_pmf, tab_cdf, n_tab, win_rows, win_lo,
             win_cdf, table, consts, modes, drive_rows, pops.prob, pw_col)
-    state = (v, pend, refr, cons, inc, streams, left)
+    state = (v, pend, refr, cons, inc, streams)
     net = (indptr, indices, dense)
     draw = (cdf, guide, n_cdf)
     prefer_workqueue()  # before the first parallel launch (snnreduce._threads says why)

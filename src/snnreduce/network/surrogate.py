@@ -49,6 +49,7 @@ import math
 
 import numba
 import numpy as np
+from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from .._resume import (clock_of, clock_state, is_state, record_stride, rng_from_text, rng_text,
                       sampled_rows, state_arrays)
@@ -99,13 +100,13 @@ def _run_steps(rng, first, last, pk, pop, pw, dt, decay, threshold, p_exit, fixe
     # closure "ou": drift dt S/τ per unit of a neuron's own deviation, [post, pre], and
     # whether the pre population inhibits (its deviation then scales with g(V))
     k_dev = np.zeros((n_pop, n_pop))
-    inh = np.zeros(n_pop, dtype=np.bool_)
+    inh = np.zeros(n_pop)
     for j in range(n_pw):
         e_pw[j] = math.exp(-dt / pw[j, TAB_TAU])
         post = int(pw[j, TAB_POST])
         pre = int(pw[j, TAB_PRE])
         k_dev[post, pre] = dt * pw[j, TAB_KICK] / pw[j, TAB_TAU]
-        inh[pre] = pw[j, TAB_INHIBITORY] != 0.0
+        inh[pre] = pw[j, TAB_INHIBITORY]
     for step in range(first, last):
         if n_spk + n_tot > cap:
             return step, n_spk
@@ -117,6 +118,10 @@ def _run_steps(rng, first, last, pk, pop, pw, dt, decay, threshold, p_exit, fixe
             lo = offsets[q]
             hi = offsets[q + 1]
             a, b, c, d, g1, g0 = input_coefficients(q, h, var, pop, pw, dt)
+            # per-sender constants as tuples of the compile-time length n_pop (registers in
+            # the unrolled sender loop below, not loads per neuron)
+            k_s = to_fixed_tuple(k_dev[q], n_pop)
+            inh_s = to_fixed_tuple(inh, n_pop)
             count = 0
             for n in range(lo, hi):
                 if refr[n] > 0:
@@ -129,10 +134,10 @@ def _run_steps(rng, first, last, pk, pop, pw, dt, decay, threshold, p_exit, fixe
                     ax = a
                     bx = b
                     for p in range(n_pop):
-                        if inh[p]:
-                            bx += k_dev[q, p] * eta[p, n]
+                        if inh_s[p] != 0.0:
+                            bx += k_s[p] * eta[p, n]
                         else:
-                            ax += k_dev[q, p] * eta[p, n]
+                            ax += k_s[p] * eta[p, n]
                     x = x * decay + (ax - bx * g)
                 else:
                     x = x * decay + (a - b * g)
@@ -155,9 +160,10 @@ def _run_steps(rng, first, last, pk, pop, pw, dt, decay, threshold, p_exit, fixe
         # loop over the neurons, without a population lookup per neuron)
         if colored:
             for q in range(n_pop):
+                j_s = to_fixed_tuple(pw_index[q], n_pop)   # row p of eta: the pathway from p
                 for n in range(offsets[q], offsets[q + 1]):
-                    for p in range(n_pop):   # row p of eta: the pathway from p
-                        j = pw_index[q, p]
+                    for p in range(n_pop):
+                        j = j_s[p]
                         eta[p, n] = advance_deviation(eta[p, n], e_pw[j], var_old[j], var[j],
                                                       rng.standard_normal())
         for q in range(n_pop):
