@@ -591,15 +591,15 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, senders, fc, 
             lam_q = lam[row, q] if stimulated else pop[q, POP_LAMBDA]
             in_a, in_b, in_c, in_d, g1, g0 = input_coefficients_at(q, h, var, pop, pw, dt,
                                                                    lam_q)
-            # per sender p: the decay factor of its pathway into q and (closure "ou") the
+            # closure "ou", per sender p: the decay factor of its pathway into q and the
             # drift per unit deviation dt S/τ, tuples in registers
             e_s = senders
             ks = senders
-            for p in range(n_snd):
-                j = pw_of[q, p]
-                e_s = tuple_setitem(e_s, p, decay[j])
-                ks = tuple_setitem(ks, p, dt * pw[j, TAB_KICK] / pw[j, TAB_TAU])
             if colored:
+                for p in range(n_snd):
+                    j = pw_of[q, p]
+                    e_s = tuple_setitem(e_s, p, decay[j])
+                    ks = tuple_setitem(ks, p, dt * pw[j, TAB_KICK] / pw[j, TAB_TAU])
                 _within_variances(n[q], eta[q], refr[q], line[q], eta_r[q],
                                   ref_mode == REF_FIXED, var, pw_of[q], pop[q, POP_N], cs)
                 # the deviation's spread inside a bin moves its neurons apart by

@@ -324,14 +324,16 @@ def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, pop_of, blocks, tabs, 
                             pick = p
                     if pick < 0:   # u * total rounded up to total
                         pick = last
-                    if inh_s[pick] != 0.0:
-                        x -= s_s[pick] * (x + Mr)
-                    else:
-                        x += s_s[pick]
-                    left = tuple_setitem(left, pick, left[pick] - 1)
+                    for p in range(n_pop):   # (constant indices once unrolled: registers)
+                        if p == pick:
+                            if inh_s[p] != 0.0:
+                                x -= s_s[p] * (x + Mr)
+                            else:
+                                x += s_s[p]
+                            left = tuple_setitem(left, p, left[p] - 1)
+                            if left[p] == 0:
+                                senders -= 1
                     total -= 1
-                    if left[pick] == 0:
-                        senders -= 1
                 for p in range(n_pop):
                     if inh_s[p] != 0.0:
                         for _ in range(left[p]):
