@@ -586,11 +586,12 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, senders, fc, 
                 new_m1[k] = 0.0
             f_q = 0.0
             # (the closure's variance factors are a column of pw; numba's cache does not see
-            # changes to the inlined input_coefficients, so edit this file along with it)
+            # changes to the inlined input_coefficients_at, so edit this file along with it;
+            # the senders' pathways are the rows pw_of[q])
             # the external rate of this step: a stimulus's step mean, or the constant λ_Q
             lam_q = lam[row, q] if stimulated else pop[q, POP_LAMBDA]
-            in_a, in_b, in_c, in_d, g1, g0 = input_coefficients_at(q, h, var, pop, pw, dt,
-                                                                   lam_q)
+            in_a, in_b, in_c, in_d, g1, g0 = input_coefficients_at(q, pw_of[q], h, var, pop,
+                                                                   pw, dt, lam_q)
             # closure "ou", per sender p: the decay factor of its pathway into q and the
             # drift per unit deviation dt S/τ, tuples in registers
             e_s = senders

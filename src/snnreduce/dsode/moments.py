@@ -68,7 +68,7 @@ from ..populations import (PATHWAY_COLUMNS, PATHWAY_POST, PATHWAY_PRE, POPULATIO
 
 __all__ = ["PATHWAYS", "PRE", "POST", "CLOSURES", "pathway_table", "population_table",
            "advance_moments", "stationary_moments", "input_mean_var", "input_coefficients",
-           "input_coefficients_at",
+           "input_coefficients_at", "sender_rows",
            "TAB_TAU", "TAB_P", "TAB_POST", "TAB_PRE", "TAB_KICK", "TAB_INHIBITORY", "TAB_VAR",
            "POP_LAMBDA", "POP_THRESHOLD", "POP_REVERSAL", "POP_TAU_M", "POP_N",
            "DEFAULT_CLOSURE", "check_closure", "variance_factor",
@@ -233,16 +233,31 @@ def input_coefficients(q, h, var, pop, pw, dt):
     for "paper", exactly, so the paper's numbers are unchanged); ``pop`` is
     :func:`population_table`.
     """
-    return input_coefficients_at(q, h, var, pop, pw, dt, pop[q, POP_LAMBDA])
+    return input_coefficients_at(q, sender_rows(q, pw), h, var, pop, pw, dt,
+                                 pop[q, POP_LAMBDA])
+
+
+@numba.njit(cache=True)
+def sender_rows(q, pw):
+    """The rows of the pathway table ``pw`` whose post population is ``q`` (its senders'
+    pathways), in row order: int64 array."""
+    rows = np.empty(pw.shape[0], dtype=np.int64)
+    count = 0
+    for j in range(pw.shape[0]):
+        if int(pw[j, TAB_POST]) == q:
+            rows[count] = j
+            count += 1
+    return rows[:count]
 
 
 @numba.njit(cache=True, inline="always")
-def input_coefficients_at(q, h, var, pop, pw, dt, lam):
-    """:func:`input_coefficients` with the external rate ``lam`` (kicks/ms) of this step in
-    place of the table's constant ``λ_Q`` (a time-varying stimulus: the step's mean rate,
-    :mod:`snnreduce.stimulus`). λ enters the mean and the variance alike (``dt λ`` each:
-    unit Poisson kicks), whatever the closure; with ``lam = pop[q, POP_LAMBDA]`` the numbers
-    are those of :func:`input_coefficients` exactly.
+def input_coefficients_at(q, rows, h, var, pop, pw, dt, lam):
+    """:func:`input_coefficients` over the pathway rows ``rows`` of ``q``'s senders
+    (:func:`sender_rows`, or a kernel's own table of them), with the external rate ``lam``
+    (kicks/ms) of this step in place of the table's constant ``λ_Q`` (a time-varying
+    stimulus: the step's mean rate, :mod:`snnreduce.stimulus`). λ enters the mean and the
+    variance alike (``dt λ`` each: unit Poisson kicks), whatever the closure; with
+    ``lam = pop[q, POP_LAMBDA]`` the numbers are those of :func:`input_coefficients` exactly.
 
     Every term keeps the order of its factors of the one-sender-per-kind formula
     (``dt (λ + S h/τ)``, ``dt S h/τ``, ...), and ``0.0 + t == t``: for E-I the numbers are
@@ -253,9 +268,8 @@ def input_coefficients_at(q, h, var, pop, pw, dt, lam):
     var_x = lam    # λ + Σ_exc S² σ²/τ² f
     b = 0.0
     d = 0.0
-    for j in range(pw.shape[0]):
-        if int(pw[j, TAB_POST]) != q:
-            continue
+    for i in range(len(rows)):
+        j = rows[i]
         s = pw[j, TAB_KICK]
         t = pw[j, TAB_TAU]
         if pw[j, TAB_INHIBITORY] == 0.0:

@@ -56,7 +56,7 @@ from .._resume import (clock_of, clock_state, is_state, record_stride, rng_from_
 from ..dsode.moments import (DEFAULT_CLOSURE, DEVIATION_CLOSURES, POP_LAMBDA, POP_N,
                              TAB_INHIBITORY, TAB_KICK, TAB_POST, TAB_PRE, TAB_TAU,
                              advance_deviation, advance_moments, check_closure,
-                             input_coefficients, pathway_table, population_table)
+                             input_coefficients_at, pathway_table, population_table)
 from ..params import ParameterError
 from ..populations import tables
 from ..stimulus import external_drive
@@ -111,13 +111,15 @@ def _run_steps(rng, first, last, pk, pop, pw, dt, decay, threshold, p_exit, fixe
         if n_spk + n_tot > cap:
             return step, n_spk
         if lam.shape[0] > 0:
-            # the step's mean external rate: the drift and variance dt λ of input_coefficients
+            # the step's mean external rate: the drift and variance dt λ of the input
             for q in range(n_pop):
                 pop[q, POP_LAMBDA] = lam[step, q]
         for q in range(n_pop):
             lo = offsets[q]
             hi = offsets[q + 1]
-            a, b, c, d, g1, g0 = input_coefficients(q, h, var, pop, pw, dt)
+            # (inlined: its senders' pathways are the rows pw_index[q])
+            a, b, c, d, g1, g0 = input_coefficients_at(q, pw_index[q], h, var, pop, pw, dt,
+                                                       pop[q, POP_LAMBDA])
             # per-sender constants as tuples of the compile-time length n_pop (registers in
             # the unrolled sender loop below, not loads per neuron)
             k_s = to_fixed_tuple(k_dev[q], n_pop)
