@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 
 from snnreduce import NetworkParams
-from snnreduce.network import _atomic, _pool
+from snnreduce.network import _atomic, _pool, _sweep
 from snnreduce.network import _random as R
 from snnreduce.network import stepped
 from snnreduce.populations import tables
@@ -273,7 +273,7 @@ def test_consumption_windows_hold_the_exact_cdf(consumption):
 def test_new_kick_binomial_table_is_the_binomial_cdf(n, p):
     out = np.zeros((2, n + 1 + stepped.GUIDE_RUN))
     guide = np.zeros(out.shape, np.int64)
-    stepped._binomial_cdf(n, p, out, guide, 1)
+    _sweep.binomial_cdf(n, p, out, guide, 1)
     k = np.arange(n + 1)
     assert np.allclose(out[1, :n + 1], stats.binom.cdf(k, n, p), rtol=1e-10, atol=1e-14)
     assert np.all(out[1, n:] == 1.0) and np.all(np.diff(out[1]) >= 0)
@@ -291,7 +291,7 @@ def test_branch_free_window_search_counts_the_cdf_values_below_u():
     cdf[50:60, :4] = 0.0
     for o, row in enumerate(cdf):
         for u in np.concatenate([rng.uniform(size=20), row, np.nextafter(row, 0)]):
-            assert stepped._window_search(cdf, np.uint64(o), u) == np.sum(row <= u)
+            assert _sweep.window_search(cdf, np.uint64(o), u) == np.sum(row <= u)
 
 
 # ------------------------------------------- the stepped engine's streams and threads

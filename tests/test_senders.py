@@ -23,7 +23,7 @@ from snnreduce import NetworkParams
 from snnreduce.baselines import fokker_planck as fp
 from snnreduce.dsode import engine, moments
 from snnreduce.dsode import kernel as K
-from snnreduce.network import stepped
+from snnreduce.network import _sweep, stepped
 from snnreduce.populations import (PATHWAY_COLUMNS, kernel_pathway_table, pathway_rows,
                                    tables)
 
@@ -201,16 +201,16 @@ def test_the_stepped_engine_constants_are_per_sender():
     times V + M_r they give S g(V)), the consumption rate from the pathway's own τ."""
     t3 = split_tables(PARAMS, 1)
     popc = stepped._population_constants(PARAMS, t3, False)
-    assert popc.shape == (3, stepped._N_POPC, 3)
+    assert popc.shape == (3, _sweep.N_POPC, 3)
     span = PARAMS.threshold + PARAMS.inhibitory_reversal
     for q in range(3):
         for p in range(3):
             inh = bool(t3.inhibitory[p])
-            assert popc[q, stepped._P_INH, p] == float(inh)
+            assert popc[q, _sweep.P_INH, p] == float(inh)
             s = t3.kick[q, p] / span if inh else t3.kick[q, p]
-            assert popc[q, stepped._P_S, p] == pytest.approx(s, rel=1e-15)
-            assert popc[q, stepped._P_RATE, p] == pytest.approx(PARAMS.dt / t3.tau[q, p])
-            assert popc[q, stepped._P_A, p] == pytest.approx(s * PARAMS.dt / t3.tau[q, p])
+            assert popc[q, _sweep.P_S, p] == pytest.approx(s, rel=1e-15)
+            assert popc[q, _sweep.P_RATE, p] == pytest.approx(PARAMS.dt / t3.tau[q, p])
+            assert popc[q, _sweep.P_A, p] == pytest.approx(s * PARAMS.dt / t3.tau[q, p])
     # the split sender's constants are those of the population it copies
     assert np.array_equal(popc[:, :, 2], popc[:, :, 1])
     two = stepped._population_constants(PARAMS, tables(PARAMS), False)
