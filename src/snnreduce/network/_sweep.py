@@ -6,6 +6,10 @@ docs/network.md), and :func:`end_sweep` closes a sweep once every block is done.
 sweeps — one thread, or worker threads that meet every step through atomics — is
 :mod:`._pool`'s job; which tables they read is :mod:`.stepped`'s (``run`` fills them in the
 layout defined here).
+
+After editing this file, clear ``network/__pycache__``: numba keys its disk cache on each
+function's own file, so the cached loops of :mod:`._pool` would keep the sweep they were
+compiled with.
 """
 
 from __future__ import annotations
