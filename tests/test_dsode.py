@@ -87,11 +87,12 @@ def test_exact_moment_step_solves_the_ode():
 def test_input_mean_and_variance_formula():
     params = sr.NetworkParams.preset("reference")
     pop = population_table(params)
+    pw = pathway_table(params)
     h = np.array([10.0, 8.0, 5.0, 4.0])
     var = np.array([6.0, 5.0, 3.0, 2.0])
     dt, v = 0.1, 37.0
     g = (v + 66.0) / 166.0
-    mu, s2 = input_mean_var(v, 1, h, var, pop, dt)  # an I neuron: pathways ie and ii
+    mu, s2 = input_mean_var(v, 1, h, var, pop, pw, dt)  # an I neuron: pathways ie and ii
     assert mu == pytest.approx(dt * (7.0 + 1.25 * 8.0 / 1.2 - 2.45 * g * 4.0 / 4.5))
     assert s2 == pytest.approx(dt * (7.0 + 1.25**2 * 5.0 / 1.2**2 + (2.45 * g)**2 * 2.0 / 4.5**2))
 
@@ -448,7 +449,7 @@ def _advance_directly(params, t_end, closure="ou"):
     steps = int(round(t_end / params.dt))
     empty2 = np.zeros((0, 2, 0))
     empty1 = np.zeros((0, 4))
-    K._advance(*state, setup.pop, setup.pw, setup.fc, setup.ic, 0, steps,
+    K._advance(*state, setup.pop, setup.pw, setup.senders, setup.fc, setup.ic, 0, steps,
                np.random.default_rng(0), K.NO_STIMULUS, np.zeros((steps, 2)), empty2, empty2,
                empty1, empty1, np.zeros((0, 2)), 0, 1)
     return state
@@ -516,26 +517,23 @@ def _advance_tables(params, pop, pw, t_end=30.0, swap=False):
     counts = np.zeros((steps, 2))
     rec_h = np.zeros((steps, 4))
     empty2 = np.zeros((0, 2, 0))
-    K._advance(*state, pop, pw, setup.fc, setup.ic, 0, steps, np.random.default_rng(0),
+    K._advance(*state, pop, pw, K.sender_kinds(pw), setup.fc, setup.ic, 0, steps,
+               np.random.default_rng(0),
                K.NO_STIMULUS, counts, empty2, empty2, rec_h, np.zeros((0, 4)),
                np.zeros((0, 2)), 0, 1)
     return counts, rec_h
 
 
 def test_the_kernel_reads_populations_and_pathways_from_its_tables():
-    """Reordering the pathway rows (and pointing each population at its pathways' new rows),
-    or swapping the two populations' rows, gives the same run: the kernel takes post, pre and
-    each population's pathways from the tables, not from their positions."""
+    """Reordering the pathway rows, or swapping the two populations' rows, gives the same run:
+    the kernel takes post, pre, kick and the sender's kind of each pathway from the tables,
+    not from their positions."""
     params = sr.NetworkParams.preset("reference", refractory="fixed")
-    pop = population_table(params, "ou")
-    pw = pathway_table(params)
+    pop = population_table(params)
+    pw = pathway_table(params, "ou")
     counts, pending = _advance_tables(params, pop, pw)
     order = np.array([3, 1, 0, 2])                      # new row r holds old pathway order[r]
-    where = np.argsort(order)                           # old pathway j -> new row
-    pop2 = pop.copy()
-    for col in (moments.POP_PW_EXC, moments.POP_PW_INH):
-        pop2[:, col] = where[pop[:, col].astype(int)]
-    c2, p2 = _advance_tables(params, np.ascontiguousarray(pop2), np.ascontiguousarray(pw[order]))
+    c2, p2 = _advance_tables(params, pop, np.ascontiguousarray(pw[order]))
     assert np.array_equal(counts, c2) and np.array_equal(pending[:, order], p2)
     # the populations swapped: row 0 is I, row 1 is E
     pop3 = np.ascontiguousarray(pop[::-1])

@@ -9,8 +9,9 @@ from snnreduce import NetworkParams
 from snnreduce.dsode import moments
 from snnreduce.network import _common
 from snnreduce.params import PATHWAYS, POPULATIONS
-from snnreduce.populations import (PATHWAY_POST, PATHWAY_PRE, kernel_population_table,
-                                   population_of, tables)
+from snnreduce.populations import (PATHWAY_COLUMNS, PATHWAY_POST, PATHWAY_PRE,
+                                   kernel_pathway_table, kernel_population_table, population_of,
+                                   tables)
 
 # every pathway different, so a transposed (pre, post) table cannot pass
 PARAMS = NetworkParams(n_e=7, n_i=3, lambda_e=6.5, lambda_i=7.5, tau_m=12.0,
@@ -41,23 +42,27 @@ def test_neurons_map_to_their_population():
 
 
 def test_the_kernel_tables_keep_their_layout():
-    # network engines: row = post population, columns = pathway from E ("exc") / from I ("inh")
+    # row = post population: what belongs to the population itself
     net = kernel_population_table(PARAMS)
     dsode = moments.population_table(PARAMS)
+    assert np.array_equal(net, dsode)
     for q, post in enumerate("ei"):
         assert net[q, _common.COL_LAMBDA] == PARAMS.lam(post.upper())
-        assert net[q, _common.COL_S_EXC] == dsode[q, moments.POP_S_EXC] == PARAMS.s(post + "e")
-        assert net[q, _common.COL_S_INH] == dsode[q, moments.POP_S_INH] == PARAMS.s(post + "i")
-        assert net[q, _common.COL_TAU_EXC] == dsode[q, moments.POP_TAU_EXC] == PARAMS.tau(post + "e")
-        assert net[q, _common.COL_TAU_INH] == dsode[q, moments.POP_TAU_INH] == PARAMS.tau(post + "i")
-        assert net[q, _common.COL_P_EXC] == PARAMS.p(post + "e")
-        assert net[q, _common.COL_P_INH] == PARAMS.p(post + "i")
         assert dsode[q, moments.POP_N] == PARAMS.n[q] and dsode[q, moments.POP_TAU_M] == 12.0
+        assert dsode[q, moments.POP_THRESHOLD] == PARAMS.threshold
+        assert dsode[q, moments.POP_REVERSAL] == PARAMS.inhibitory_reversal
+    # a row per pathway (PATHWAYS order): what a sum over senders needs
     pathway = moments.pathway_table(PARAMS)
-    assert pathway.shape == (4, 4) and pathway.flags.c_contiguous
-    for j, pw in enumerate(PATHWAYS):   # τ, P, post and pre population (populations.py)
+    assert pathway.shape == (4, len(PATHWAY_COLUMNS)) and pathway.flags.c_contiguous
+    assert np.array_equal(pathway, kernel_pathway_table(PARAMS))
+    for j, pw in enumerate(PATHWAYS):   # τ, P, post, pre, kick, inhibitory sender, var factor
         assert pathway[j].tolist() == [PARAMS.tau(pw), PARAMS.p(pw), "EI".index(pw[0].upper()),
-                                       "EI".index(pw[1].upper())]
+                                       "EI".index(pw[1].upper()), PARAMS.s(pw),
+                                       float(pw[1] == "i"), 1.0]
+    # the closure's variance factor is per pathway (its own τ)
+    diffusion = moments.pathway_table(PARAMS, "diffusion")
+    assert diffusion[:, moments.TAB_VAR].tolist() == [2.0 * PARAMS.tau(pw) for pw in PATHWAYS]
+    assert not moments.pathway_table(PARAMS, "ou")[:, moments.TAB_VAR].any()
 
 
 def test_spikes_of_uses_the_population_offsets():
@@ -77,8 +82,5 @@ def test_network_and_dsode_kernels_read_one_population_layout():
     # one table (populations.kernel_population_table): the network's COL_* and the dsODE's
     # POP_* name the same columns
     assert _common.N_COLUMNS == kernel_population_table(PARAMS).shape[1]
-    for col, pop in (("COL_LAMBDA", "POP_LAMBDA"), ("COL_S_EXC", "POP_S_EXC"),
-                     ("COL_S_INH", "POP_S_INH"), ("COL_TAU_EXC", "POP_TAU_EXC"),
-                     ("COL_TAU_INH", "POP_TAU_INH")):
-        assert getattr(_common, col) == getattr(moments, pop), col
+    assert _common.COL_LAMBDA == moments.POP_LAMBDA
     assert not hasattr(_common, "population_table")

@@ -16,10 +16,9 @@ import pytest
 from scipy import stats
 
 from snnreduce import NetworkParams
-from snnreduce.network import _atomic, _pool
+from snnreduce.network import _atomic, _pool, _sweep
 from snnreduce.network import _random as R
 from snnreduce.network import stepped
-from snnreduce.populations import kernel_population_table
 from snnreduce.populations import tables
 
 P_MIN = 1e-4
@@ -244,14 +243,13 @@ def test_binomial_inversion_from_the_mode_matches_the_pmf(n, p):
 @pytest.mark.parametrize("consumption", ["poisson", "binomial"])
 def test_consumption_windows_hold_the_exact_cdf(consumption):
     params = NetworkParams.preset("reference")
-    table = kernel_population_table(params)
     binomial = consumption == "binomial"
     pops = tables(params)  # pathway rows post * K + pre
     mode = stepped._consumption_tables(params, pops, binomial)[0]
     rows, lo, wcdf = stepped._window_tables(params, pops, binomial, mode)
     W = stepped.WINDOW
     for row in range(4):
-        tau = table[row // 2, 3 + row % 2]  # COL_TAU_EXC, COL_TAU_INH
+        tau = pops.tau.ravel()[row]
         rate = -math.expm1(-params.dt / tau) if binomial else params.dt / tau
         law = (lambda k, h: stats.binom.cdf(k, h, rate)) if binomial else \
             (lambda k, h: stats.poisson.cdf(k, h * rate))
@@ -275,7 +273,7 @@ def test_consumption_windows_hold_the_exact_cdf(consumption):
 def test_new_kick_binomial_table_is_the_binomial_cdf(n, p):
     out = np.zeros((2, n + 1 + stepped.GUIDE_RUN))
     guide = np.zeros(out.shape, np.int64)
-    stepped._binomial_cdf(n, p, out, guide, 1)
+    _sweep.binomial_cdf(n, p, out, guide, 1)
     k = np.arange(n + 1)
     assert np.allclose(out[1, :n + 1], stats.binom.cdf(k, n, p), rtol=1e-10, atol=1e-14)
     assert np.all(out[1, n:] == 1.0) and np.all(np.diff(out[1]) >= 0)
@@ -293,7 +291,7 @@ def test_branch_free_window_search_counts_the_cdf_values_below_u():
     cdf[50:60, :4] = 0.0
     for o, row in enumerate(cdf):
         for u in np.concatenate([rng.uniform(size=20), row, np.nextafter(row, 0)]):
-            assert stepped._window_search(cdf, np.uint64(o), u) == np.sum(row <= u)
+            assert _sweep.window_search(cdf, np.uint64(o), u) == np.sum(row <= u)
 
 
 # ------------------------------------------- the stepped engine's streams and threads

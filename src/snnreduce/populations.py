@@ -9,7 +9,10 @@ population (E first): population ``q`` holds the neurons ``offsets[q] .. offsets
 population; the numba kernels read two float tables made from it here, in one layout for
 every engine: :func:`kernel_population_table` (a row per post population, the columns of
 :data:`POPULATION_COLUMNS`) and :func:`kernel_pathway_table` (a row per pathway, the columns
-of :data:`PATHWAY_COLUMNS`, with the post and pre population of each row). Neuron ->
+of :data:`PATHWAY_COLUMNS`, with the post and pre population of each row, its kick and
+whether its sender is inhibitory). A population's input is a sum over its senders (the
+pathway rows with that post population): excitatory kicks add, inhibitory ones pull towards
+``-inhibitory_reversal``; no kernel assumes one sender of each kind. Neuron ->
 population is :meth:`PopulationTables.population_of`, never a comparison with ``n_e``.
 docs/architecture.md says what else a third population needs.
 """
@@ -24,13 +27,15 @@ from .params import PATHWAYS, POPULATIONS
 
 __all__ = ["PopulationTables", "tables", "population_offsets", "population_of", "PATHWAY_POST",
            "PATHWAY_PRE", "INHIBITORY", "POPULATION_COLUMNS", "PATHWAY_COLUMNS",
-           "kernel_population_table", "kernel_pathway_table"]
+           "kernel_population_table", "kernel_pathway_table", "pathway_rows"]
 
 #: Whether the kicks a population sends are inhibitory (pull towards -inhibitory_reversal).
 INHIBITORY = {"E": False, "I": True}
 #: Index of the post / pre population of each pathway of ``PATHWAYS`` (the order of records).
 PATHWAY_POST = np.array([POPULATIONS.index(pw[0].upper()) for pw in PATHWAYS], dtype=np.int64)
 PATHWAY_PRE = np.array([POPULATIONS.index(pw[1].upper()) for pw in PATHWAYS], dtype=np.int64)
+# the kernels' pathway rows are pre-major (pathway_rows): PATHWAYS is that order
+assert (PATHWAY_PRE * len(POPULATIONS) + PATHWAY_POST == np.arange(len(PATHWAYS))).all()
 
 
 def population_offsets(params) -> np.ndarray:
@@ -106,60 +111,56 @@ def tables(params) -> PopulationTables:
         reversal=params.inhibitory_reversal, tau_m=params.tau_m)
 
 
-#: Columns of :func:`kernel_population_table`, one row per *post* population Q. "exc" / "inh"
-#: are the pathways from Q's excitatory and from its inhibitory sender (the kernels' input
-#: has one of each: a conductance-like inhibitory term and a current-like excitatory one);
-#: "pathway_*" are those pathways' rows in :func:`kernel_pathway_table` (stored as floats).
-#: "var_*" are the factors of an input closure (1: the paper's; ``dsode.moments`` sets them).
-POPULATION_COLUMNS = ("external_rate", "kick_exc", "kick_inh", "tau_exc", "tau_inh",
-                      "threshold", "reversal", "tau_m", "size", "var_exc", "var_inh",
-                      "prob_exc", "prob_inh", "pathway_exc", "pathway_inh")
-#: Columns of :func:`kernel_pathway_table`, one row per pathway in ``PATHWAYS`` order
-#: (post-pre): time constant (ms), connection probability, post and pre population index.
-PATHWAY_COLUMNS = ("tau", "prob", "post", "pre")
+#: Columns of :func:`kernel_population_table`, one row per *post* population Q: what belongs
+#: to the population itself. What its input receives from each sender is in the pathway
+#: table (a row per pathway, with its post and pre population).
+POPULATION_COLUMNS = ("external_rate", "threshold", "reversal", "tau_m", "size")
+#: Columns of :func:`kernel_pathway_table`, one row per pathway ``[post, pre]`` (rows
+#: pre-major, ``pre * K + post``: the order of ``PATHWAYS`` for E, I): time constant (ms),
+#: connection probability, post and pre population index, kick size S^{post pre}, whether the
+#: pre population is inhibitory (1.0: the kick is conductance-like, towards the reversal; 0.0:
+#: current-like) and the closure's factor of the pathway's variance term (1: the paper's;
+#: ``dsode.moments.pathway_table`` sets it). A kernel's input of population q is the sum over
+#: the rows with ``post == q``, in row order (for E, I: the excitatory term, then the
+#: inhibitory one).
+PATHWAY_COLUMNS = ("tau", "prob", "post", "pre", "kick", "inhibitory", "var")
 
 
-def _senders(t: PopulationTables) -> tuple[int, int]:
-    """The excitatory and the inhibitory sender population (one of each is what the kernels'
-    input terms are written for; a K-population description with several of a kind needs a
-    sum over senders there: docs/architecture.md)."""
-    excitatory = [k for k in range(t.n_populations) if not t.inhibitory[k]]
-    inhibitory = [k for k in range(t.n_populations) if t.inhibitory[k]]
-    if len(excitatory) != 1 or len(inhibitory) != 1:
-        raise NotImplementedError("the kernels' input terms take one excitatory and one "
-                                  "inhibitory sender population")
-    return excitatory[0], inhibitory[0]
+def _tables_of(description) -> PopulationTables:
+    """``description`` itself if it is a :class:`PopulationTables`, else ``tables(description)``
+    (a :class:`~snnreduce.NetworkParams`)."""
+    return description if isinstance(description, PopulationTables) else tables(description)
 
 
-def kernel_population_table(params) -> np.ndarray:
+def pathway_rows(n_populations: int) -> tuple[np.ndarray, np.ndarray]:
+    """Post and pre population index of each row of :func:`kernel_pathway_table` for
+    ``n_populations`` populations: rows pre-major, ``pre * K + post`` (int64 arrays)."""
+    k = int(n_populations)
+    return np.tile(np.arange(k), k).astype(np.int64), np.repeat(np.arange(k), k).astype(np.int64)
+
+
+def kernel_population_table(description) -> np.ndarray:
     """``(K, len(POPULATION_COLUMNS))`` float64: the per-population constants the kernels
-    read, row = post population (var factors 1, the paper closure's)."""
-    t = tables(params)
-    e, i = _senders(t)
-    rows = [pw for pw in zip(PATHWAY_POST.tolist(), PATHWAY_PRE.tolist())]
+    read, row = post population. ``description``: a :class:`~snnreduce.NetworkParams` or a
+    :class:`PopulationTables`."""
+    t = _tables_of(description)
     col = {name: j for j, name in enumerate(POPULATION_COLUMNS)}
     table = np.empty((t.n_populations, len(POPULATION_COLUMNS)))
     table[:, col["external_rate"]] = t.external_rate
-    table[:, col["kick_exc"]] = t.kick[:, e]
-    table[:, col["kick_inh"]] = t.kick[:, i]
-    table[:, col["tau_exc"]] = t.tau[:, e]
-    table[:, col["tau_inh"]] = t.tau[:, i]
     table[:, col["threshold"]] = t.threshold
     table[:, col["reversal"]] = t.reversal
     table[:, col["tau_m"]] = t.tau_m
     table[:, col["size"]] = t.sizes
-    table[:, col["var_exc"]] = 1.0
-    table[:, col["var_inh"]] = 1.0
-    table[:, col["prob_exc"]] = t.prob[:, e]
-    table[:, col["prob_inh"]] = t.prob[:, i]
-    table[:, col["pathway_exc"]] = [rows.index((q, e)) for q in range(t.n_populations)]
-    table[:, col["pathway_inh"]] = [rows.index((q, i)) for q in range(t.n_populations)]
     return table
 
 
-def kernel_pathway_table(params) -> np.ndarray:
-    """``(n_pathways, len(PATHWAY_COLUMNS))`` float64, rows in ``PATHWAYS`` order (post-pre):
-    τ, P, post and pre population index of each pathway."""
-    t = tables(params)
-    return np.column_stack([t.tau[PATHWAY_POST, PATHWAY_PRE], t.prob[PATHWAY_POST, PATHWAY_PRE],
-                            PATHWAY_POST.astype(np.float64), PATHWAY_PRE.astype(np.float64)])
+def kernel_pathway_table(description) -> np.ndarray:
+    """``(K * K, len(PATHWAY_COLUMNS))`` float64, a row per pathway (pre-major: for E, I the
+    order of ``PATHWAYS``, post-pre): τ, P, post and pre population index, kick, the pre
+    population's inhibitory flag and the variance factor (1). ``description``: a
+    :class:`~snnreduce.NetworkParams` or a :class:`PopulationTables`."""
+    t = _tables_of(description)
+    post, pre = pathway_rows(t.n_populations)
+    return np.column_stack([t.tau[post, pre], t.prob[post, pre], post.astype(np.float64),
+                            pre.astype(np.float64), t.kick[post, pre],
+                            t.inhibitory[pre].astype(np.float64), np.ones(post.size)])

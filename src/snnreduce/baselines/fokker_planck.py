@@ -60,14 +60,12 @@ RUN_ARGUMENTS = ("stimulus", "t_start", "initial_state", "record_every")
 _T_START = Interval(0, units="ms")
 # columns of the kernel tables (populations.POPULATION_COLUMNS / PATHWAY_COLUMNS) read here
 _POP_LAMBDA = POPULATION_COLUMNS.index("external_rate")
-_POP_S_EXC = POPULATION_COLUMNS.index("kick_exc")
-_POP_S_INH = POPULATION_COLUMNS.index("kick_inh")
-_POP_PW_EXC = POPULATION_COLUMNS.index("pathway_exc")
-_POP_PW_INH = POPULATION_COLUMNS.index("pathway_inh")
 _PW_TAU = PATHWAY_COLUMNS.index("tau")
 _PW_PROB = PATHWAY_COLUMNS.index("prob")
 _PW_POST = PATHWAY_COLUMNS.index("post")
 _PW_PRE = PATHWAY_COLUMNS.index("pre")
+_PW_KICK = PATHWAY_COLUMNS.index("kick")
+_PW_INHIBITORY = PATHWAY_COLUMNS.index("inhibitory")
 #: ``final_state["engine"]`` of a Fokker-Planck run.
 ENGINE = "fokker-planck"
 
@@ -101,10 +99,15 @@ def _sg_coefficients(a, d, h, width):
 
 
 @njit(cache=True)
-def _step_population(m, faces, dt, dv, tau_m, lam, s_e, s_i, k_e, k_i, m_th, m_rev,
+def _step_population(m, faces, dt, dv, tau_m, lam, kick, kicks, rows, n_exc, m_th, m_rev,
                      noise_recurrent, source, reset_lo, w_lo, w_hi, c_now,
                      lower, diag, upper, work_c, work_y, work_z):
     """Advance the cell masses ``m`` (in place) by one implicit step; return the fired mass.
+
+    The population's input sums over its senders, the pathways ``rows``: the first ``n_exc``
+    from excitatory senders (drift S k, diffusion S² k / 2), the others from inhibitory ones
+    (drift -S g(v) k, diffusion (S g(v))² k / 2), with the kick sizes ``kick`` and the kicks
+    per post neuron per ms ``kicks`` of every pathway.
 
     Cells i = 0..n-1 between faces[i] and faces[i+1]; faces[n] is the threshold. ``source`` is
     mass reinjected at the reset this step (from earlier spikes); a fraction ``c_now`` of this
@@ -113,6 +116,14 @@ def _step_population(m, faces, dt, dv, tau_m, lam, s_e, s_i, k_e, k_i, m_th, m_r
     """
     n = m.shape[0]
     inv_g = 1.0 / (m_th + m_rev)
+    # the excitatory senders' drift and diffusion do not depend on v (for one sender
+    # 0.0 + S k == S k: the one-sender formula's numbers exactly)
+    exc_mean = 0.0
+    exc_var = 0.0
+    for i in range(n_exc):
+        r = rows[i]
+        exc_mean += kick[r] * kicks[r]
+        exc_var += kick[r] * kick[r] * kicks[r]
     gamma = 0.0
     for i in range(n + 1):
         lower[i] = 0.0  # reuse as face coefficients alpha (index = face)
@@ -121,12 +132,15 @@ def _step_population(m, faces, dt, dv, tau_m, lam, s_e, s_i, k_e, k_i, m_th, m_r
         v = faces[j]
         g = (v + m_rev) * inv_g
         leak = -v / tau_m if tau_m > 0.0 else 0.0
-        a = leak + lam + s_e * k_e - s_i * g * k_i
-        if noise_recurrent:
-            d = 0.5 * (lam + s_e * s_e * k_e + s_i * s_i * g * g * k_i)
-            a -= s_i * s_i * g * inv_g * k_i  # Ito: J = A p - (D p)' = (A - D') p - D p'
-        else:
-            d = 0.5 * lam
+        a = leak + lam + exc_mean
+        d = lam + exc_var
+        for i in range(n_exc, rows.size):
+            r = rows[i]
+            a -= kick[r] * g * kicks[r]
+            if noise_recurrent:
+                d += kick[r] * kick[r] * g * g * kicks[r]
+                a -= kick[r] * kick[r] * g * inv_g * kicks[r]  # Ito: J = (A - D') p - D p'
+        d = 0.5 * d if noise_recurrent else 0.5 * lam
         if j < n:
             alpha, beta = _sg_coefficients(a, d, dv, dv)
             lower[j] = alpha
@@ -378,9 +392,13 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
     gain = pw_tab[:, _PW_PROB] * n_par[pre]
 
     lam = pop_tab[:, _POP_LAMBDA]
-    s_e, s_i = pop_tab[:, _POP_S_EXC], pop_tab[:, _POP_S_INH]
-    pw_exc = pop_tab[:, _POP_PW_EXC].astype(np.int64)  # post q: the rows of pathways "qe", "qi"
-    pw_inh = pop_tab[:, _POP_PW_INH].astype(np.int64)
+    kick = pw_tab[:, _PW_KICK]
+    # post q: the rows of its pathways, those from excitatory senders first (n_exc[q] of them)
+    inhibitory = pw_tab[:, _PW_INHIBITORY] != 0.0
+    sender_rows = [np.concatenate([np.flatnonzero((post == q) & ~inhibitory),
+                                   np.flatnonzero((post == q) & inhibitory)])
+                   for q in range(n_pop)]
+    n_exc = [int(np.sum((post == q) & ~inhibitory)) for q in range(n_pop)]
 
     counts = np.zeros((n_steps, n_pop))
     rows = n_steps // every
@@ -434,9 +452,8 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
             grid_before = m.sum() + source
             fired = _step_population(
                 m, faces, dt, dv, params.tau_m, lam[q] if rates is None else rates[i, q],
-                s_e[q], s_i[q],
-                kicks[pw_exc[q]], kicks[pw_inh[q]],
-                m_th, m_rev, opts["recurrent_noise"], source, reset_lo, w_lo, w_hi, c_solve,
+                kick, kicks, sender_rows[q], n_exc[q], m_th, m_rev, opts["recurrent_noise"],
+                source, reset_lo, w_lo, w_hi, c_solve,
                 lower, diag, upper, wc, wy, wz)
             if opts["finite_size"]:
                 trials = int(round(n_sim[q] * grid_before))

@@ -93,9 +93,10 @@ class _Setup:
         self.ic[K.IC_COLORED] = closure in DEVIATION_CLOSURES
         self.ic[K.IC_LINEAR] = closure in LINEAR_LAW_CLOSURES
         self.ic[K.IC_CONDITIONAL] = closure in CONDITIONAL_CLOSURES
-        self.pop = population_table(params, closure)
-        self.pw = pathway_table(params)
+        self.pop = population_table(params)
+        self.pw = pathway_table(params, closure)
         self.n_pop, self.n_pw = self.pop.shape[0], self.pw.shape[0]
+        self.senders = K.sender_kinds(self.pw)  # the kernel is compiled for their number
         self.options = {
             "dv": dv, "v_low": float(self.edges[0]), "n_bins": int(n_bins),
             "refractory_rule": refractory_rule,
@@ -117,7 +118,8 @@ class _Setup:
         edges = self.edges
         k = edges.size - 1
         kk = k if n_bins is None else n_bins
-        n_pop, n_pw, kinds = self.n_pop, self.n_pw, K.N_KINDS
+        n_pop, n_pw = self.n_pop, self.n_pw
+        senders = n_pop  # the deviations are indexed by sender (pre) population
         n = np.zeros((n_pop, kk))
         vm = np.zeros((n_pop, kk))
         vm[:, :k] = 0.5 * (edges[:-1] + edges[1:])
@@ -142,7 +144,7 @@ class _Setup:
         refr = np.zeros(n_pop)
         line = np.zeros((n_pop, int(self.ic[K.IC_REF_STEPS])))
         return (n, vm, refr, line, np.zeros(n_pw), np.zeros(n_pw), np.zeros(n_pop),
-                np.zeros((n_pop, kinds, kk)), np.zeros((n_pop, kinds, line.shape[1])))
+                np.zeros((n_pop, senders, kk)), np.zeros((n_pop, senders, line.shape[1])))
 
 
 def _start(setup, initial_state, *, noise, rng, t_start):
@@ -327,8 +329,8 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
     done = 0
     while done < n_steps:
         todo = min(chunk, n_steps - done)
-        did = K._advance(*state.arrays(), setup.pop, setup.pw, setup.fc, setup.ic, state.step,
-                         todo, rng, lam, counts, *recs, done, every)
+        did = K._advance(*state.arrays(), setup.pop, setup.pw, setup.senders, setup.fc,
+                         setup.ic, state.step, todo, rng, lam, counts, *recs, done, every)
         state.step += did
         bar.update(did * dt)
         done += did
@@ -394,7 +396,7 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     bins = [s.edges.size - 1 for s in setups]
     kmax = max(bins)
     lmax = max(int(s.ic[K.IC_REF_STEPS]) for s in setups)
-    n_pop, n_pw, kinds = setups[0].n_pop, setups[0].n_pw, K.N_KINDS
+    n_pop, n_pw = setups[0].n_pop, setups[0].n_pw
     n = np.zeros((n_sets, n_pop, kmax))
     vm = np.zeros((n_sets, n_pop, kmax))
     refr = np.zeros((n_sets, n_pop))
@@ -402,8 +404,8 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     h = np.zeros((n_sets, n_pw))
     var = np.zeros((n_sets, n_pw))
     last = np.zeros((n_sets, n_pop))
-    eta = np.zeros((n_sets, n_pop, kinds, kmax))
-    eta_r = np.zeros((n_sets, n_pop, kinds, lmax))
+    eta = np.zeros((n_sets, n_pop, n_pop, kmax))  # [set, population, sender, bin]
+    eta_r = np.zeros((n_sets, n_pop, n_pop, lmax))
     step0 = np.zeros(n_sets, dtype=np.int64)
     kinds = []
     for i, (s, start) in enumerate(zip(setups, starts)):
@@ -441,8 +443,9 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     if threads is not None:
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     try:
-        K._advance_batch(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0,
-                         steps, np.random.default_rng(0), lam, counts, *recs, every, done)
+        K._advance_batch(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw,
+                         setups[0].senders, fc, ic, step0, steps, np.random.default_rng(0), lam,
+                         counts, *recs, every, done)
     finally:
         numba.set_num_threads(old)
     out = []

@@ -4,9 +4,10 @@ All state lives in arrays so that a run can be advanced in chunks (progress bar)
 parameter sets can be advanced side by side (``prange`` over sets). Populations and pathways
 are data: the kernel loops over the rows of the population table (``pop``, one per post
 population) and of the pathway table (``pw``, one per pathway, with its post and pre
-population), in the layout of :mod:`snnreduce.populations`; each population's input has one
-excitatory and one inhibitory pathway (the table's ``POP_PW_EXC`` / ``POP_PW_INH`` rows), the
-second index of the closure "ou" deviations (0: excitatory, 1: inhibitory sender).
+population), in the layout of :mod:`snnreduce.populations`; each population's input is a sum
+over its senders (the pathway rows with that post population, each excitatory or inhibitory
+by the table's flag), and the second index of the closure "ou" deviations is the sender's
+(pre) population.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import math
 import numba
 import numpy as np
 from numba import prange
+from numba.cpython.unsafe.tuple import tuple_setitem
 
-from .moments import (POP_LAMBDA, POP_N, POP_PW_EXC, POP_PW_INH, POP_S_EXC, POP_S_INH,
-                      POP_TAU_EXC, POP_TAU_INH, POP_TAU_M, TAB_P, TAB_POST, TAB_PRE, TAB_TAU,
-                      advance_pathway, advance_pathway_exact, input_coefficients_at)
+from .moments import (POP_LAMBDA, POP_N, POP_TAU_M, TAB_INHIBITORY, TAB_KICK, TAB_P, TAB_POST,
+                      TAB_PRE, TAB_TAU, advance_pathway, advance_pathway_exact,
+                      input_coefficients_at)
 from .transport import (_edge_integrals, _edge_integrals_cond, _edge_integrals_linear_cond,
                         _edge_integrals_wide, _fma, _reconstruct_select, _source_assemble,
                         _source_assemble_g, _source_fill, _source_fill_linear, _source_setup,
@@ -51,9 +53,17 @@ REF_EXPONENTIAL = 0
 REF_FIXED = 1
 REF_PAPER = 2
 
-#: Kinds of sender of a population's input (0: its excitatory, 1: its inhibitory pathway):
-#: the second index of the closure "ou" deviations ``eta`` / ``eta_r``.
-N_KINDS = 2
+def sender_kinds(pw) -> tuple:
+    """The kernels' ``senders`` argument for the pathway table ``pw``: per pre population p
+    (0 .. K-1), 1.0 if it is inhibitory, else 0.0. A tuple, so that numba compiles the
+    kernel for its length K: the loops over senders then have a compile-time trip count and
+    their per-sender constants live in registers (``len(senders)`` must be the number of
+    populations of the tables)."""
+    kinds = [0.0] * (int(pw[:, TAB_PRE].max()) + 1)
+    for j in range(pw.shape[0]):
+        kinds[int(pw[j, TAB_PRE])] = float(pw[j, TAB_INHIBITORY] != 0.0)
+    return tuple(kinds)
+
 
 #: ``lam`` of a run without a time-varying stimulus: no rows, the tables' constant λ_Q.
 NO_STIMULUS = np.zeros((0, 2))
@@ -285,58 +295,57 @@ def _flush_sampled(wts, j0, j1, sf, si, dpsi, dlam, new_n, new_m1, pbuf, mbuf, x
 
 
 @numba.njit(cache=True, inline="always")
-def _within_variances(n_q, eta_q, refr_q, line_q, eta_r_q, fixed, var_x, var_i, n_total):
+def _within_variances(n_q, eta_q, refr_q, line_q, eta_r_q, fixed, var, pw_q, n_total, out):
     """Closure "ou": the variance of the pending-kick deviation left inside the bins, σ²
     minus the part the bin means (and the refractory means: the pool's, or each delay-line
-    cohort's with the fixed rule) carry, clipped at 0, for the excitatory and the inhibitory
-    pathway. One value for every bin (the closure's assumption)."""
-    bx = 0.0
-    bi = 0.0
-    for k in range(n_q.size):
-        bx += n_q[k] * eta_q[0, k] * eta_q[0, k]
-        bi += n_q[k] * eta_q[1, k] * eta_q[1, k]
-    if fixed:
-        for slot in range(line_q.size):
-            if line_q[slot] > 0.0:
-                bx += eta_r_q[0, slot] * eta_r_q[0, slot] / line_q[slot]
-                bi += eta_r_q[1, slot] * eta_r_q[1, slot] / line_q[slot]
-    elif refr_q > 0.0:
-        bx += eta_r_q[0, 0] * eta_r_q[0, 0] / refr_q
-        bi += eta_r_q[1, 0] * eta_r_q[1, 0] / refr_q
-    return max(var_x - bx / n_total, 0.0), max(var_i - bi / n_total, 0.0)
+    cohort's with the fixed rule) carry, clipped at 0, of the pathway from each sender p
+    (row ``pw_q[p]`` of the moments ``var``) into ``out[p]``. One value for every bin (the
+    closure's assumption)."""
+    for p in range(eta_q.shape[0]):
+        b = 0.0
+        for k in range(n_q.size):
+            b += n_q[k] * eta_q[p, k] * eta_q[p, k]
+        if fixed:
+            for slot in range(line_q.size):
+                if line_q[slot] > 0.0:
+                    b += eta_r_q[p, slot] * eta_r_q[p, slot] / line_q[slot]
+        elif refr_q > 0.0:
+            b += eta_r_q[p, 0] * eta_r_q[p, 0] / refr_q
+        out[p] = max(var[pw_q[p]] - b / n_total, 0.0)
 
 
 @numba.njit(cache=True, inline="always")
-def _regressions(m, kf, vbs, eta_q, sf, g1, g0, kx, ki, cx, ci, reg):
+def _regressions(m, kf, vbs, eta_q, sf, g1, g0, ks, cs, senders, reg):
     """Closure "ou": per source, the linear predictor ``α + β X`` of a neuron's deviation
-    (before decay) from its voltage X after the step. Inside a bin the deviation is
-    N(m_k, c) independent of the position; X gets ``± k (η - m_k)`` from it, so
-    ``β = ±k c / Var(X)`` (``-`` and the conductance factor g for inhibition), with
-    ``Var(X) = s² + w²/12`` (input plus the uniform law), and ``α = m_k - β E[X]``."""
-    for j in range(m):
-        s = sf[SF_S, j]
-        off = sf[SF_OFF, j]
-        var_x = s * s * (1.0 + off * off / 12.0)
-        mean_x = sf[SF_MEAN, j]
-        k = int(kf[j])
-        g = g1 * vbs[j] + g0
-        beta_x = kx * cx / var_x
-        beta_i = -ki * g * ci / var_x
-        reg[0, j] = eta_q[0, k] - beta_x * mean_x
-        reg[1, j] = beta_x
-        reg[2, j] = eta_q[1, k] - beta_i * mean_x
-        reg[3, j] = beta_i
+    (before decay) from its voltage X after the step, for each sender p (rows 2p: α, 2p+1:
+    β). Inside a bin the deviation is N(m_k, c) independent of the position; X gets
+    ``± k (η - m_k)`` from it, so ``β = ±k c / Var(X)`` (``-`` and the conductance factor g
+    for an inhibitory sender, ``senders[p]``), with ``Var(X) = s² + w²/12`` (input plus the
+    uniform law), and ``α = m_k - β E[X]``; ``ks``, ``cs``: k and c of each sender."""
+    for p in range(len(senders)):   # sender by sender: vectorised loops over the sources
+        k_p = ks[p]
+        c_p = cs[p]
+        inh_p = senders[p] != 0.0
+        for j in range(m):
+            s = sf[SF_S, j]
+            off = sf[SF_OFF, j]
+            var_x = s * s * (1.0 + off * off / 12.0)
+            g = g1 * vbs[j] + g0
+            beta = -k_p * g * c_p / var_x if inh_p else k_p * c_p / var_x
+            reg[2 * p, j] = eta_q[p, int(kf[j])] - beta * sf[SF_MEAN, j]
+            reg[2 * p + 1, j] = beta
 
 
 @numba.njit(cache=True)
-def _flush_colored(wts, j0, j1, sf, si, dpsi, dlam, new_n, new_m1, new_eta, reg, e_x, e_i,
+def _flush_colored(wts, j0, j1, sf, si, dpsi, dlam, new_n, new_m1, new_eta, reg, e_s,
                    pbuf, mbuf, xbuf, dv, n_bins, threshold, noise, rng, f_q, fired_eta):
     """:func:`_flush` / :func:`_flush_sampled` of closure "ou": besides neurons and first
     moments, every destination receives the pending-kick deviation its arrivals carry.
 
-    ``reg`` (4, columns) holds per source the linear predictor of a neuron's deviation after
-    the step from where it lands, ``E[η' | X] = e (α + β X)`` (rows α_x, β_x, α_i, β_i;
-    excitatory / inhibitory pathway, decay factors ``e_x`` / ``e_i``). Arrivals of ``Δn``
+    ``reg`` (2 P, columns) holds per source the linear predictor of a neuron's deviation after
+    the step from where it lands, ``E[η' | X] = e (α + β X)`` (rows α, β of sender p at 2p,
+    2p + 1; decay factor ``e_s[p]`` of its pathway, ``e_s`` a tuple of the K senders).
+    Arrivals of ``Δn``
     neurons with first moment ``Δm1`` add ``e (α Δn + β Δm1)`` to ``new_eta``; the fired
     ones (mean voltage ``(E[X] - Σ_d m_d) / p_fire``, at least M) add theirs to
     ``fired_eta``. Returns ``f_q`` plus the fired neurons."""
@@ -355,7 +364,11 @@ def _flush_colored(wts, j0, j1, sf, si, dpsi, dlam, new_n, new_m1, new_eta, reg,
             n_fired = _sample_source(rng, nj, lo, hi, pbuf, xbuf)
         else:
             n_fired = nj * p_fire
-        ax, bx, ai, bi = reg[0, j], reg[1, j], reg[2, j], reg[3, j]
+        alpha = e_s   # the source's α and β of each sender, tuples in registers
+        beta = e_s
+        for p in range(len(e_s)):
+            alpha = tuple_setitem(alpha, p, reg[2 * p, j])
+            beta = tuple_setitem(beta, p, reg[2 * p + 1, j])
         m_sum = 0.0
         for d in range(lo, hi + 1):
             m_sum += mbuf[d]
@@ -368,22 +381,23 @@ def _flush_colored(wts, j0, j1, sf, si, dpsi, dlam, new_n, new_m1, new_eta, reg,
             if dn > 0.0:
                 new_n[d] += dn
                 new_m1[d] += dm1
-                new_eta[0, d] += e_x * (ax * dn + bx * dm1)
-                new_eta[1, d] += e_i * (ai * dn + bi * dm1)
+                for p in range(len(e_s)):
+                    new_eta[p, d] += e_s[p] * (alpha[p] * dn + beta[p] * dm1)
         if n_fired > 0.0:
             x_fire = threshold
             if p_fire > 1e-12:
                 x_fire = max((sf[SF_MEAN, j] - m_sum) / p_fire, threshold)
-            fired_eta[0] += e_x * n_fired * (ax + bx * x_fire)
-            fired_eta[1] += e_i * n_fired * (ai + bi * x_fire)
+            for p in range(len(e_s)):
+                fired_eta[p] += e_s[p] * n_fired * (alpha[p] + beta[p] * x_fire)
         f_q += n_fired
     return f_q
 
 
 @numba.njit(cache=True, inline="always")
-def _conditionals(m, kf, vbs, eta_q, sf, g1, g0, kx, ki, cx, ci, reg):
+def _conditionals(m, kf, vbs, eta_q, sf, g1, g0, ks, cs, senders, reg):
     """Closure "ou-cond": per source, the bin's mean deviations and the coefficients of
-    their conditional means given the landing bin (rows m_x, γ_x, m_i, γ_i of ``reg``).
+    their conditional means given the landing bin (rows m, γ of sender p at 2p, 2p + 1 of
+    ``reg``; ``ks``, ``cs``, ``senders``: k, c and the inhibitory flag of each sender).
 
     Inside a bin the deviation is ``m_k + ζ``, ``ζ ~ N(0, c)`` independent of the position
     U (the closure's assumption, as in "ou"); the step moves a neuron to
@@ -393,20 +407,21 @@ def _conditionals(m, kf, vbs, eta_q, sf, g1, g0, kx, ki, cx, ci, reg):
     ``γ_i = -k_i g c_i/s²`` (:func:`~snnreduce.dsode.transport._source_assemble_g` gives
     ``E[Y; X in d]``). It replaces the best linear predictor in X of "ou", whose
     ``Var(X) = s² + w²/12`` counts the uniform spread, which says nothing about ζ."""
-    for j in range(m):
-        s = sf[SF_S, j]
-        inv = 1.0 / (s * s)
-        k = int(kf[j])
-        g = g1 * vbs[j] + g0
-        reg[0, j] = eta_q[0, k]
-        reg[1, j] = kx * cx * inv
-        reg[2, j] = eta_q[1, k]
-        reg[3, j] = -ki * g * ci * inv
+    for p in range(len(senders)):   # sender by sender: vectorised loops over the sources
+        k_p = ks[p]
+        c_p = cs[p]
+        inh_p = senders[p] != 0.0
+        for j in range(m):
+            s = sf[SF_S, j]
+            inv = 1.0 / (s * s)
+            g = g1 * vbs[j] + g0
+            reg[2 * p, j] = eta_q[p, int(kf[j])]
+            reg[2 * p + 1, j] = -k_p * g * c_p * inv if inh_p else k_p * c_p * inv
 
 
 @numba.njit(cache=True)
 def _flush_conditional(wts, j0, j1, sf, si, dpsi, dlam, dphi, new_n, new_m1, new_eta, reg,
-                       e_x, e_i, pbuf, mbuf, xbuf, gbuf, dv, n_bins, trunc, noise, rng, f_q,
+                       e_s, pbuf, mbuf, xbuf, gbuf, dv, n_bins, trunc, noise, rng, f_q,
                        fired_eta):
     """:func:`_flush_colored` of closure "ou-cond": a destination d receiving ``Δn`` of the
     neurons of source j gets the deviation ``e (m Δn + γ n_j E[Y; X in d] Δn/(n_j p_d))``
@@ -433,7 +448,11 @@ def _flush_conditional(wts, j0, j1, sf, si, dpsi, dlam, dphi, new_n, new_m1, new
             n_fired = _sample_source(rng, nj, lo, hi, pbuf, xbuf)
         else:
             n_fired = nj * p_fire
-        mx, gx, mi, gi = reg[0, j], reg[1, j], reg[2, j], reg[3, j]
+        mean = e_s   # the source's m and γ of each sender, tuples in registers
+        gamma = e_s
+        for p in range(len(e_s)):
+            mean = tuple_setitem(mean, p, reg[2 * p, j])
+            gamma = tuple_setitem(gamma, p, reg[2 * p + 1, j])
         y_max = trunc * sf[SF_S, j] + sf[SF_OFF, j] * sf[SF_S, j] + 2.0 * dv
         for d in range(lo, hi + 1):
             pd = pbuf[d]
@@ -447,21 +466,21 @@ def _flush_conditional(wts, j0, j1, sf, si, dpsi, dlam, dphi, new_n, new_m1, new
                 y = min(max(gbuf[d] / pd, -y_max), y_max)  # E[Y | X in d]
                 new_n[d] += dn
                 new_m1[d] += dm1
-                new_eta[0, d] += e_x * dn * (mx + gx * y)
-                new_eta[1, d] += e_i * dn * (mi + gi * y)
+                for p in range(len(e_s)):
+                    new_eta[p, d] += e_s[p] * dn * (mean[p] + gamma[p] * y)
         if n_fired > 0.0:
             y = 0.0
             if p_fire > 1e-12:
                 y = min(max(g_fire / p_fire, -y_max), y_max)
-            fired_eta[0] += e_x * n_fired * (mx + gx * y)
-            fired_eta[1] += e_i * n_fired * (mi + gi * y)
+            for p in range(len(e_s)):
+                fired_eta[p] += e_s[p] * n_fired * (mean[p] + gamma[p] * y)
         f_q += n_fired
     return f_q
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0, n_steps,
-             rng, lam, counts, rec_n, rec_m, rec_h, rec_v, rec_r, rec0, rec_every):
+def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, senders, fc, ic, step0,
+             n_steps, rng, lam, counts, rec_n, rec_m, rec_h, rec_v, rec_r, rec0, rec_every):
     """Advance one parameter set by ``n_steps`` steps; returns the steps done (< n_steps on
     a non-finite state).
 
@@ -471,11 +490,12 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
     State (modified in place; P populations = rows of ``pop``, W pathways = rows of ``pw``):
     ``n``/``vm`` (P, K) neurons and mean voltage per bin, ``refr`` (P,) refractory pool,
     ``line`` (P, L) delay line of the fixed rule, ``h``/``var`` (W,) pending-kick moments,
-    ``last`` (P,) the previous step's spikes (for ``rate_lag``), ``eta`` (P, N_KINDS, K)
+    ``last`` (P,) the previous step's spikes (for ``rate_lag``), ``eta`` (P, P, K)
     closure "ou": mean pending-kick deviation of the neurons of each bin (population,
-    pathway excitatory / inhibitory, bin), ``eta_r`` (P, N_KINDS, L) the summed
+    sender population, bin), ``eta_r`` (P, P, L) the summed
     deviation of the refractory pool (slot 0) or, with the fixed rule, of each cohort of the
-    delay line (unused by the other closures).
+    delay line (unused by the other closures). ``senders``: :func:`sender_kinds` of ``pw``
+    (its length P is compiled in: the loops over senders unroll).
     ``lam`` (rows, P): the external rate (kicks/ms) of each step of a time-varying
     stimulus, row ``rec0 + i`` for step ``i`` (the run's step index); 0 rows: the constant
     ``λ_Q`` of ``pop`` (the same numbers as before stimuli existed).
@@ -532,9 +552,11 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
     # closure "ou": per-source drift additions, regression rows, arriving deviations
     da = np.zeros(n_bins + 4)
     db = np.zeros(n_bins + 4)
-    reg = np.zeros((4, n_bins + 4))
-    new_eta = np.zeros((N_KINDS, n_bins))
-    fired_eta = np.zeros(N_KINDS)
+    reg = np.zeros((2 * n_pop, n_bins + 4))
+    n_snd = len(senders)     # = n_pop, a compile-time constant
+    new_eta = np.zeros((n_snd, n_bins))
+    fired_eta = np.zeros(n_snd)
+    cs = np.zeros(n_snd)     # closure "ou", per sender: its variance left inside the bins
     threshold = e0 + n_bins * dv
     fired = np.zeros(n_pop)
     rates = np.zeros(n_pop)
@@ -543,14 +565,14 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
     for j in range(n_pw):
         decay[j] = math.exp(-dt / pw[j, TAB_TAU])
     shrinks = np.ones(n_pop)  # leak factor exp(-dt/τ_m) per population (1: no leak)
-    # each population's excitatory and inhibitory pathway (rows of pw) and their decay
-    pw_kind = np.empty((n_pop, N_KINDS), dtype=np.int64)
     for q in range(n_pop):
         tau_m = pop[q, POP_TAU_M]
         if tau_m > 0.0:
             shrinks[q] = math.exp(-dt / tau_m)
-        pw_kind[q, 0] = int(pop[q, POP_PW_EXC])
-        pw_kind[q, 1] = int(pop[q, POP_PW_INH])
+    # the pathway (row of pw) from each sender p into each population q
+    pw_of = np.zeros((n_pop, n_snd), dtype=np.int64)
+    for j in range(n_pw):
+        pw_of[int(pw[j, TAB_POST]), int(pw[j, TAB_PRE])] = j
 
     for i in range(n_steps):
         step = step0 + i
@@ -563,27 +585,32 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                 new_n[k] = 0.0
                 new_m1[k] = 0.0
             f_q = 0.0
-            # (the closure's variance factors are columns of pop; numba's cache does not see
-            # changes to the inlined input_coefficients, so edit this file along with it)
+            # (the closure's variance factors are a column of pw; numba's cache does not see
+            # changes to the inlined input_coefficients_at, so edit this file along with it;
+            # the senders' pathways are the rows pw_of[q])
             # the external rate of this step: a stimulus's step mean, or the constant λ_Q
             lam_q = lam[row, q] if stimulated else pop[q, POP_LAMBDA]
-            in_a, in_b, in_c, in_d, g1, g0 = input_coefficients_at(q, h, var, pop, dt, lam_q)
-            kx = ki = cx = ci = 0.0
-            jx = pw_kind[q, 0]  # the population's excitatory and inhibitory pathway
-            ji = pw_kind[q, 1]
+            in_a, in_b, in_c, in_d, g1, g0 = input_coefficients_at(q, pw_of[q], h, var, pop,
+                                                                   pw, dt, lam_q)
+            # closure "ou", per sender p: the decay factor of its pathway into q and the
+            # drift per unit deviation dt S/τ, tuples in registers
+            e_s = senders
+            ks = senders
             if colored:
-                kx = dt * pop[q, POP_S_EXC] / pop[q, POP_TAU_EXC]  # drift per unit deviation
-                ki = dt * pop[q, POP_S_INH] / pop[q, POP_TAU_INH]
-                cx, ci = _within_variances(n[q], eta[q], refr[q], line[q], eta_r[q],
-                                           ref_mode == REF_FIXED, var[jx], var[ji],
-                                           pop[q, POP_N])
+                for p in range(n_snd):
+                    j = pw_of[q, p]
+                    e_s = tuple_setitem(e_s, p, decay[j])
+                    ks = tuple_setitem(ks, p, dt * pw[j, TAB_KICK] / pw[j, TAB_TAU])
+                _within_variances(n[q], eta[q], refr[q], line[q], eta_r[q],
+                                  ref_mode == REF_FIXED, var, pw_of[q], pop[q, POP_N], cs)
                 # the deviation's spread inside a bin moves its neurons apart by
                 # k (η - m) within the step: variance k² c (O(dt²): no white noise)
-                in_c += kx * kx * cx
-                in_d += ki * ki * ci
-                for k in range(n_bins):
-                    new_eta[0, k] = 0.0
-                    new_eta[1, k] = 0.0
+                for p in range(n_snd):
+                    if senders[p] != 0.0:
+                        in_d += ks[p] * ks[p] * cs[p]
+                    else:
+                        in_c += ks[p] * ks[p] * cs[p]
+                new_eta[:, :] = 0.0
                 fired_eta[:] = 0.0
             # The transport runs in passes over the source bins (those holding at least
             # DUST neurons; dust stays in its bin): their constants (vectorised); the
@@ -602,16 +629,23 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                     kf[_u(m)] = k
                     vbs[_u(m)] = vm[q, k]
                     wts[_u(m)] = nk
-                    if colored:
-                        da[_u(m)] = kx * eta[q, 0, k]
-                        db[_u(m)] = ki * eta[q, 1, k]
+                    if colored:  # Σ k η of the excitatory senders, of the inhibitory ones
+                        a_dev = 0.0
+                        b_dev = 0.0
+                        for p in range(n_snd):
+                            if senders[p] != 0.0:
+                                b_dev += ks[p] * eta[q, p, k]
+                            else:
+                                a_dev += ks[p] * eta[q, p, k]
+                        da[_u(m)] = a_dev
+                        db[_u(m)] = b_dev
                     m += 1
                 elif nk > 0.0:  # dust: carried without transport
                     new_n[k] += nk
                     new_m1[k] += nk * vm[q, k]
                     if colored:
-                        new_eta[0, k] += nk * decay[jx] * eta[q, 0, k]
-                        new_eta[1, k] += nk * decay[ji] * eta[q, 1, k]
+                        for p in range(n_snd):
+                            new_eta[p, k] += nk * e_s[p] * eta[q, p, k]
             # a whole number of vectors of 4 sources (no scalar remainder loop; the columns
             # past m are stale and unused): ~0.5 ms less per biological second
             if linear:
@@ -621,9 +655,9 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                 _setup_sources((m + 3) & ~3, kf, vbs, e0, dv, n_bins, trunc, in_a, in_b, in_c,
                                in_d, g1, g0, shrink, da, db, sf, si)
             if conditional:
-                _conditionals(m, kf, vbs, eta[q], sf, g1, g0, kx, ki, cx, ci, reg)
+                _conditionals(m, kf, vbs, eta[q], sf, g1, g0, ks, cs, senders, reg)
             elif colored:
-                _regressions(m, kf, vbs, eta[q], sf, g1, g0, kx, ki, cx, ci, reg)
+                _regressions(m, kf, vbs, eta[q], sf, g1, g0, ks, cs, senders, reg)
             j1 = 0
             while True:
                 j0 = j1
@@ -652,18 +686,16 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                     else:
                         _edge_integrals_cond(uaa, uab, n_pad, dpsi, dlam, dphi)
                     f_q = _flush_conditional(wts, j0, j1, sf, si, dpsi, dlam, dphi, new_n,
-                                             new_m1, new_eta, reg, decay[jx], decay[ji],
-                                             pbuf, mbuf, xbuf, gbuf, dv, n_bins, trunc, noise,
-                                             rng, f_q, fired_eta)
+                                             new_m1, new_eta, reg, e_s, pbuf, mbuf, xbuf, gbuf,
+                                             dv, n_bins, trunc, noise, rng, f_q, fired_eta)
                 elif colored:
                     if noise:
                         _edge_integrals(uaa, uab, n_pad, dpsi, dlam)
                     else:
                         _edge_integrals_wide(uaa, uab, n_pad, dpsi, dlam)
                     f_q = _flush_colored(wts, j0, j1, sf, si, dpsi, dlam, new_n, new_m1,
-                                         new_eta, reg, decay[jx], decay[ji], pbuf, mbuf,
-                                         xbuf, dv, n_bins, threshold, noise, rng, f_q,
-                                         fired_eta)
+                                         new_eta, reg, e_s, pbuf, mbuf, xbuf, dv, n_bins,
+                                         threshold, noise, rng, f_q, fired_eta)
                 elif noise:
                     _edge_integrals(uaa, uab, n_pad, dpsi, dlam)
                     f_q = _flush_sampled(wts, j0, j1, sf, si, dpsi, dlam, new_n, new_m1, pbuf,
@@ -703,8 +735,8 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                 # each cohort keeps its own deviation, decaying, until it leaves
                 slot_in = step % ref_steps
                 slot_out = (step + 1) % ref_steps
-                for kind in range(N_KINDS):  # 0: the excitatory pathway qE, 1: the inhibitory qI
-                    e_k = decay[pw_kind[q, kind]]
+                for kind in range(n_snd):  # the sender population
+                    e_k = e_s[kind]
                     for slot in range(ref_steps):
                         eta_r[q, kind, slot] *= e_k
                     eta_r[q, kind, slot_in] += fired_eta[kind]
@@ -712,8 +744,8 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                     eta_r[q, kind, slot_out] = 0.0
             elif colored:  # the pool's deviation decays; leavers take their share of it
                 share = min(max(leave / pool_before, 0.0), 1.0) if pool_before > 0.0 else 0.0
-                for kind in range(N_KINDS):
-                    pooled = eta_r[q, kind, 0] * decay[pw_kind[q, kind]] + fired_eta[kind]
+                for kind in range(n_snd):
+                    pooled = eta_r[q, kind, 0] * e_s[kind] + fired_eta[kind]
                     new_eta[kind, zero_bin] += share * pooled
                     eta_r[q, kind, 0] = pooled - share * pooled
 
@@ -728,13 +760,15 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
                 v = min(max(new_m1[k] / nk, low), low + dv) if nk > 0.0 else low + 0.5 * dv
                 n[q, k] = nk
                 vm[q, k] = v
-                if colored:
-                    eta[q, 0, k] = new_eta[0, k] / nk if nk > 0.0 else 0.0
-                    eta[q, 1, k] = new_eta[1, k] / nk if nk > 0.0 else 0.0
                 if rec_bin_n:
                     rec_n[rrow, q, k] = nk
                 if rec_bin_m:
                     rec_m[rrow, q, k] = v
+            if colored:   # the bins' mean deviations, sender by sender (vectorised)
+                for p in range(n_snd):
+                    for k in range(n_bins):
+                        nk = new_n[k]
+                        eta[q, p, k] = new_eta[p, k] / nk if nk > 0.0 else 0.0
             fired[q] = f_q
             counts[row, q] = f_q
 
@@ -786,16 +820,17 @@ def _advance(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0
 
 
 @numba.njit(cache=True, parallel=True)
-def _advance_batch(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, fc, ic, step0, n_steps,
-                   rng, lam, counts, rec_n, rec_m, rec_h, rec_v, rec_r, rec_every, done):
+def _advance_batch(n, vm, refr, line, h, var, last, eta, eta_r, pop, pw, senders, fc, ic, step0,
+                   n_steps, rng, lam, counts, rec_n, rec_m, rec_h, rec_v, rec_r, rec_every, done):
     """:func:`_advance` for many parameter sets (leading dimension), in parallel over sets.
 
-    Deterministic only (the shared ``rng`` is never drawn from). ``n_steps[s]`` steps for
+    Deterministic only (the shared ``rng`` is never drawn from); ``senders`` is every set's
+    (:func:`sender_kinds`; the sets share their populations). ``n_steps[s]`` steps for
     set ``s`` from its global step ``step0[s]``; ``lam[s]`` its per-step external rates
     (second dimension 0: every set's constant λ); ``done[s]`` receives the steps completed.
     """
     for s in prange(n.shape[0]):
         done[s] = _advance(n[s], vm[s], refr[s], line[s], h[s], var[s], last[s], eta[s],
-                           eta_r[s], pop[s], pw[s], fc[s], ic[s], step0[s], n_steps[s], rng,
-                           lam[s], counts[s], rec_n[s], rec_m[s],
+                           eta_r[s], pop[s], pw[s], senders, fc[s], ic[s], step0[s], n_steps[s],
+                           rng, lam[s], counts[s], rec_n[s], rec_m[s],
                            rec_h[s], rec_v[s], rec_r[s], 0, rec_every)

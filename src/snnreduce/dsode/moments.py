@@ -27,13 +27,17 @@ The input of a neuron of Q at voltage v over one step (SPEC §3)::
     s²(v) = dt [λ_Q + (S^{QE})² σ²^{QE}/(τ^{QE})² + (S^{QI} g(v))² σ²^{QI}/(τ^{QI})²]
 
 with ``g(v) = (v + M_r)/(M + M_r)``; the leak term is present only when ``τ_m > 0`` and
-external kicks keep unit size. (The recurrent variance terms are the paper's, taken as
+external kicks keep unit size. Written for E-I; in general each term is a sum over the
+senders Q' of Q (the pathway table's rows with post Q): an excitatory Q' adds
+``S h/τ`` to the mean and ``S² σ²/τ²`` to the variance, an inhibitory one ``- S g(v) h/τ``
+and ``(S g(v))² σ²/τ²``. (The recurrent variance terms are the paper's, taken as
 written: ``dt · S² σ²/τ²``.)
 
-Closures (``closure=``; docs/dsode.md §1; default :data:`DEFAULT_CLOSURE`, "ou-cond-linear") change only
-how the across-neuron spread σ² of the pending kicks enters the input. Each recurrent
-variance term is multiplied by a factor ``f`` of its pathway (columns ``POP_VAR_EXC``,
-``POP_VAR_INH`` of the population table)::
+Closures (``closure=``; docs/dsode.md §1; default :data:`DEFAULT_CLOSURE`,
+"ou-cond-linear") change only how the across-neuron spread σ² of the pending kicks enters
+the input. Each recurrent
+variance term is multiplied by a factor ``f`` of its pathway (column ``TAB_VAR`` of the
+pathway table)::
 
     "paper"      f = 1          dt S² σ²/τ²   (SPEC §3 as the paper's code has it)
     "diffusion"  f = 2τ / 1 ms  2 dt S² σ²/τ  (white-noise limit of a fluctuation with
@@ -65,10 +69,9 @@ from ..populations import (PATHWAY_COLUMNS, PATHWAY_POST, PATHWAY_PRE, POPULATIO
 
 __all__ = ["PATHWAYS", "PRE", "POST", "CLOSURES", "pathway_table", "population_table",
            "advance_moments", "stationary_moments", "input_mean_var", "input_coefficients",
-           "input_coefficients_at",
-           "TAB_TAU", "TAB_P", "POP_LAMBDA", "POP_S_EXC", "POP_S_INH", "POP_TAU_EXC",
-           "POP_TAU_INH", "POP_THRESHOLD", "POP_REVERSAL", "POP_TAU_M", "POP_N",
-           "POP_VAR_EXC", "POP_VAR_INH", "POP_PW_EXC", "POP_PW_INH", "TAB_POST", "TAB_PRE",
+           "input_coefficients_at", "sender_rows",
+           "TAB_TAU", "TAB_P", "TAB_POST", "TAB_PRE", "TAB_KICK", "TAB_INHIBITORY", "TAB_VAR",
+           "POP_LAMBDA", "POP_THRESHOLD", "POP_REVERSAL", "POP_TAU_M", "POP_N",
            "DEFAULT_CLOSURE", "SURROGATE_DEFAULT_CLOSURE", "check_closure", "variance_factor",
            "advance_deviation", "DEVIATION_CLOSURES", "LINEAR_LAW_CLOSURES",
            "CONDITIONAL_CLOSURES"]
@@ -98,32 +101,26 @@ PRE = PATHWAY_PRE
 POST = PATHWAY_POST
 
 # Columns of the pathway table (one row per pathway, PATHWAYS order): the one layout of
-# snnreduce.populations.PATHWAY_COLUMNS.
+# snnreduce.populations.PATHWAY_COLUMNS. A population's input sums over the rows whose post
+# population it is (its senders).
 TAB_TAU = PATHWAY_COLUMNS.index("tau")
 TAB_P = PATHWAY_COLUMNS.index("prob")
 TAB_POST = PATHWAY_COLUMNS.index("post")   # post population index
 TAB_PRE = PATHWAY_COLUMNS.index("pre")     # pre population index
+TAB_KICK = PATHWAY_COLUMNS.index("kick")   # S^{QQ'}
+TAB_INHIBITORY = PATHWAY_COLUMNS.index("inhibitory")  # 1.0: the pre population inhibits
+TAB_VAR = PATHWAY_COLUMNS.index("var")     # closure factor f of the pathway's variance term
 
 # Columns of the population table (a row per *post* population): the one layout of
-# snnreduce.populations.POPULATION_COLUMNS. "EXC"/"INH": the pathway from the excitatory /
-# the inhibitory sender, QE / QI for E-I.
+# snnreduce.populations.POPULATION_COLUMNS.
 POP_LAMBDA = POPULATION_COLUMNS.index("external_rate")   # λ_Q, unit external kicks per ms
-POP_S_EXC = POPULATION_COLUMNS.index("kick_exc")          # S^{QE}
-POP_S_INH = POPULATION_COLUMNS.index("kick_inh")          # S^{QI}
-POP_TAU_EXC = POPULATION_COLUMNS.index("tau_exc")         # τ^{QE}, ms
-POP_TAU_INH = POPULATION_COLUMNS.index("tau_inh")         # τ^{QI}, ms
 POP_THRESHOLD = POPULATION_COLUMNS.index("threshold")     # M
 POP_REVERSAL = POPULATION_COLUMNS.index("reversal")       # M_r
 POP_TAU_M = POPULATION_COLUMNS.index("tau_m")             # τ_m, ms (0: no leak)
 POP_N = POPULATION_COLUMNS.index("size")                  # N_Q
-POP_VAR_EXC = POPULATION_COLUMNS.index("var_exc")   # closure factor f of the QE variance term
-POP_VAR_INH = POPULATION_COLUMNS.index("var_inh")   # closure factor f of the QI variance term
-POP_PW_EXC = POPULATION_COLUMNS.index("pathway_exc")      # row of pathway QE in pathway_table
-POP_PW_INH = POPULATION_COLUMNS.index("pathway_inh")      # row of pathway QI in pathway_table
-# (the values of the columns before the pathway ones are those the kernels were compiled
-# with before the layout was shared: numba's cache of a module that inlines them does not see
-# a change here)
-assert (POP_LAMBDA, POP_N, POP_VAR_INH, TAB_TAU, TAB_P) == (0, 8, 10, 0, 1)
+# (numba's cache of a module that inlines these constants, or the functions below, does not
+# see a change here, and it is keyed on the content of that module's file, so a `touch` does
+# not help: change dsode/kernel.py and network/surrogate.py, or clear their caches, along)
 
 
 def check_closure(closure) -> str:
@@ -154,22 +151,22 @@ def variance_factor(closure: str, tau: float) -> float:
     return 0.0
 
 
-def pathway_table(params) -> np.ndarray:
-    """``(n_pathways, 4)`` float array: τ, P, post and pre population of each pathway (rows
-    in ``PATHWAYS`` order, post-pre; :func:`snnreduce.populations.kernel_pathway_table`)."""
-    return kernel_pathway_table(params)
-
-
-def population_table(params, closure: str = "paper") -> np.ndarray:
-    """``(K, len(POPULATION_COLUMNS))`` float array of the per-population constants (row =
-    post population), :func:`snnreduce.populations.kernel_population_table` with the
-    variance factors of ``closure`` (:func:`variance_factor`)."""
+def pathway_table(params, closure: str = "paper") -> np.ndarray:
+    """``(n_pathways, len(PATHWAY_COLUMNS))`` float array, rows in ``PATHWAYS`` order
+    (post-pre): :func:`snnreduce.populations.kernel_pathway_table` (τ, P, post, pre, kick,
+    inhibitory flag) with the variance factor of ``closure`` (:func:`variance_factor`).
+    ``params``: a NetworkParams or a :class:`snnreduce.populations.PopulationTables`."""
     check_closure(closure)
-    table = kernel_population_table(params)
-    for q in range(table.shape[0]):
-        table[q, POP_VAR_EXC] = variance_factor(closure, table[q, POP_TAU_EXC])
-        table[q, POP_VAR_INH] = variance_factor(closure, table[q, POP_TAU_INH])
+    table = kernel_pathway_table(params)
+    for j in range(table.shape[0]):
+        table[j, TAB_VAR] = variance_factor(closure, table[j, TAB_TAU])
     return table
+
+
+def population_table(params) -> np.ndarray:
+    """``(K, len(POPULATION_COLUMNS))`` float array of the per-population constants (row =
+    post population): :func:`snnreduce.populations.kernel_population_table`."""
+    return kernel_population_table(params)
 
 
 @numba.njit(cache=True, inline="always")
@@ -229,46 +226,71 @@ def stationary_moments(rates, params) -> tuple[np.ndarray, np.ndarray]:
 
 
 @numba.njit(cache=True, inline="always")
-def input_coefficients(q, h, var, pop, dt):
+def input_coefficients(q, h, var, pop, pw, dt):
     """Coefficients of the one-step input of population ``q`` as a function of voltage.
 
     Returns ``(A, B, C, D, g1, g0)`` with ``g(v) = g1 v + g0 = (v + M_r)/(M + M_r)`` and
-    ``μ(v) = A - B g(v)``, ``s²(v) = C + D g(v)²`` (SPEC §3; leak not included). ``h`` and
-    ``var`` are in PATHWAYS order (post-pre); ``pop`` is :func:`population_table`, whose
-    closure factors multiply the recurrent variance terms (1 for "paper", exactly: the
-    paper's numbers are unchanged).
+    ``μ(v) = A - B g(v)``, ``s²(v) = C + D g(v)²`` (SPEC §3; leak not included): sums over the
+    senders of ``q`` (the rows of ``pw`` with post ``q``), the excitatory ones in A and C,
+    the inhibitory ones in B and D. ``h`` and ``var`` are in the rows of ``pw``
+    (:func:`pathway_table`, whose closure factors multiply the recurrent variance terms: 1
+    for "paper", exactly, so the paper's numbers are unchanged); ``pop`` is
+    :func:`population_table`.
     """
-    return input_coefficients_at(q, h, var, pop, dt, pop[q, POP_LAMBDA])
+    return input_coefficients_at(q, sender_rows(q, pw), h, var, pop, pw, dt,
+                                 pop[q, POP_LAMBDA])
+
+
+@numba.njit(cache=True)
+def sender_rows(q, pw):
+    """The rows of the pathway table ``pw`` whose post population is ``q`` (its senders'
+    pathways), in row order: int64 array."""
+    rows = np.empty(pw.shape[0], dtype=np.int64)
+    count = 0
+    for j in range(pw.shape[0]):
+        if int(pw[j, TAB_POST]) == q:
+            rows[count] = j
+            count += 1
+    return rows[:count]
 
 
 @numba.njit(cache=True, inline="always")
-def input_coefficients_at(q, h, var, pop, dt, lam):
-    """:func:`input_coefficients` with the external rate ``lam`` (kicks/ms) of this step in
-    place of the table's constant ``λ_Q`` (a time-varying stimulus: the step's mean rate,
-    :mod:`snnreduce.stimulus`). λ enters the mean and the variance alike (``dt λ`` each:
-    unit Poisson kicks), whatever the closure; with ``lam = pop[q, POP_LAMBDA]`` the numbers
-    are those of :func:`input_coefficients` exactly."""
-    jx = int(pop[q, POP_PW_EXC])    # pathway qE: "ee" (0) or "ie" (1) for E-I
-    ji = int(pop[q, POP_PW_INH])    # pathway qI: "ei" (2) or "ii" (3)
+def input_coefficients_at(q, rows, h, var, pop, pw, dt, lam):
+    """:func:`input_coefficients` over the pathway rows ``rows`` of ``q``'s senders
+    (:func:`sender_rows`, or a kernel's own table of them), with the external rate ``lam``
+    (kicks/ms) of this step in place of the table's constant ``λ_Q`` (a time-varying
+    stimulus: the step's mean rate, :mod:`snnreduce.stimulus`). λ enters the mean and the
+    variance alike (``dt λ`` each: unit Poisson kicks), whatever the closure; with
+    ``lam = pop[q, POP_LAMBDA]`` the numbers are those of :func:`input_coefficients` exactly.
+
+    Every term keeps the order of its factors of the one-sender-per-kind formula
+    (``dt (λ + S h/τ)``, ``dt S h/τ``, ...), and ``0.0 + t == t``: for E-I the numbers are
+    those of that formula bit for bit."""
     g1 = 1.0 / (pop[q, POP_THRESHOLD] + pop[q, POP_REVERSAL])
     g0 = pop[q, POP_REVERSAL] * g1
-    s_x = pop[q, POP_S_EXC]
-    s_i = pop[q, POP_S_INH]
-    tx = pop[q, POP_TAU_EXC]
-    ti = pop[q, POP_TAU_INH]
-    a = dt * (lam + s_x * h[jx] / tx)
-    b = dt * s_i * h[ji] / ti
-    c = dt * (lam + s_x * s_x * var[jx] / (tx * tx) * pop[q, POP_VAR_EXC])
-    d = dt * s_i * s_i * var[ji] / (ti * ti) * pop[q, POP_VAR_INH]
-    return a, b, c, d, g1, g0
+    mean_x = lam   # λ + Σ_exc S h/τ
+    var_x = lam    # λ + Σ_exc S² σ²/τ² f
+    b = 0.0
+    d = 0.0
+    for i in range(len(rows)):
+        j = rows[i]
+        s = pw[j, TAB_KICK]
+        t = pw[j, TAB_TAU]
+        if pw[j, TAB_INHIBITORY] == 0.0:
+            mean_x += s * h[j] / t
+            var_x += s * s * var[j] / (t * t) * pw[j, TAB_VAR]
+        else:
+            b += dt * s * h[j] / t
+            d += dt * s * s * var[j] / (t * t) * pw[j, TAB_VAR]
+    return dt * mean_x, b, dt * var_x, d, g1, g0
 
 
 @numba.njit(cache=True, inline="always")
-def input_mean_var(v, q, h, var, pop, dt):
+def input_mean_var(v, q, h, var, pop, pw, dt):
     """Mean and variance (clipped at 0) of the one-step input of a neuron of population ``q``
     at voltage ``v``; see :func:`input_coefficients`. The leak ``-v dt/τ_m`` is *not*
     included (callers apply the leak to voltages themselves)."""
-    a, b, c, d, g1, g0 = input_coefficients(q, h, var, pop, dt)
+    a, b, c, d, g1, g0 = input_coefficients(q, h, var, pop, pw, dt)
     g = g1 * v + g0
     return a - b * g, max(c + d * g * g, 0.0)
 

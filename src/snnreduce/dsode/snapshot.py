@@ -17,7 +17,6 @@ import numpy as np
 
 from .._resume import resumed_step, rng_text, state_array
 from ..params import POPULATIONS, ParameterError
-from .kernel import N_KINDS
 
 __all__ = ["DsodeState", "final_state", "start_state", "ARRAYS"]
 
@@ -150,8 +149,8 @@ def start_state(initial_state, *, n_bins: int, line_steps: int, sizes, edges, de
             _bad(f"a dsODE final_state needs {', '.join(ARRAYS + ('step',))}; missing "
                  f"{', '.join(missing)}")
         shapes = dict(n=shape_k, vm=shape_k, refr=(n_pop,), line=(n_pop, line_steps),
-                      h=(n_pw,), var=(n_pw,), last=(n_pop,), eta=(n_pop, N_KINDS, n_bins),
-                      eta_r=(n_pop, N_KINDS, line_steps))
+                      h=(n_pw,), var=(n_pw,), last=(n_pop,), eta=(n_pop, n_pop, n_bins),
+                      eta_r=(n_pop, n_pop, line_steps))
         arrays = {name: state_array(d[name], name, shapes[name]) for name in ARRAYS}
         if arrays["n"].min() < 0 or arrays["refr"].min() < 0 or arrays["line"].min() < 0:
             _bad("neurons per bin, refractory pool and delay line must be >= 0")
@@ -173,6 +172,6 @@ def start_state(initial_state, *, n_bins: int, line_steps: int, sizes, edges, de
     _check_mass(n, np.zeros(n_pop), sizes, "the bins")
     vm = np.repeat(0.5 * (edges[:-1] + edges[1:])[None, :], n_pop, axis=0)
     state = DsodeState(n, vm, np.zeros(n_pop), np.zeros((n_pop, line_steps)), np.zeros(n_pw),
-                       np.zeros(n_pw), np.zeros(n_pop), np.zeros((n_pop, N_KINDS, n_bins)),
-                       np.zeros((n_pop, N_KINDS, line_steps)), step=0)
+                       np.zeros(n_pw), np.zeros(n_pop), np.zeros((n_pop, n_pop, n_bins)),
+                       np.zeros((n_pop, n_pop, line_steps)), step=0)
     return state, None, "array"

@@ -88,7 +88,7 @@ class StateMap:
     def _layout(self) -> dict[str, tuple[int, int]]:
         k = self.n_bins
         pool = self.line_steps - 1 if self.fixed_line else 1
-        dev = 2 if self.deviations else 0  # kinds of sender (E, I) of the deviations
+        dev = 2 if self.deviations else 0  # sender populations (E, I) of the deviations
         sizes = [("count_E", k - 1), ("moment_E", k), ("pool_E", pool),
                  ("count_I", k - 1), ("moment_I", k), ("pool_I", pool),
                  ("h", 4), ("var", 4), ("last", 2 if self.rate_lag else 0),
@@ -254,8 +254,8 @@ class StateMap:
         recs = _record_arrays(record, n_steps, self.n_bins, n_pop=self.setup.n_pop,
                               n_pw=self.setup.n_pw)
         s = self.setup
-        done = K._advance(*state.arrays(), s.pop, s.pw, s.fc, s.ic, state.step, n_steps,
-                          self._rng, K.NO_STIMULUS, counts, *recs, 0, 1)
+        done = K._advance(*state.arrays(), s.pop, s.pw, s.senders, s.fc, s.ic, state.step,
+                          n_steps, self._rng, K.NO_STIMULUS, counts, *recs, 0, 1)
         state.step += done
         if done < n_steps:
             raise FloatingPointError(f"the dsODE state became non-finite after {done} steps")

@@ -9,9 +9,9 @@ Reusable pieces
     (the rules themselves live in :mod:`snnreduce.validation`).
 ``COL_*``, ``N_COLUMNS``
     The network kernels' names for the columns of
-    :func:`snnreduce.populations.kernel_population_table` (external rate, kick sizes,
-    pending-kick time constants, connection probabilities, ...; a row per post population),
-    the one per-population layout every kernel, network and dsODE, reads.
+    :func:`snnreduce.populations.kernel_population_table` (external rate, threshold, ...; a
+    row per post population), the one per-population layout every kernel, network and
+    dsODE, reads (what a population receives from each sender is in the pathway table).
 :func:`refractory_rule`
     The discrete-time refractory rule of time-stepped engines (exit probability per step or
     number of steps), one definition for every stepped engine.
@@ -44,25 +44,19 @@ from ..populations import POPULATION_COLUMNS, tables
 from ..validation import ParameterError, check_choice, check_flag, check_record
 
 __all__ = [
-    "COL_LAMBDA", "COL_S_EXC", "COL_S_INH", "COL_TAU_EXC", "COL_TAU_INH", "COL_P_EXC",
-    "COL_P_INH", "N_COLUMNS", "N_POPULATIONS", "NETWORK_RECORDS", "check_choice", "check_flag",
+    "COL_LAMBDA", "N_COLUMNS", "N_POPULATIONS", "NETWORK_RECORDS", "check_choice", "check_flag",
     "check_engine_record", "check_no_unknown",
     "refractory_rule", "quenched_adjacency", "initial_voltages", "start_voltages",
     "SpikeBuffer", "progress_bar", "n_steps_of",
 ]
 
 # Columns of the one kernel population table, populations.kernel_population_table (row q is
-# the *post* population; "exc" is the pathway from the excitatory population, "inh" from the
-# inhibitory one), under the names the network kernels read. numba inlines these constants
-# into the engines' cached kernels and does not see a change here: touch stepped.py,
-# markov.py and surrogate.py after changing POPULATION_COLUMNS.
+# the *post* population; what its input gets from each sender is in the pathway table), under
+# the names the network kernels read. numba inlines these constants into the engines' cached
+# kernels and does not see a change here (its cache is keyed on the content of the kernel's
+# own file, so a `touch` does not help): change stepped.py, markov.py and surrogate.py, or
+# clear their caches, after changing POPULATION_COLUMNS.
 COL_LAMBDA = POPULATION_COLUMNS.index("external_rate")   # lambda_q, unit kicks per ms
-COL_S_EXC = POPULATION_COLUMNS.index("kick_exc")         # S^{qE}
-COL_S_INH = POPULATION_COLUMNS.index("kick_inh")         # S^{qI}
-COL_TAU_EXC = POPULATION_COLUMNS.index("tau_exc")        # tau^{qE}, ms
-COL_TAU_INH = POPULATION_COLUMNS.index("tau_inh")        # tau^{qI}, ms
-COL_P_EXC = POPULATION_COLUMNS.index("prob_exc")         # P^{qE}
-COL_P_INH = POPULATION_COLUMNS.index("prob_inh")         # P^{qI}
 N_COLUMNS = len(POPULATION_COLUMNS)
 
 #: Number of populations the kernels are compiled for (``params.POPULATIONS``): loops over

@@ -1,20 +1,20 @@
 """The stepped engine's worker pool: threads that live for a chunk of steps and meet every
-step through atomics, and the choice between them and one thread.
+step through atomics, the choice between them and one thread, and the loops that run the
+sweeps (:func:`run_steps`) on either.
 
 Why a pool of our own and not numba's ``prange`` per step: the engine's threads must meet
 twice per time step (the spikes of a step feed the next one), and a ``prange`` launch and
 join costs ~15 µs where these atomics cost ~1 µs (docs/performance.md, docs/network.md) —
 15 times cheaper per step, which is what makes two threads pay off from a few hundred neurons.
-The stepped engine starts its workers once per chunk (one ``prange`` over workers, in
-``stepped._run_workers``); inside, the words of a shared int64 array (layout below, each group
+The workers start once per chunk (one ``prange`` over workers, :func:`_run_workers`); inside, the words of a shared int64 array (layout below, each group
 on its own cache line) say which sweep is published, which blocks are taken and how many are
 done. Blocks are taken, not assigned (:func:`take`), so a worker that starts late or never only
 leaves more to the others, and the result depends on the seed only.
 
 :class:`SweepChooser` picks serial or parallel sweeps per chunk from their measured cost, and
 :func:`aligned_zeros` keeps per-neuron arrays on whole cache lines so that blocks run by
-different threads never share one. The engine's physics (what a sweep does to a block) stays
-in :mod:`.stepped`.
+different threads never share one. The engine's physics (what a sweep does to a block) is
+:mod:`._sweep`; the tables it reads are built by :mod:`.stepped`.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ import numba
 import numpy as np
 
 from . import _atomic
+from ._sweep import end_sweep, sweep_block
 
 __all__ = ["S_DONE", "S_GEN", "S_STEP", "S_HAVE_C", "S_DO_A", "S_N_SPK", "S_PREV_LO",
            "S_PREV_HI", "S_STOP", "S_TAKEN", "SPIN_PAUSES", "STEAL_PAUSES", "take", "wait",
-           "worker_count", "new_sync", "SweepChooser", "aligned_zeros"]
+           "worker_count", "new_sync", "SweepChooser", "aligned_zeros", "run_steps"]
 
 # Words of the array shared by the worker threads (each group on its own cache line).
 S_DONE = 0      # blocks finished since the call began
@@ -139,3 +140,108 @@ def new_sync(n_blocks: int, first: int, n_spk: int) -> np.ndarray:
     sync[S_DO_A] = 1
     sync[S_N_SPK] = n_spk
     return sync
+
+
+@numba.njit(cache=True, _nrt=False)
+def _run_serial(first, last, n_spk, pop_of, blocks, tabs, state, net, draw, out):
+    """Advance steps ``first .. last-1`` on one thread; returns (next step, spikes stored).
+
+    Stops early, before a step, when the spike buffer could overflow during it (the caller
+    checked that the first step fits). Every call ends with the state of a whole step (the
+    last sweep only finishes the last step).
+    """
+    n_tot = state[0].size
+    step, have_c, do_a, prev_lo, prev_hi = first, False, True, 0, 0
+    while True:
+        for b in range(blocks.shape[0]):
+            sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, pop_of, blocks, tabs, state,
+                         net, draw, out)
+        step, have_c, do_a, n_spk, prev_lo, prev_hi, stop = end_sweep(
+            step, have_c, do_a, n_spk, last, n_tot, blocks, tabs, draw, out)
+        if stop:
+            return step, n_spk
+
+
+@numba.njit(cache=True, _nrt=False)
+def _worker(w, n_workers, last, pop_of, blocks, tabs, state, net, draw, out, sync):
+    """Thread ``w`` of :func:`_run_workers`. Per sweep it runs the blocks of its own share
+    (so that a block's neurons stay in one core's cache) and then waits for the sweep's end;
+    if that takes longer than STEAL_PAUSES it takes any block nobody has taken yet. The thread
+    whose blocks complete the sweep does :func:`end_sweep` and publishes the next sweep.
+
+    Blocks are taken, not assigned: a thread that starts late, or never, only means the others
+    take more, so the call cannot deadlock, and each block draws from its own streams, so
+    the result does not depend on who took what.
+    """
+    n_tot = state[0].size
+    n_blocks = blocks.shape[0]
+    own_lo = (w * n_blocks) // n_workers
+    own_hi = ((w + 1) * n_blocks) // n_workers
+    sweep = 0
+    while True:
+        spins = 0
+        while _atomic.load_acquire(sync, S_GEN) < sweep:
+            spins += 1
+            wait(spins)
+        if sync[S_STOP] == 1:
+            return
+        step = sync[S_STEP]
+        have_c = sync[S_HAVE_C] == 1
+        do_a = sync[S_DO_A] == 1
+        prev_lo = sync[S_PREV_LO]
+        prev_hi = sync[S_PREV_HI]
+        limit = (sweep + 1) * n_blocks
+        done = 0
+        for b in range(own_lo, own_hi):
+            if take(sync, b, sweep):
+                sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, pop_of, blocks, tabs,
+                             state, net, draw, out)
+                done += 1
+        # one count per thread and sweep: the thread whose count completes the sweep ends it
+        finisher = done > 0 and _atomic.fetch_add(sync, S_DONE, done) + done == limit
+        spins = 0
+        while not finisher and _atomic.load_acquire(sync, S_GEN) <= sweep:
+            spins += 1
+            if spins % STEAL_PAUSES == 0:
+                for b in range(n_blocks):
+                    if take(sync, b, sweep):
+                        sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, pop_of, blocks,
+                                     tabs, state, net, draw, out)
+                        if _atomic.fetch_add(sync, S_DONE, 1) + 1 == limit:
+                            finisher = True
+                            break
+            wait(spins)
+        if finisher:
+            nxt, nhave, ndo, nspk, nlo, nhi, stop = end_sweep(
+                step, have_c, do_a, sync[S_N_SPK], last, n_tot, blocks, tabs, draw, out)
+            sync[S_STEP] = nxt
+            sync[S_HAVE_C] = nhave
+            sync[S_DO_A] = ndo
+            sync[S_N_SPK] = nspk
+            sync[S_PREV_LO] = nlo
+            sync[S_PREV_HI] = nhi
+            sync[S_STOP] = stop
+            _atomic.store_release(sync, S_GEN, sweep + 1)
+        sweep += 1
+
+
+@numba.njit(cache=True, parallel=True, _nrt=False)
+def _run_workers(n_workers, last, pop_of, blocks, tabs, state, net, draw, out, sync):
+    """:func:`_run_serial` on ``n_workers`` threads that meet every sweep through ``sync``
+    (set up by :func:`run_steps`), not through numba's thread pool."""
+    for w in numba.prange(n_workers):
+        _worker(w, n_workers, last, pop_of, blocks, tabs, state, net, draw, out, sync)
+
+
+def run_steps(parallel, first, last, n_spk, pop_of, blocks, tabs, state, net, draw, out):
+    """Advance steps ``first .. last-1`` (fewer if the spike buffer fills: see
+    :func:`_run_serial`); returns (next step, spikes stored)."""
+    n_tot = state[0].size
+    if not (first < last and n_spk + n_tot <= out[3].size):
+        return first, n_spk
+    n_workers = worker_count() if parallel else 1
+    if n_workers < 2:
+        return _run_serial(first, last, n_spk, pop_of, blocks, tabs, state, net, draw, out)
+    sync = new_sync(blocks.shape[0], first, n_spk)
+    _run_workers(n_workers, last, pop_of, blocks, tabs, state, net, draw, out, sync)
+    return int(sync[S_STEP]), int(sync[S_N_SPK])

@@ -2,8 +2,9 @@
 
 Pathway names are **post, pre**: ``s_ei`` is the kick an I spike gives an E neuron. Pending
 kicks are kept per pathway in the order of :data:`snnreduce.params.PATHWAYS`
-(``ee, ie, ei, ii``): row ``2 * kind + q_post`` with kind 0 = excitatory (pre E),
-1 = inhibitory (pre I).
+(``ee, ie, ei, ii``): row ``q_pre * K + q_post``; a consumed kick is excitatory or
+inhibitory by its pre population's flag (``PopulationTables.inhibitory``), whatever the
+number of senders of each kind.
 
 Event-driven simulation (Gillespie's direct method). The event classes and their total rates:
 

@@ -29,8 +29,8 @@ Random numbers come from xoshiro256** streams inlined in the kernel (:mod:`._ran
 block of neurons (:func:`_blocks`), seeded from the run's Generator; every sampler is exact.
 A step is one sweep over the blocks (finishing the previous step's phases 4-5, then phases 1-3),
 on one thread or on worker threads that take blocks and meet every step through atomics
-(:func:`_worker`, the synchronisation in :mod:`._pool`, which says why), for networks of at
-least :data:`PARALLEL_MIN_N` neurons; the result depends only on the seed, never on threads or
+(:mod:`._pool`, which says why), for networks of at least :data:`PARALLEL_MIN_N` neurons;
+what a sweep does to a block is :mod:`._sweep`; the result depends only on the seed, never on threads or
 chunking.
 """
 
@@ -48,11 +48,12 @@ from .._threads import prefer_workqueue
 from ..params import ParameterError
 from ..populations import PATHWAY_POST, PATHWAY_PRE, kernel_population_table, tables
 from ..stimulus import external_drive
-from . import _atomic
 from . import _pool
 from . import _random as _rnd
-from ._common import (COL_LAMBDA, COL_S_EXC, COL_S_INH, COL_TAU_EXC, COL_TAU_INH,
-                      N_POPULATIONS, SpikeBuffer, asked_records, check_choice,
+from ._sweep import (C_DECAY, C_DT, C_P_EXIT, C_REVERSAL, C_THRESHOLD, D_CDF, D_LAM_DT,
+                     D_MODE, D_PMF, D_SD, GUIDE_RUN, M_DRIVE_FIRST, N_DRIVE, N_POPC, P_A,
+                     P_INH, P_ODDS, P_RATE, P_S, WINDOW, WINDOW_MAX_MEAN)
+from ._common import (COL_LAMBDA, N_POPULATIONS, SpikeBuffer, asked_records, check_choice,
                       check_engine_record, check_flag, check_no_unknown, initial_voltages,
                       n_steps_of, progress_bar, quenched_adjacency,
                       refractory_rule, start_voltages)
@@ -63,527 +64,12 @@ DRIVES = ("gaussian", "poisson")
 RECURRENT = ("expected", "sampled")
 CONSUMPTION = ("poisson", "binomial")
 
-# indices into the int "modes" array handed to the kernel
-_M_DRIVE, _M_RECURRENT, _M_CONSUMPTION, _M_QUENCHED, _M_FIXED_REFR, _M_REFR_STEPS, \
-    _M_REC_V, _M_REC_PENDING, _M_REC_REFR, _M_DRIVE_VARYING, _M_DRIVE_FIRST, \
-    _M_REC_STRIDE = range(12)
-# indices into the float "consts" array
-_C_THRESHOLD, _C_REVERSAL, _C_DT, _C_DECAY, _C_P_EXIT = range(5)
-
-
-# Columns of the per-population constant table handed to the kernel (row = post population).
-(_P_S_EXC, _P_S_INH, _P_RATE_EXC, _P_RATE_INH, _P_A_EXC, _P_A_INH, _P_ODDS_EXC,
- _P_ODDS_INH) = range(8)
-_N_POPC = 8
-# Columns of the external drive table ``drive[row, q, :]`` (see :func:`_drive_table`): the
-# step's mean kicks λ̄ dt, their sd √(λ̄ dt) (Gaussian drive) and Poisson(λ̄ dt)'s mode with
-# its pmf and CDF (Poisson drive). One row for a constant drive, one per step of the chunk
-# for a stimulus (row = step - modes[_M_DRIVE_FIRST]).
-_D_LAM_DT, _D_SD, _D_MODE, _D_PMF, _D_CDF = range(5)
-_N_DRIVE = 5
-# the kernel finds a pathway kind's column as the E column + kind (0: from E, 1: from I)
-assert _P_RATE_INH == _P_RATE_EXC + 1 and _P_ODDS_INH == _P_ODDS_EXC + 1
-
 #: smallest and largest block sizes (neurons; see :func:`_block_size`): each block has its own
 #: two random streams, so the result does not depend on how blocks are shared among threads.
 BLOCK_MIN = 100
 BLOCK_MAX = 1024
 #: networks with at least this many neurons may run on all numba threads (see _pool.SweepChooser).
 PARALLEL_MIN_N = 256
-#: unsigned array indices (see :func:`_sweep_block`)
-_U = np.uint64
-
-
-@numba.njit(cache=True, _nrt=False)
-def _sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, pop_of, blocks, tabs, state, net, draw,
-                 out):
-    """One block's share of a sweep: phases 4-5 of step ``step_c`` (``do_c``: new pending
-    kicks from that step's spikes, ``H <- max(0, H + new - c)``, refractory exit, voltage
-    record) and phases 1-3 of the next step (``do_a``: consumption draws, voltage update,
-    spikes written to ``scratch[block start:]``).
-
-    Phase 4-5 draws come from the block's stream ``2 b + 1`` and phase 1-3 draws from stream
-    ``2 b``, so fusing the two phases in one sweep (or not, at the ends of a kernel call)
-    never changes the numbers drawn. ``blk_out[b]``: spikes, pending from E, pending from I,
-    refractory neurons. ``prev_lo:prev_hi`` are step_c's spikes in ``spk_neuron``.
-
-    Array indices in the neuron loops are unsigned (``_U``): numba then skips the code that
-    maps negative indices, which is a third of the loops' instructions otherwise.
-    """
-    popc, zx, zr, tab_mode, tab_pmf, tab_cdf, n_tab, win_rows, win_lo, win_cdf, table, \
-        consts, modes, drive, _, _ = tabs
-    v, pend, refr, cons, inc, streams = state
-    indptr, indices, dense = net
-    cdf, guide, n_cdf = draw
-    scratch, blk_out, spk_neuron, rec_v = out[0], out[1], out[4], out[5]
-    M = consts[_C_THRESHOLD]
-    Mr = consts[_C_REVERSAL]
-    decay = consts[_C_DECAY]
-    p_exit = consts[_C_P_EXIT]
-    poisson_drive = modes[_M_DRIVE] == 1
-    sampled = modes[_M_RECURRENT] == 1
-    binomial = modes[_M_CONSUMPTION] == 1
-    quenched = modes[_M_QUENCHED] == 1
-    fixed_refr = modes[_M_FIXED_REFR] == 1
-    refr_steps = modes[_M_REFR_STEPS]
-    # the voltage record is sampled: row k holds the end of step (k + 1) m - 1
-    stride = modes[_M_REC_STRIDE]
-    rec_volt = modes[_M_REC_V] == 1 and (step_c + 1) % stride == 0
-    rec_row = (step_c + 1) // stride - 1
-    lo = blocks[b, 0]
-    hi = blocks[b, 1]
-    q = blocks[b, 2]
-    ia = 2 * b
-    ic = 2 * b + 1
-    # both streams' states live in scalars during the block (see _rnd.advance); stream
-    # ia is written back around the rare samplers that take a stream row
-    a0, a1, a2, a3 = _load_state(streams, ia)
-    c0, c1, c2, c3 = _load_state(streams, ic)
-    # the external drive of the step whose phases 1-3 this sweep runs (step_c + 1)
-    s = 0
-    if modes[_M_DRIVE_VARYING] == 1:
-        s = min(max(step_c + 1 - modes[_M_DRIVE_FIRST], 0), drive.shape[0] - 1)
-    lam_dt = drive[s, q, _D_LAM_DT]
-    sd = drive[s, q, _D_SD]
-    s_exc = popc[q, _P_S_EXC]
-    s_inh = popc[q, _P_S_INH]
-    a_exc = popc[q, _P_A_EXC]
-    a_inh = popc[q, _P_A_INH]
-    d_mode = int(drive[s, q, _D_MODE])
-    d_pmf = drive[s, q, _D_PMF]
-    d_cdf = drive[s, q, _D_CDF]
-    n_pop = N_POPULATIONS   # a compile-time constant: numba unrolls the loops over it
-    row_e = n_pop * q   # pathway rows q_post * n_pop + q_pre
-    row_i = row_e + 1
-    m_exc = n_cdf[row_e]
-    m_inh = n_cdf[row_i]
-    if do_c and quenched and dense.shape[0] > 0:
-        # dense adjacency (small networks): add the spiking neurons' rows, vectorised
-        for k in range(prev_lo, prev_hi):
-            j = _U(spk_neuron[k])
-            pre = _U(pop_of[j])
-            for n in range(_U(lo), _U(hi)):
-                inc[pre, n] += dense[j, n]
-    elif do_c and quenched:
-        # this block's share of the fan-out of step_c's spikes (rows sorted by target)
-        for k in range(prev_lo, prev_hi):
-            j = spk_neuron[k]
-            t = indptr[j]
-            end = indptr[j + 1]
-            top = end
-            while t < top:
-                mid = (t + top) >> 1
-                if indices[mid] < lo:
-                    t = mid + 1
-                else:
-                    top = mid
-            pre = pop_of[j]
-            while t < end and indices[t] < hi:
-                inc[pre, indices[t]] += 1
-                t += 1
-    # The block's work is split into simple loops over its neurons (phases 4-5, the two
-    # consumption draws, the voltage update): their iterations are independent, so the
-    # table loads of several neurons overlap instead of waiting behind branches.
-    pend_e = 0
-    pend_i = 0
-    n_refr = 0
-    if do_c:
-        for n in range(_U(lo), _U(hi)):
-            # ---- 4: new pending kicks from step_c's spikes, minus the consumed ones
-            if quenched:
-                new_e = inc[0, n]
-                new_i = inc[1, n]
-                inc[0, n] = 0
-                inc[1, n] = 0
-            else:
-                # exact inverse-CDF draws from the step's Binomial(spikes, P) tables
-                # (n_cdf < 0: P = 1, always -n_cdf; 0: no kicks)
-                new_e = -m_exc
-                if m_exc > 0:
-                    r, c0, c1, c2, c3 = _rnd.advance(c0, c1, c2, c3)
-                    u = _rnd.to_unit(r)
-                    new_e = _guided_inverse(u, cdf, row_e, guide[row_e, _U(u * (m_exc + 1))])
-                new_i = -m_inh
-                if m_inh > 0:
-                    r, c0, c1, c2, c3 = _rnd.advance(c0, c1, c2, c3)
-                    u = _rnd.to_unit(r)
-                    new_i = _guided_inverse(u, cdf, row_i, guide[row_i, _U(u * (m_inh + 1))])
-            h = pend[0, n] + new_e - cons[0, n]
-            h = h if h > 0 else 0
-            pend[0, n] = h
-            pend_e += h
-            h = pend[1, n] + new_i - cons[1, n]
-            h = h if h > 0 else 0
-            pend[1, n] = h
-            pend_i += h
-            # ---- 5: refractory exit, without branches on the neuron's state (a fifth of
-            # the neurons are refractory, at random: a branch would be mispredicted often);
-            # the exponential rule draws for every neuron and uses it for refractory ones
-            rf = refr[n]
-            if fixed_refr:
-                rf = rf - 1 if rf > 0 else 0
-            else:
-                r, c0, c1, c2, c3 = _rnd.advance(c0, c1, c2, c3)
-                rf = 0 if _rnd.to_unit(r) < p_exit else rf
-            refr[n] = rf
-            n_refr += rf > 0
-            if rec_volt:
-                rec_v[rec_row, n] = v[n]
-    cnt = 0
-    if do_a:
-        # ---- 1: consumption draws, exact: inversion of one uniform, by a branch-free
-        # search of the tabulated CDF window around the mean, else walking from the
-        # tabulated mode; rejection samplers beyond the tables
-        for kind in range(n_pop):
-            row = row_e + kind
-            rate = popc[q, _P_RATE_EXC + kind]
-            odds = popc[q, _P_ODDS_EXC + kind]
-            n_table = n_tab[row]
-            w_base = win_rows[row, 0]
-            w_hmax = win_rows[row, 1]
-            for n in range(_U(lo), _U(hi)):
-                h = pend[kind, n]
-                if h <= w_hmax:
-                    r, a0, a1, a2, a3 = _rnd.advance(a0, a1, a2, a3)
-                    u = _rnd.to_unit(r)
-                    o = _U(w_base + h)
-                    k = _window_search(win_cdf, o, u)
-                    if k < WINDOW and u >= win_cdf[o, _U(WINDOW)]:
-                        cons[kind, n] = win_lo[o] + k
-                        continue
-                elif h == 0:
-                    cons[kind, n] = 0
-                    continue
-                else:
-                    r, a0, a1, a2, a3 = _rnd.advance(a0, a1, a2, a3)
-                    u = _rnd.to_unit(r)
-                if h < n_table:
-                    if binomial:
-                        cons[kind, n] = _rnd.binomial_from_mode(
-                            u, h, odds, tab_mode[row, h], tab_pmf[row, h], tab_cdf[row, h])
-                    else:
-                        cons[kind, n] = _rnd.poisson_from_mode(
-                            u, h * rate, tab_mode[row, h], tab_pmf[row, h], tab_cdf[row, h])
-                else:
-                    _store_state(streams, ia, a0, a1, a2, a3)
-                    if binomial:
-                        cons[kind, n] = _rnd.binomial(streams[ia], h, rate)
-                    else:
-                        cons[kind, n] = _rnd.poisson(streams[ia], h * rate)
-                    a0, a1, a2, a3 = _load_state(streams, ia)
-        for n in range(_U(lo), _U(hi)):
-            # ---- 2: voltage update (refractory neurons ignore their input)
-            if refr[n] > 0:
-                continue
-            x = v[n]
-            r, a0, a1, a2, a3 = _rnd.advance(a0, a1, a2, a3)
-            if poisson_drive:
-                ext = float(_rnd.poisson_from_mode(_rnd.to_unit(r), lam_dt, d_mode, d_pmf,
-                                                   d_cdf))
-            else:
-                # _rnd.normal written out (a call passing the tables costs more than the
-                # draw)
-                zi = r & np.uint64(255)
-                zu = 2.0 * _rnd.to_unit(r) - 1.0
-                if abs(zu) < zr[zi]:
-                    z = zu * zx[zi]
-                else:
-                    _store_state(streams, ia, a0, a1, a2, a3)
-                    z = _rnd.normal_slow(streams[ia], int(zi), zu, zx, zr)
-                    a0, a1, a2, a3 = _load_state(streams, ia)
-                ext = lam_dt + sd * z
-            he = pend[0, n]
-            hi_ = pend[1, n]
-            if not sampled:
-                x = x * decay + ext + a_exc * he - a_inh * (x + Mr) * hi_
-            else:
-                x = x * decay + ext
-                re = min(cons[0, n], he)
-                ri = min(cons[1, n], hi_)
-                while re > 0 or ri > 0:
-                    if re > 0 and ri > 0:
-                        r, a0, a1, a2, a3 = _rnd.advance(a0, a1, a2, a3)
-                        exc = _rnd.to_unit(r) * (re + ri) < re
-                    else:
-                        exc = re > 0
-                    if exc:
-                        x += s_exc
-                        re -= 1
-                    else:
-                        x -= s_inh * (x + Mr)
-                        ri -= 1
-            # ---- 3: spike
-            if x > M:
-                v[n] = 0.0
-                refr[n] = refr_steps
-                scratch[lo + cnt] = n
-                cnt += 1
-            else:
-                v[n] = x
-    _store_state(streams, ia, a0, a1, a2, a3)
-    _store_state(streams, ic, c0, c1, c2, c3)
-    blk_out[b, 0] = cnt
-    blk_out[b, 1] = pend_e   # 1 + pre population: pending kicks from it
-    blk_out[b, 2] = pend_i
-    blk_out[b, 1 + n_pop] = n_refr
-
-
-@numba.njit(cache=True, inline="always")
-def _load_state(streams, i):
-    """Stream ``i``'s xoshiro state as four scalars (see _rnd.advance)."""
-    return streams[i, 0], streams[i, 1], streams[i, 2], streams[i, 3]
-
-
-@numba.njit(cache=True, inline="always")
-def _store_state(streams, i, s0, s1, s2, s3):
-    """Write a state held in scalars back to stream ``i``."""
-    streams[i, 0] = s0
-    streams[i, 1] = s1
-    streams[i, 2] = s2
-    streams[i, 3] = s3
-
-
-@numba.njit(cache=True, inline="always")
-def _window_search(win_cdf, o, u):
-    """``#{j < WINDOW : win_cdf[o, j] <= u}`` for a nondecreasing row, by four branch-free
-    binary-search steps (WINDOW = 2^4 - 1); ``o`` unsigned."""
-    k = 8 * (u >= win_cdf[o, _U(7)])
-    k += 4 * (u >= win_cdf[o, _U(k + 3)])
-    k += 2 * (u >= win_cdf[o, _U(k + 1)])
-    k += u >= win_cdf[o, _U(k)]
-    return k
-
-
-@numba.njit(cache=True, inline="always")
-def _guided_inverse(u, cdf, row, start):
-    """Smallest k >= start with cdf[row, k] > u: first GUIDE_RUN branch-free steps, then a
-    walk in the rare case that they did not get there. Rows of ``cdf`` must hold GUIDE_RUN
-    values >= 1 past their last point (see :func:`_binomial_cdf`). (The row is an index, not
-    a view: a view made in a loop costs two atomic reference counts.)"""
-    k = start
-    r = _U(row)
-    for _ in range(GUIDE_RUN):
-        k += u >= cdf[r, _U(k)]
-    while cdf[r, _U(k)] <= u:
-        k += 1
-    return k
-
-
-@numba.njit(cache=True, _nrt=False)
-def _binomial_cdf(n, p, out, guide, row):
-    """out[row, k] = P(Binomial(n, p) <= k) for k = 0..n (1 exactly from k = n on, through the
-    padding), 0 < p < 1, and a guide table (Chen & Asau): guide[row, j] = smallest k with
-    out[row, k] > j / (n + 1), so that an inverse-CDF draw starting at
-    guide[row, int(u (n + 1))] needs about two comparisons.
-
-    The pmf is evaluated once at the mode (log-gamma) and carried from there by its ratio
-    recurrence, down and up: no underflow for large n, one multiply per value (this runs
-    every step, between the threads' sweeps)."""
-    odds = p / (1.0 - p)
-    mode = min(n, int((n + 1) * p))
-    at_mode = math.exp(math.lgamma(n + 1.0) - math.lgamma(mode + 1.0)
-                       - math.lgamma(n - mode + 1.0) + mode * math.log(p)
-                       + (n - mode) * math.log1p(-p))
-    x = at_mode
-    out[row, mode] = x
-    for k in range(mode, 0, -1):
-        x *= k / ((n - k + 1) * odds)
-        out[row, k - 1] = x
-    x = at_mode
-    for k in range(mode, n):
-        x *= (n - k) * odds / (k + 1)
-        out[row, k + 1] = x
-    acc = 0.0
-    for k in range(n):
-        acc += out[row, k]
-        out[row, k] = min(acc, 1.0)  # a sum that rounds above 1 must not pass F(n) = 1
-    out[row, n:] = 1.0  # out[n] and the padding read by _guided_inverse
-    k = 0
-    step = 1.0 / (n + 1.0)
-    for j in range(n + 1):
-        while out[row, k] <= j * step:
-            k += 1
-        guide[row, j] = k
-
-
-@numba.njit(cache=True, _nrt=False)
-def _finish_records(step, n_blocks, blocks, blk_out, modes, pw_col, rec_pending, rec_refr):
-    # sums straight into the record rows (no temporary arrays: this runs every step); the
-    # records are sampled every m = modes[_M_REC_STRIDE] steps
-    stride = modes[_M_REC_STRIDE]
-    if (step + 1) % stride != 0:
-        return
-    step = (step + 1) // stride - 1
-    if modes[_M_REC_PENDING]:
-        # the pending kicks from population pre of block b's population q go to the record
-        # column pw_col[q, pre] (pathway order of PATHWAYS, post-pre)
-        n_pop = pw_col.shape[0]
-        for c in range(rec_pending.shape[1]):
-            rec_pending[step, c] = 0
-        for b in range(n_blocks):
-            q = blocks[b, 2]
-            for pre in range(n_pop):
-                rec_pending[step, pw_col[q, pre]] += blk_out[b, 1 + pre]
-    if modes[_M_REC_REFR]:
-        n_pop = pw_col.shape[0]
-        for q in range(rec_refr.shape[1]):
-            rec_refr[step, q] = 0
-        for b in range(n_blocks):
-            rec_refr[step, blocks[b, 2]] += blk_out[b, 1 + n_pop]
-
-
-@numba.njit(cache=True, _nrt=False)
-def _end_sweep(step, have_c, do_a, n_spk, last, n_tot, blocks, tabs, draw, out):
-    """The serial work between two sweeps, given the sweep just done (``have_c``, ``do_a``,
-    ``step``: the step whose phases 1-3 it ran): the records of step - 1; the spikes of
-    ``step`` into the spike buffer, its population counts and (annealed) the tables of its
-    new-kick binomials. Returns the next sweep's ``(step, have_c, do_a, n_spk, prev_lo,
-    prev_hi, stop)``; ``stop``: the call is over (``step`` is then the first step not begun).
-    """
-    modes, prob, pw_col = tabs[12], tabs[14], tabs[15]
-    cdf, guide, n_cdf = draw
-    scratch, blk_out, counts, spk_step, spk_neuron, _, rec_pending, rec_refr = out
-    n_blocks = blocks.shape[0]
-    if have_c:
-        _finish_records(step - 1, n_blocks, blocks, blk_out, modes, pw_col, rec_pending,
-                        rec_refr)
-    if not do_a:
-        return step, have_c, do_a, n_spk, 0, 0, True
-    # ---- spikes of this step, in neuron order (blocks are in neuron order)
-    prev_lo = n_spk
-    n_pop = prob.shape[0]
-    for q in range(n_pop):
-        counts[step, q] = 0
-    for b in range(n_blocks):
-        lo = blocks[b, 0]
-        c = blk_out[b, 0]
-        for k in range(c):
-            spk_step[n_spk] = step
-            spk_neuron[n_spk] = scratch[lo + k]
-            n_spk += 1
-        counts[step, blocks[b, 2]] += c
-    # ---- tables of this step's new-kick binomials (annealed), rows q_post * n_pop + q_pre
-    if modes[_M_QUENCHED] == 0:
-        for q in range(n_pop):
-            for qp in range(n_pop):
-                row = n_pop * q + qp
-                p = prob[q, qp]
-                m = counts[step, qp]
-                if m == 0 or p <= 0.0:
-                    n_cdf[row] = 0
-                elif p >= 1.0:
-                    n_cdf[row] = -m
-                else:
-                    _binomial_cdf(m, p, cdf, guide, row)
-                    n_cdf[row] = m
-    step += 1
-    do_a = step < last and n_spk + n_tot <= spk_step.size
-    return step, True, do_a, n_spk, prev_lo, n_spk, False
-
-
-@numba.njit(cache=True, _nrt=False)
-def _run_serial(first, last, n_spk, pop_of, blocks, tabs, state, net, draw, out):
-    """Advance steps ``first .. last-1`` on one thread; returns (next step, spikes stored).
-
-    Stops early, before a step, when the spike buffer could overflow during it (the caller
-    checked that the first step fits). Every call ends with the state of a whole step (the
-    last sweep only finishes the last step).
-    """
-    n_tot = state[0].size
-    step, have_c, do_a, prev_lo, prev_hi = first, False, True, 0, 0
-    while True:
-        for b in range(blocks.shape[0]):
-            _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, pop_of, blocks, tabs, state,
-                         net, draw, out)
-        step, have_c, do_a, n_spk, prev_lo, prev_hi, stop = _end_sweep(
-            step, have_c, do_a, n_spk, last, n_tot, blocks, tabs, draw, out)
-        if stop:
-            return step, n_spk
-
-
-@numba.njit(cache=True, _nrt=False)
-def _worker(w, n_workers, last, pop_of, blocks, tabs, state, net, draw, out, sync):
-    """Thread ``w`` of :func:`_run_workers`. Per sweep it runs the blocks of its own share
-    (so that a block's neurons stay in one core's cache) and then waits for the sweep's end;
-    if that takes longer than STEAL_PAUSES it takes any block nobody has taken yet. The thread
-    whose blocks complete the sweep does :func:`_end_sweep` and publishes the next sweep.
-
-    Blocks are taken, not assigned: a thread that starts late, or never, only means the others
-    take more, so the call cannot deadlock, and each block draws from its own streams, so
-    the result does not depend on who took what.
-    """
-    n_tot = state[0].size
-    n_blocks = blocks.shape[0]
-    own_lo = (w * n_blocks) // n_workers
-    own_hi = ((w + 1) * n_blocks) // n_workers
-    sweep = 0
-    while True:
-        spins = 0
-        while _atomic.load_acquire(sync, _pool.S_GEN) < sweep:
-            spins += 1
-            _pool.wait(spins)
-        if sync[_pool.S_STOP] == 1:
-            return
-        step = sync[_pool.S_STEP]
-        have_c = sync[_pool.S_HAVE_C] == 1
-        do_a = sync[_pool.S_DO_A] == 1
-        prev_lo = sync[_pool.S_PREV_LO]
-        prev_hi = sync[_pool.S_PREV_HI]
-        limit = (sweep + 1) * n_blocks
-        done = 0
-        for b in range(own_lo, own_hi):
-            if _pool.take(sync, b, sweep):
-                _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, pop_of, blocks, tabs,
-                             state, net, draw, out)
-                done += 1
-        # one count per thread and sweep: the thread whose count completes the sweep ends it
-        finisher = done > 0 and _atomic.fetch_add(sync, _pool.S_DONE, done) + done == limit
-        spins = 0
-        while not finisher and _atomic.load_acquire(sync, _pool.S_GEN) <= sweep:
-            spins += 1
-            if spins % _pool.STEAL_PAUSES == 0:
-                for b in range(n_blocks):
-                    if _pool.take(sync, b, sweep):
-                        _sweep_block(b, have_c, do_a, step - 1, prev_lo, prev_hi, pop_of, blocks,
-                                     tabs, state, net, draw, out)
-                        if _atomic.fetch_add(sync, _pool.S_DONE, 1) + 1 == limit:
-                            finisher = True
-                            break
-            _pool.wait(spins)
-        if finisher:
-            nxt, nhave, ndo, nspk, nlo, nhi, stop = _end_sweep(
-                step, have_c, do_a, sync[_pool.S_N_SPK], last, n_tot, blocks, tabs, draw, out)
-            sync[_pool.S_STEP] = nxt
-            sync[_pool.S_HAVE_C] = nhave
-            sync[_pool.S_DO_A] = ndo
-            sync[_pool.S_N_SPK] = nspk
-            sync[_pool.S_PREV_LO] = nlo
-            sync[_pool.S_PREV_HI] = nhi
-            sync[_pool.S_STOP] = stop
-            _atomic.store_release(sync, _pool.S_GEN, sweep + 1)
-        sweep += 1
-
-
-@numba.njit(cache=True, parallel=True, _nrt=False)
-def _run_workers(n_workers, last, pop_of, blocks, tabs, state, net, draw, out, sync):
-    """:func:`_run_serial` on ``n_workers`` threads that meet every sweep through ``sync``
-    (set up by :func:`_run_steps`), not through numba's thread pool."""
-    for w in numba.prange(n_workers):
-        _worker(w, n_workers, last, pop_of, blocks, tabs, state, net, draw, out, sync)
-
-
-def _run_steps(parallel, first, last, n_spk, pop_of, blocks, tabs, state, net, draw, out):
-    """Advance steps ``first .. last-1`` (fewer if the spike buffer fills: see
-    :func:`_run_serial`); returns (next step, spikes stored)."""
-    n_tot = state[0].size
-    if not (first < last and n_spk + n_tot <= out[3].size):
-        return first, n_spk
-    n_workers = _pool.worker_count() if parallel else 1
-    if n_workers < 2:
-        return _run_serial(first, last, n_spk, pop_of, blocks, tabs, state, net, draw, out)
-    sync = _pool.new_sync(blocks.shape[0], first, n_spk)
-    _run_workers(n_workers, last, pop_of, blocks, tabs, state, net, draw, out, sync)
-    return int(sync[_pool.S_STEP]), int(sync[_pool.S_N_SPK])
 
 
 def _consumption_tables(params, pops, binomial):
@@ -612,12 +98,6 @@ def _consumption_tables(params, pops, binomial):
     return mode, pmf, cdf, np.full(n_rows, cap, np.int64)
 
 
-#: consumption laws with mean up to this have window tables (see :func:`_window_tables`)
-WINDOW_MAX_MEAN = 30.0
-#: values per CDF window (a window row also holds the CDF below it, 16 doubles in all)
-WINDOW = 15
-#: branch-free steps after the guide-table start of a new-kick draw (see :func:`_guided_inverse`)
-GUIDE_RUN = 3
 
 
 def _window_tables(params, pops, binomial, tab_mode):
@@ -666,40 +146,43 @@ def _window_tables(params, pops, binomial, tab_mode):
     return win_rows, np.concatenate(los).astype(np.int64), np.concatenate(values)
 
 
-def _population_constants(params, table, binomial):
-    """The per-population constants of the kernel, shape (K, _N_POPC), from the columns of
-    ``table`` (:func:`snnreduce.populations.kernel_population_table`)."""
+def _population_constants(params, pops, binomial):
+    """The per-pathway constants of the kernel, ``popc[post, field, pre]`` of shape
+    (K, N_POPC, K), from ``pops`` (:func:`snnreduce.populations.tables`): kick, consumption
+    rate and odds, expected input per pending kick, inhibitory flag of the pre population."""
     dt = params.dt
     inv_span = 1.0 / (params.threshold + params.inhibitory_reversal)
-    popc = np.zeros((table.shape[0], _N_POPC))
-    for q in range(table.shape[0]):
-        tau_e, tau_i = table[q, COL_TAU_EXC], table[q, COL_TAU_INH]
-        s_inh = table[q, COL_S_INH] * inv_span  # times (V + M_r) gives S g(V)
-        popc[q, _P_S_EXC] = table[q, COL_S_EXC]
-        popc[q, _P_S_INH] = s_inh
-        if binomial:
-            p_e, p_i = -math.expm1(-dt / tau_e), -math.expm1(-dt / tau_i)
-            popc[q, _P_RATE_EXC], popc[q, _P_RATE_INH] = p_e, p_i
-            popc[q, _P_ODDS_EXC] = p_e / (1.0 - p_e) if p_e < 1.0 else np.inf
-            popc[q, _P_ODDS_INH] = p_i / (1.0 - p_i) if p_i < 1.0 else np.inf
-        else:
-            popc[q, _P_RATE_EXC], popc[q, _P_RATE_INH] = dt / tau_e, dt / tau_i
-        popc[q, _P_A_EXC] = table[q, COL_S_EXC] * dt / tau_e
-        popc[q, _P_A_INH] = s_inh * dt / tau_i
+    k = pops.n_populations
+    popc = np.zeros((k, N_POPC, k))
+    for q in range(k):
+        for p in range(k):
+            tau = pops.tau[q, p]
+            inhibitory = bool(pops.inhibitory[p])
+            # inhibitory: times (V + M_r) gives S g(V)
+            s = pops.kick[q, p] * inv_span if inhibitory else pops.kick[q, p]
+            popc[q, P_S, p] = s
+            popc[q, P_INH, p] = 1.0 if inhibitory else 0.0
+            if binomial:
+                rate = -math.expm1(-dt / tau)
+                popc[q, P_RATE, p] = rate
+                popc[q, P_ODDS, p] = rate / (1.0 - rate) if rate < 1.0 else np.inf
+            else:
+                popc[q, P_RATE, p] = dt / tau
+            popc[q, P_A, p] = s * dt / tau
     return popc
 
 
 def _drive_table(rates, dt, poisson):
-    """The external drive of each step and population, ``(n, 2, _N_DRIVE)``, from the rates
+    """The external drive of each step and population, ``(n, 2, N_DRIVE)``, from the rates
     ``(n, 2)`` (kicks/ms): λ dt, √(λ dt) and, for the Poisson drive (``poisson``), the mode
     of Poisson(λ dt) with its pmf and CDF (exact inversion from the mode)."""
     lam_dt = np.asarray(rates, np.float64) * dt
-    drive = np.zeros(lam_dt.shape + (_N_DRIVE,))
-    drive[..., _D_LAM_DT] = lam_dt
-    drive[..., _D_SD] = np.sqrt(lam_dt)
+    drive = np.zeros(lam_dt.shape + (N_DRIVE,))
+    drive[..., D_LAM_DT] = lam_dt
+    drive[..., D_SD] = np.sqrt(lam_dt)
     if poisson:
         mode, pmf, cdf = _rnd.poisson_mode_table(lam_dt)
-        drive[..., _D_MODE], drive[..., _D_PMF], drive[..., _D_CDF] = mode, pmf, cdf
+        drive[..., D_MODE], drive[..., D_PMF], drive[..., D_CDF] = mode, pmf, cdf
     return drive
 
 
@@ -832,7 +315,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     n_streams = 2 * blocks.shape[0]
     if resume:
         saved = state_arrays(initial_state, "stepped", {
-            "voltage": ((n_tot,), np.float64), "pending": ((2, n_tot), np.int64),
+            "voltage": ((n_tot,), np.float64), "pending": ((n_pop, n_tot), np.int64),
             "refractory_left": ((n_tot,), np.int64),
             "streams": ((n_streams, _rnd.STREAM_WORDS), np.uint64)})
         adjacency_rng = (rng_from_text(initial_state.get("adjacency_rng"), "adjacency_rng")
@@ -848,7 +331,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     dense = _dense_adjacency(indptr, indices, n_tot)
     # per-neuron state on whole cache lines (see _blocks)
     v = _pool.aligned_zeros(n_tot, np.float64)
-    pend = _pool.aligned_zeros((2, n_tot), np.int64)  # pending kicks from E (row 0), from I (row 1)
+    pend = _pool.aligned_zeros((n_pop, n_tot), np.int64)  # pending kicks, row = pre population
     refr = _pool.aligned_zeros(n_tot, np.int64)
     if resume:
         v[:] = saved["voltage"]
@@ -857,7 +340,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         streams = saved["streams"]
     else:
         v[:] = start_voltages(params, rng, initial_state, default=initial_voltages)
-    cons = _pool.aligned_zeros((2, n_tot), np.int64)  # kicks consumed in the step, same rows
+    cons = _pool.aligned_zeros((n_pop, n_tot), np.int64)  # kicks consumed in the step, same rows
     # quenched: new pending kicks of the step per pre population (row) and neuron
     inc = _pool.aligned_zeros((n_pop, n_tot if quenched else 0), np.int64)
     cdf = np.zeros((n_pop * n_pop, 1 if quenched else int(pops.sizes.max()) + 1 + GUIDE_RUN))
@@ -876,7 +359,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     poisson_drive = drive == "poisson"
     tab_mode, tab_pmf, tab_cdf, n_tab = _consumption_tables(params, pops, binomial)
     win_rows, win_lo, win_cdf = _window_tables(params, pops, binomial, tab_mode)
-    popc = _population_constants(params, table, binomial)
+    popc = _population_constants(params, pops, binomial)
     if not resume:
         # the dynamics' random streams: two per block, seeded from rng after the adjacency
         # and the initial voltages
@@ -914,13 +397,13 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
             target = min(n_steps, step + (probe_chunk if probe else chunk))
             if rates is not None:
                 # this chunk's drive (a table per chunk keeps the memory of a long run low)
-                modes[_M_DRIVE_FIRST] = step
+                modes[M_DRIVE_FIRST] = step
                 tabs = tabs[:13] + (_drive_table(rates[step:target], dt, poisson_drive),) \
                     + tabs[14:]
             started = time.perf_counter()
             out = (scratch, blk_out, counts, buf.key, buf.neuron, rec_v, rec_pending, rec_refr)
-            new_step, buf.n = _run_steps(parallel, step, target, buf.n, pop_of, blocks, tabs,
-                                         state, net, draw, out)
+            new_step, buf.n = _pool.run_steps(parallel, step, target, buf.n, pop_of, blocks,
+                                              tabs, state, net, draw, out)
             chooser.record(parallel, time.perf_counter() - started, new_step - step)
             bar.update((new_step - step) * dt)
             step = new_step

@@ -17,8 +17,8 @@ the error of the binning.
 
 ``closure`` (see :mod:`snnreduce.dsode.moments`) changes the recurrent variance terms:
 ``"paper"`` as above, ``"diffusion"`` ``2 dt S² σ²/τ`` in place of ``dt S² σ²/τ²``, and
-``"ou"`` none at all: every neuron n instead carries, for its excitatory and its inhibitory
-pathway, its own deviation η_n from the population mean h of the pending kicks, an
+``"ou"`` none at all: every neuron n instead carries, for each of its pathways (one per
+sender population), its own deviation η_n from the population mean h of the pending kicks, an
 Ornstein–Uhlenbeck process with correlation time τ whose variance across neurons is σ²
 (:func:`~snnreduce.dsode.moments.advance_deviation`), and receives the drift of its own
 pending count ``h + η_n``::
@@ -50,15 +50,16 @@ import math
 
 import numba
 import numpy as np
+from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from .._resume import (clock_of, clock_state, is_state, record_stride, rng_from_text, rng_text,
                       sampled_rows, state_arrays)
-from ..dsode.moments import (DEVIATION_CLOSURES, POP_LAMBDA, POP_N, POP_S_EXC,
-                             POP_S_INH, POP_TAU_EXC, POP_TAU_INH, SURROGATE_DEFAULT_CLOSURE,
-                             TAB_TAU, advance_deviation, advance_moments, check_closure,
-                             input_coefficients, pathway_table, population_table)
+from ..dsode.moments import (DEVIATION_CLOSURES, POP_LAMBDA, POP_N, SURROGATE_DEFAULT_CLOSURE,
+                             TAB_INHIBITORY, TAB_KICK, TAB_POST, TAB_PRE, TAB_TAU,
+                             advance_deviation, advance_moments, check_closure,
+                             input_coefficients_at, pathway_table, population_table)
 from ..params import ParameterError
-from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
+from ..populations import tables
 from ..stimulus import external_drive
 from ._common import (N_POPULATIONS, SpikeBuffer, asked_records, check_choice,
                       check_engine_record, check_no_unknown, initial_voltages, n_steps_of,
@@ -76,19 +77,18 @@ def _run_steps(rng, first, last, pk, pop, pw, dt, decay, threshold, p_exit, fixe
                rec_v, rec_h, rec_var, rec_refr, lam, stride):
     """Advance steps ``first .. last-1``; returns (next step, spikes stored).
 
-    ``eta`` is ``(2, N)``: each neuron's pending-kick deviation of its excitatory (row 0)
-    and inhibitory (row 1) pathway for closure "ou", or ``(0, 0)`` for the other closures.
-    ``lam`` is ``(n_steps, 2)``, the external rate of each step and population under a
-    stimulus (written into ``pop[q, POP_LAMBDA]`` before the step), or ``(0, 2)``: the
+    ``eta`` is ``(K, N)``: each neuron's pending-kick deviation of its pathway from pre
+    population p (row p) for closure "ou", or ``(0, 0)`` for the other closures.
+    ``lam`` is ``(n_steps, K)``, the external rate of each step and population under a
+    stimulus (written into ``pop[q, POP_LAMBDA]`` before the step), or ``(0, K)``: the
     constant ``pop`` rates. Records are stored at the end of steps i with
     ``(i + 1) % stride == 0``, row ``(i + 1) // stride - 1``.
-    ``pk`` = ``(offsets, pw_index, pw_post)``: population q holds the neurons
-    ``offsets[q] .. offsets[q+1] - 1``, pathway ``[post, pre]``
-    is moment ``pw_index[post, pre]`` (the order of PATHWAYS), whose post population is
-    ``pw_post[j]``.
+    ``pk`` = ``(offsets, pw_index)``: population q holds the neurons
+    ``offsets[q] .. offsets[q+1] - 1``, pathway ``[post, pre]`` is moment (row of ``pw``)
+    ``pw_index[post, pre]``.
     Stops early, before a step, when the spike buffer could overflow during it.
     """
-    offsets, pw_index, pw_post = pk
+    offsets, pw_index = pk
     n_pop = N_POPULATIONS   # a compile-time constant: numba unrolls the loops over it
     n_tot = v.size
     cap = spk_step.size
@@ -98,22 +98,33 @@ def _run_steps(rng, first, last, pk, pop, pw, dt, decay, threshold, p_exit, fixe
     n_pw = pw.shape[0]
     var_old = np.zeros(n_pw)
     e_pw = np.empty(n_pw)
+    # closure "ou": drift dt S/τ per unit of a neuron's own deviation, [post, pre], and
+    # whether the pre population inhibits (its deviation then scales with g(V))
+    k_dev = np.zeros((n_pop, n_pop))
+    inh = np.zeros(n_pop)
     for j in range(n_pw):
         e_pw[j] = math.exp(-dt / pw[j, TAB_TAU])
+        post = int(pw[j, TAB_POST])
+        pre = int(pw[j, TAB_PRE])
+        k_dev[post, pre] = dt * pw[j, TAB_KICK] / pw[j, TAB_TAU]
+        inh[pre] = pw[j, TAB_INHIBITORY]
     for step in range(first, last):
         if n_spk + n_tot > cap:
             return step, n_spk
         if lam.shape[0] > 0:
-            # the step's mean external rate: the drift and variance dt λ of input_coefficients
+            # the step's mean external rate: the drift and variance dt λ of the input
             for q in range(n_pop):
                 pop[q, POP_LAMBDA] = lam[step, q]
         for q in range(n_pop):
             lo = offsets[q]
             hi = offsets[q + 1]
-            a, b, c, d, g1, g0 = input_coefficients(q, h, var, pop, dt)
-            # per unit of a neuron's own deviation: drift dt S/τ of each pathway ("ou")
-            ax = dt * pop[q, POP_S_EXC] / pop[q, POP_TAU_EXC]
-            bx = dt * pop[q, POP_S_INH] / pop[q, POP_TAU_INH]
+            # (inlined: its senders' pathways are the rows pw_index[q])
+            a, b, c, d, g1, g0 = input_coefficients_at(q, pw_index[q], h, var, pop, pw, dt,
+                                                       pop[q, POP_LAMBDA])
+            # per-sender constants as tuples of the compile-time length n_pop (registers in
+            # the unrolled sender loop below, not loads per neuron)
+            k_s = to_fixed_tuple(k_dev[q], n_pop)
+            inh_s = to_fixed_tuple(inh, n_pop)
             count = 0
             for n in range(lo, hi):
                 if refr[n] > 0:
@@ -122,7 +133,15 @@ def _run_steps(rng, first, last, pk, pop, pw, dt, decay, threshold, p_exit, fixe
                 g = g1 * x + g0
                 s2 = c + d * g * g
                 if colored:
-                    x = x * decay + (a + ax * eta[0, n] - (b + bx * eta[1, n]) * g)
+                    # a + Σ_exc k η - (b + Σ_inh k η) g, senders in pre-population order
+                    ax = a
+                    bx = b
+                    for p in range(n_pop):
+                        if inh_s[p] != 0.0:
+                            bx += k_s[p] * eta[p, n]
+                        else:
+                            ax += k_s[p] * eta[p, n]
+                    x = x * decay + (ax - bx * g)
                 else:
                     x = x * decay + (a - b * g)
                 if s2 > 0.0:
@@ -144,13 +163,12 @@ def _run_steps(rng, first, last, pk, pop, pw, dt, decay, threshold, p_exit, fixe
         # loop over the neurons, without a population lookup per neuron)
         if colored:
             for q in range(n_pop):
-                jx = pw_index[q, 0]   # pathway qE (row 0 of eta: from E)
-                ji = pw_index[q, 1]   # pathway qI (row 1: from I)
+                j_s = to_fixed_tuple(pw_index[q], n_pop)   # row p of eta: the pathway from p
                 for n in range(offsets[q], offsets[q + 1]):
-                    eta[0, n] = advance_deviation(eta[0, n], e_pw[jx], var_old[jx], var[jx],
-                                                  rng.standard_normal())
-                    eta[1, n] = advance_deviation(eta[1, n], e_pw[ji], var_old[ji], var[ji],
-                                                  rng.standard_normal())
+                    for p in range(n_pop):
+                        j = j_s[p]
+                        eta[p, n] = advance_deviation(eta[p, n], e_pw[j], var_old[j], var[j],
+                                                      rng.standard_normal())
         for q in range(n_pop):
             count = 0
             for n in range(offsets[q], offsets[q + 1]):
@@ -170,7 +188,7 @@ def _run_steps(rng, first, last, pk, pop, pw, dt, decay, threshold, p_exit, fixe
                 rec_v[row, n] = v[n]
         if rec_h.shape[0] > 0:
             for j in range(n_pw):
-                rec_h[row, j] = h[j] * pop[pw_post[j], POP_N]
+                rec_h[row, j] = h[j] * pop[int(pw[j, TAB_POST]), POP_N]
         if rec_var.shape[0] > 0:
             for j in range(n_pw):
                 rec_var[row, j] = var[j]
@@ -246,21 +264,25 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     stride = record_stride(record_every, params.dt)
     pops = tables(params)
     n_tot = int(pops.offsets[-1])
-    pw_index = np.zeros((pops.n_populations, pops.n_populations), np.int64)
-    pw_index[PATHWAY_POST, PATHWAY_PRE] = np.arange(PATHWAY_POST.size)
-    pk = (pops.offsets.astype(np.int64), pw_index, PATHWAY_POST)
+    n_pop = pops.n_populations
+    pop = population_table(params)
+    pw = pathway_table(params, closure)
+    n_pw = pw.shape[0]
+    pw_index = np.zeros((n_pop, n_pop), np.int64)   # moment (row of pw) of pathway [post, pre]
+    pw_index[pw[:, TAB_POST].astype(np.int64), pw[:, TAB_PRE].astype(np.int64)] = np.arange(n_pw)
+    pk = (pops.offsets.astype(np.int64), pw_index)
     dt = params.dt
     n_steps = n_steps_of(t_end, dt)
     fixed, p_exit, refr_steps = refractory_rule(params)
     decay = math.exp(-dt / params.tau_m) if params.tau_m > 0 else 1.0
     if lam is None:
-        lam = np.zeros((0, 2))
+        lam = np.zeros((0, n_pop))
 
-    n_eta = (2, n_tot) if closure in DEVIATION_CLOSURES else (0, 0)
+    n_eta = (n_pop, n_tot) if closure in DEVIATION_CLOSURES else (0, 0)
     if resume:
         saved = state_arrays(initial_state, "surrogate", {
             "voltage": ((n_tot,), np.float64), "refractory_left": ((n_tot,), np.int64),
-            "pending_mean": ((4,), np.float64), "pending_var": ((4,), np.float64),
+            "pending_mean": ((n_pw,), np.float64), "pending_var": ((n_pw,), np.float64),
             "deviation": (n_eta, np.float64)})
         rng = rng_from_text(initial_state.get("rng"), "rng")
         v, refr = saved["voltage"], saved["refractory_left"]
@@ -268,17 +290,15 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
     else:
         v = start_voltages(params, rng, initial_state, default=initial_voltages)
         refr = np.zeros(n_tot, np.int64)
-        h = np.zeros(4)
-        var = np.zeros(4)
+        h = np.zeros(n_pw)
+        var = np.zeros(n_pw)
         eta = np.zeros(n_eta)
-    counts = np.zeros((n_steps, 2), np.int64)
+    counts = np.zeros((n_steps, n_pop), np.int64)
     n_rows = sampled_rows(n_steps, stride)
     rec_v = np.zeros((n_rows, n_tot) if "voltage" in record else (0, 0), np.float32)
-    rec_h = np.zeros((n_rows, 4) if "pending" in record else (0, 0))
-    rec_var = np.zeros((n_rows, 4) if "pending_var" in record else (0, 0))
-    rec_refr = np.zeros((n_rows, 2) if "refractory" in record else (0, 0), np.int64)
-    pop = population_table(params, closure)
-    pw = pathway_table(params)
+    rec_h = np.zeros((n_rows, n_pw) if "pending" in record else (0, 0))
+    rec_var = np.zeros((n_rows, n_pw) if "pending_var" in record else (0, 0))
+    rec_refr = np.zeros((n_rows, n_pop) if "refractory" in record else (0, 0), np.int64)
 
     chunk = max(1, min(n_steps, 2_000_000 // n_tot))
     buf = SpikeBuffer(int(n_tot * chunk * dt * 0.2) + 4 * n_tot)
