@@ -17,26 +17,20 @@ import numpy as np
 import xarray as xr
 
 from snnreduce import models
-from snnreduce.analysis.peaks import PeakSequence, period2_alternation
+from snnreduce.analysis.peaks import PeakSequence, period2_alternation, sweep_peak_heights
 
 WINDOW_RULE = 0.5  # alternation at or above this: period 2 (docs/validation.md)
 RANGES = ((0.5, 0.92), (0.93, 1.0), (0.5, 1.0))
 
 
-def _peaks(ds, model, seed, i) -> PeakSequence:
-    heights = ds.peak_height.sel(model=model, seed=seed).values[i]
-    heights = heights[np.isfinite(heights)]
-    return PeakSequence(population="E", times=np.full(heights.size, np.nan), heights=heights,
-                        height=float("nan"))
-
-
 def per_point(ds, model: str) -> tuple[np.ndarray, np.ndarray]:
     """(alternation, mean |Δ peak height|) per P^EI, means over the model's seeds (the first
     seed only for a deterministic model: its seeds are the same run)."""
-    seeds = ds.seed.values[:1] if models.get(model).deterministic else ds.seed.values
+    n_seeds = 1 if models.get(model).deterministic else ds.seed.size
     alt, gap = [], []
-    for i in range(ds.p_ei.size):
-        runs = [_peaks(ds, model, s, i) for s in seeds]
+    for per_seed in sweep_peak_heights(ds, "p_ei", model):
+        runs = [PeakSequence(population="E", times=np.full(h.size, np.nan), heights=h,
+                             height=float("nan")) for h in per_seed[:n_seeds]]
         alt.append(np.mean([period2_alternation(r) for r in runs]))
         gap.append(np.mean([np.abs(r.differences).mean() if r.heights.size > 1 else np.nan
                             for r in runs]))

@@ -501,17 +501,26 @@ def test_period2_alternation_tells_period_two_from_period_one():
     assert np.isnan(period2_alternation(counts[:500], None, dt=dt, discard=0.0))
 
 
-def test_period2_alternation_reads_a_peak_sequence_with_nan_padding():
+def test_sweep_peak_heights_drop_the_padding_and_feed_the_alternation():
     """A sweep file stores peak heights NaN-padded to the longest run; the padding must not
     count as peaks (NaN differences would make every flip test false)."""
-    from snnreduce.analysis import period2_alternation
-    from snnreduce.analysis.peaks import PeakSequence
+    import xarray as xr
 
-    heights = np.tile([3.0, 1.0], 20)
-    padded = np.concatenate([heights, np.full(15, np.nan)])
-    peaks = PeakSequence(population="E", times=np.arange(padded.size) * 20.0, heights=padded,
-                         height=0.5)
+    from snnreduce.analysis import (PeakSequence, period2_alternation, pooled_peak_differences,
+                                    sweep_peak_heights)
+
+    alternating = np.tile([3.0, 1.0], 20)
+    flat = np.concatenate([np.ones(30), np.full(10, np.nan)])
+    padded = np.stack([np.concatenate([alternating, np.full(0, np.nan)]), flat])  # (p_ei, peak)
+    ds = xr.Dataset({"peak_height": (("p_ei", "model", "seed", "peak"),
+                                     padded[:, None, None, :])},
+                    coords={"p_ei": [0.8, 0.9], "model": ["snn"], "seed": [0]})
+    heights = sweep_peak_heights(ds, "p_ei", "snn")
+    assert [h.size for per in heights for h in per] == [40, 30]
+    peaks = PeakSequence(population="E", times=np.zeros(40), heights=heights[0][0], height=0.5)
     assert period2_alternation(peaks) == 1.0
-    flat = PeakSequence(population="E", times=np.arange(40) * 20.0, heights=np.ones(40),
-                        height=0.5)
-    assert period2_alternation(flat) == 0.0
+    flat_peaks = PeakSequence(population="E", times=np.zeros(30), heights=heights[1][0],
+                              height=0.5)
+    assert period2_alternation(flat_peaks) == 0.0
+    pooled = pooled_peak_differences(ds, "p_ei", "snn")
+    assert np.array_equal(np.abs(pooled[0]), np.full(39, 2.0)) and not pooled[1].any()

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import models as registry
 from ._files import atomic_write
-from .analysis import peak_sequence, population_rate, spectrum
+from .analysis import peak_sequence, pooled_peak_differences, population_rate, spectrum
 from .analysis.response import combine_linear_responses
 from .result import model_of
 
@@ -454,18 +454,6 @@ def result_figure(result, window=None):
     return fig
 
 
-def _peak_differences_by_value(ds, param, model):
-    """For each value of ``param``: successive E peak-height differences pooled over seeds."""
-    heights = ds["peak_height"].sel(model=model)
-    other = [d for d in heights.dims if d not in (param, "seed", "peak")]
-    heights = heights.isel({d: 0 for d in other}).transpose(param, "seed", "peak").values
-    out = []
-    for per_value in heights:
-        diffs = [np.diff(h[np.isfinite(h)]) for h in per_value]
-        out.append(np.concatenate(diffs) if diffs else np.empty(0))
-    return out
-
-
 def _fractions(diffs, y_edges):
     """Histogram of each value's differences as fractions of that value's count: (n_values, n_bins)."""
     hist = np.array([np.histogram(d, bins=y_edges)[0] for d in diffs], dtype=float)
@@ -505,7 +493,7 @@ def bifurcation_figure(ds, param: str, network: str | None = None, reduction: st
     if not rows:
         raise ValueError(f"the sweep holds none of the models to draw; it has {models}")
     x = np.asarray(ds[param].values, dtype=float)
-    diffs = {m: _peak_differences_by_value(ds, param, m) for m in rows}
+    diffs = {m: pooled_peak_differences(ds, param, m) for m in rows}
     pooled = np.concatenate([d for m in rows for d in diffs[m]] or [np.zeros(1)])
     span = max(np.nanmax(np.abs(pooled)) if pooled.size else 1.0, 1e-9) * 1.05
     y_edges = np.linspace(-span, span, 121)

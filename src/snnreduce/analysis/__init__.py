@@ -10,7 +10,8 @@ from ._common import centred_box_mean, discard_steps, window_half_steps
 from .attractor import AttractorCoordinates, attractor_coordinates, count_above
 from .events import MFE, mfe
 from .neo_export import density_to_neo, rates_to_neo, to_neo, to_neo_block
-from .peaks import PeakSequence, peak_differences, peak_sequence, period2_alternation
+from .peaks import (PeakSequence, peak_differences, peak_sequence, period2_alternation,
+                    pooled_peak_differences, sweep_peak_heights)
 from .rates import firing_rate, firing_rates, population_rate
 from .response import (LinearResponse, StepResponse, across_seeds, combine_linear_responses,
                        linear_response, step_response)
@@ -25,4 +26,5 @@ __all__ = [
     "summarize",
 ]
 __all__ += ["step_response", "StepResponse", "linear_response", "LinearResponse",
-            "combine_linear_responses", "across_seeds", "discard_steps", "centred_box_mean", "window_half_steps", "period2_alternation"]
+            "combine_linear_responses", "across_seeds", "discard_steps", "centred_box_mean", "window_half_steps", "period2_alternation",
+           "sweep_peak_heights", "pooled_peak_differences"]

@@ -9,7 +9,8 @@ from scipy.signal import find_peaks
 
 from ._common import centred_box_mean, check_number, population_series, window_half_steps
 
-__all__ = ["PeakSequence", "peak_sequence", "peak_differences", "period2_alternation"]
+__all__ = ["PeakSequence", "peak_sequence", "peak_differences", "period2_alternation",
+           "sweep_peak_heights", "pooled_peak_differences"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,15 +122,33 @@ def period2_alternation(source, population: str | None = "E", *, big: float = 0.
     ``big`` times the mean peak height: near 1 for a period-2 cycle, small for period 1 or
     noise (the definition docs/validation.md uses). NaN with fewer than 4 peaks.
 
-    ``source`` is a PeakSequence (e.g. a sweep file's ``peak_height`` row) or anything
+    ``source`` is a PeakSequence (e.g. from :func:`sweep_peak_heights`) or anything
     :func:`peak_sequence` accepts, with its ``kwargs``.
     """
     if not isinstance(source, PeakSequence):
         source = peak_sequence(source, population, **kwargs)
-    heights = source.heights[np.isfinite(source.heights)]  # a sweep row is NaN-padded
+    heights = source.heights
     d = np.diff(heights)
     if d.size < 3:
         return float("nan")
     large = np.abs(d) > big * np.mean(heights)
     flips = (np.sign(d[1:]) != np.sign(d[:-1])) & large[1:] & large[:-1]
     return float(np.mean(flips))
+
+
+def sweep_peak_heights(ds, param: str, model: str) -> list[list[np.ndarray]]:
+    """E peak heights of a sweep file's runs: ``[value of param][seed]`` -> 1-D array,
+    spikes per ms (the NaN padding of the file's ``peak`` dimension removed; any other grid
+    dimension at its first value)."""
+    heights = ds["peak_height"].sel(model=model)
+    other = [d for d in heights.dims if d not in (param, "seed", "peak")]
+    heights = heights.isel({d: 0 for d in other}).transpose(param, "seed", "peak").values
+    return [[h[np.isfinite(h)] for h in per_value] for per_value in heights]
+
+
+def pooled_peak_differences(ds, param: str, model: str) -> list[np.ndarray]:
+    """For each value of ``param`` of a sweep file: the successive E peak-height differences
+    of every seed's run, pooled (spikes per ms)."""
+    return [np.concatenate([np.diff(h) for h in per_value]) if per_value else np.empty(0)
+            for per_value in sweep_peak_heights(ds, param, model)]
+

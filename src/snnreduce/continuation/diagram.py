@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..analysis.peaks import pooled_peak_differences
 from ..dsode.state import map_options
 from ..params import NetworkParams, ParameterError
 from .branch import Branch, SpecialPoint, continue_branch
@@ -581,10 +582,7 @@ def _network_histogram(ax, fig, ds, param, model, LogNorm):
     if model not in models:
         model = next((m for m in ("snn", "markov", "surrogate", "dsode-fs") if m in models),
                      models[0])
-    heights = ds["peak_height"].sel(model=model)
-    other = [d for d in heights.dims if d not in (param, "seed", "peak")]
-    heights = heights.isel({d: 0 for d in other}).transpose(param, "seed", "peak").values
-    diffs = [np.concatenate([np.diff(h[np.isfinite(h)]) for h in per]) for per in heights]
+    diffs = pooled_peak_differences(ds, param, model)
     x = np.asarray(ds[param].values, dtype=float)
     span = max(max((np.abs(d).max() for d in diffs if d.size), default=1.0), 1e-9) * 1.05
     y_edges = np.linspace(-span, span, 121)
