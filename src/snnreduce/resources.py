@@ -24,7 +24,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ._resume import record_stride
+from ._resume import record_stride, sampled_rows
 from .params import NetworkParams, ParameterError
 from .result import RECORD_DIMS
 from .stimulus import as_stimulus
@@ -269,7 +269,8 @@ def _record_parts(engine: str, record: Iterable[str], params, n_steps: int,
     records are sampled every ``m`` steps with ``record_every`` (``n_steps // m`` rows of the
     "time" dimension; population counts and spikes, not records, are never sampled)."""
     itemsize = RECORD_ITEMSIZE.get(engine, {})
-    sizes = {"time": n_steps // _record_stride(params, options or {}), "neuron": params.n_e + params.n_i, "pathway": 4, "population": 2,
+    sizes = {"time": sampled_rows(n_steps, _record_stride(params, options or {})),
+             "neuron": params.n_e + params.n_i, "pathway": 4, "population": 2,
              "bin": n_bins, "bin_edge": n_bins + 1}
     record = tuple(record)
     if {"bin_count", "bin_mean"} & set(record) and "bin_edges" in itemsize:
@@ -387,16 +388,12 @@ def _dsode(params, t_end, record, options):
     return parts
 
 
-#: Keywords of the engine contract every run takes besides the engine's own options.
-_CONTRACT = ("stimulus", "t_start", "initial_state", "record_every")
-
-
 def _fokker_planck(params, t_end, record, options):
-    from .baselines.fokker_planck import check_options
+    from .baselines.fokker_planck import RUN_ARGUMENTS, check_options
 
     try:
         # the run contract's keywords are not the solver's options
-        own = {k: v for k, v in options.items() if k not in _CONTRACT}
+        own = {k: v for k, v in options.items() if k not in RUN_ARGUMENTS}
         n_cells = check_options(params, own)["n_cells"]
     except ParameterError:
         n_cells = 0  # the solver refuses these options itself, with or without the check

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from . import models as registry
+from ._resume import record_stride, sampled_rows
 from ._version import __version__
 from .dataset import result_to_dataset, save_result
 from .metadata import RECORD_DIMS, SAMPLED_RECORDS
@@ -136,8 +137,13 @@ class Result:
         """
         if self.record_every is None:
             return self.time
-        m = int(round(self.record_every / self.dt))
-        return self.t_start + (np.arange(self.n_steps // m) + 1.0) * m * self.dt
+        m = self.record_stride
+        return self.t_start + (np.arange(sampled_rows(self.n_steps, m)) + 1.0) * m * self.dt
+
+    @property
+    def record_stride(self) -> int:
+        """Steps between two rows of the time-sampled records (1: every step)."""
+        return record_stride(self.record_every, self.dt)
 
     @property
     def has_spikes(self) -> bool:
@@ -187,7 +193,7 @@ class Result:
         if abs(later.t_start - end) > 1e-6 * self.dt:
             raise ParameterError(f"concat: the later run starts at t = {later.t_start:g} ms, "
                                  f"not where this one ends ({end:g} ms)")
-        if self.record_every is not None and self.n_steps % round(self.record_every / self.dt):
+        if self.n_steps % self.record_stride:
             raise ParameterError("concat: this run's length is not a whole number of "
                                  "record_every intervals, so its sampled records do not join")
         records = {}
