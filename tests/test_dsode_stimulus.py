@@ -170,6 +170,16 @@ def test_mass_is_conserved_under_any_stimulus(params, e, i, noise, closure, rule
 
 
 # ----------------------------------------------------------------------------- the batch
+def test_batch_reads_a_list_of_strings_as_one_stimulus():
+    # as_stimulus reads ["E:...", "I:..."] as one stimulus (its parts): every set gets it,
+    # not one part per set
+    params = sr.NetworkParams.preset("reference")
+    parts = ["E:lambda+step(at=0,amp=5)", "I:lambda"]
+    single = run(params, t_end=30.0, stimulus=parse_stimulus("; ".join(parts)))
+    for got in run_batch([params, params], t_end=30.0, stimulus=parts):
+        assert np.array_equal(got["population_counts"], single["population_counts"])
+
+
 def test_batch_takes_one_stimulus_per_set():
     sets = [sr.NetworkParams.preset("reference"),
             sr.NetworkParams.preset("lcy-synchronous", dt=0.05),

@@ -364,7 +364,8 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     Same options and return value as :func:`run` (one dict per set, in order); sets may
     differ in any parameter, including ``dt`` and the number of bins. ``threads`` caps the
     numba threads used (default: numba's setting). ``stimulus`` and ``initial_state`` are
-    one value for every set, or a list with one per set (None: the constant drive / the
+    one value for every set (a list of strings is one stimulus, a nested list of numbers one
+    state array), or a list with one per set (None: the constant drive / the
     parameters' initial state); each set's stimulus gives its own per-step rates (its
     ``lambda`` terms are its own λ_Q, its steps its own dt).
     """
@@ -475,10 +476,23 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
 
 def _per_set(name, value, n_sets):
     """``value`` for each of ``n_sets`` sets: a list/tuple of one per set, else the one value
-    repeated (an initial-state array is one value)."""
-    if isinstance(value, (list, tuple)):
+    repeated. A list of strings is one stimulus (its parts, as :func:`as_stimulus` reads
+    it) and a numeric nested list one initial-state array, not one value per set."""
+    parts = isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value)
+    if isinstance(value, (list, tuple)) and not parts and not _numeric(value):
         if len(value) != n_sets:
             raise ParameterError(f"{name} must be one value or a list of one per parameter set "
                                  f"({n_sets}), got a list of {len(value)}")
         return list(value)
     return [value] * n_sets
+
+
+def _numeric(value) -> bool:
+    """Whether a list is one initial-state array given as nested lists (neurons per bin,
+    shape (populations, bins); a list of such arrays, one per set, stacks to 3-D)."""
+    try:
+        array = np.asarray(value)
+    except ValueError:  # ragged: per-set states of different shapes
+        return False
+    return array.dtype.kind in "biuf" and array.ndim <= 2
+
