@@ -142,6 +142,26 @@ def test_newton_picard_step_is_dense_newton_for_a_full_basis_and_converges_other
     assert np.max(np.abs(jac @ u + b - u)) < 1e-10
 
 
+def test_bordered_newton_picard_step_is_the_dense_one_when_j_lives_on_the_basis():
+    # J = J V Vᵀ exactly (J = V H Vᵀ): then the Newton–Picard step of the bordered system is
+    # the dense bordered Newton step, for a basis V that is invariant or not
+    from snnreduce.continuation.subspace import Linearisation
+
+    rng = np.random.default_rng(4)
+    n, m = 40, 5
+    v = np.linalg.qr(rng.standard_normal((n, m)))[0]
+    for jv in (v @ rng.standard_normal((m, m)),                         # invariant: J V = V H
+               rng.standard_normal((n, m))):                            # not invariant
+        jac = jv @ v.T
+        g_t, border, rhs = rng.standard_normal(n), rng.standard_normal(n + 1), \
+            rng.standard_normal(n + 1)
+        full = np.zeros((n + 1, n + 1))
+        full[:n, :n], full[:n, n], full[n] = jac - np.eye(n), g_t, border
+        lin = Linearisation(basis=v, image=jv, ritz=np.linalg.eigvals(v.T @ jv),
+                            vectors_=None, g_t=g_t)
+        assert np.allclose(lin.solver(border)(rhs), np.linalg.solve(full, rhs), atol=1e-10)
+
+
 def test_period_doubling_located_with_the_subspace_linearisation():
     # a logistic coordinate driving a 59-dimensional contracting tail (no feedback): the
     # multipliers are 2 - r and those of the tail, so the period doubling is at r = 3

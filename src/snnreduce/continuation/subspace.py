@@ -176,8 +176,9 @@ class Linearisation:
             w_u, w_t = border[:-1], border[-1]
             p_gt = self._complement(self.g_t)
             a[:m, m] = v.T @ self.g_t
-            a[m, :m] = w_u @ v - w_u @ p_jv
-            a[m, m] = w_t - w_u @ p_gt
+            # the border row of x_u = V a + b: w_u (V + P J V) a + (w_t + w_u P g_t) x_t
+            a[m, :m] = w_u @ v + w_u @ p_jv
+            a[m, m] = w_t + w_u @ p_gt
         lu = _lu(a)
 
         def solve(rhs):
