@@ -68,7 +68,8 @@ def sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, pop_of, blocks, tabs, s
 
     Phase 4-5 draws come from the block's stream ``2 b + 1`` and phase 1-3 draws from stream
     ``2 b``, so fusing the two phases in one sweep (or not, at the ends of a kernel call)
-    never changes the numbers drawn. ``blk_out[b]``: spikes, pending from E, pending from I,
+    never changes the numbers drawn. ``blk_out[b]``: spikes, pending from E, pending from I
+    (on recorded steps of the pending record only),
     refractory neurons. ``prev_lo:prev_hi`` are step_c's spikes in ``spk_neuron``.
 
     Array indices in the neuron loops are unsigned (``_U``): numba then skips the code that
@@ -313,13 +314,14 @@ def sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, pop_of, blocks, tabs, s
     _store_state(streams, ia, a0, a1, a2, a3)
     _store_state(streams, ic, c0, c1, c2, c3)
     blk_out[b, 0] = cnt
-    # 1 + pre population: the block's pending kicks from it (after phase 4; 0 without it)
-    for p in range(n_pop):
-        total_p = 0
-        if do_c:
+    # 1 + pre population: the block's pending kicks from it (after phase 4), summed only for
+    # a step the pending record keeps (nothing else reads them)
+    if do_c and modes[M_REC_PENDING] == 1 and (step_c + 1) % stride == 0:
+        for p in range(n_pop):
+            total_p = 0
             for n in range(_U(lo), _U(hi)):
                 total_p += pend[p, n]
-        blk_out[b, 1 + p] = total_p
+            blk_out[b, 1 + p] = total_p
     blk_out[b, 1 + n_pop] = n_refr
 
 
