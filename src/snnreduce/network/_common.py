@@ -118,15 +118,13 @@ def initial_voltages(params, rng: np.random.Generator, integer: bool = False) ->
     return rng.uniform(0.0, params.threshold, size=n)
 
 
-# ----------------------------------------------------------------------------- adjacency
-def start_voltages(params, rng, initial_state, *, integer: bool = False,
-                   default=None) -> np.ndarray:
-    """Voltages at the run's start, float64 (N,): ``default(params, rng)`` when
+def start_voltages(params, rng, initial_state, *, integer: bool = False) -> np.ndarray:
+    """Voltages at the run's start, float64 (N,): :func:`initial_voltages` when
     ``initial_state`` is None, else the given array, checked: shape (n_e + n_i,) (E first),
     finite, ``-inhibitory_reversal <= V < threshold`` (and integers for ``integer``)."""
     n = params.n_e + params.n_i
     if initial_state is None:
-        return default(params, rng)
+        return initial_voltages(params, rng, integer=integer)
     try:
         v = np.array(initial_state, dtype=np.float64)
     except (TypeError, ValueError):
@@ -240,6 +238,7 @@ def _adjacency_kernel(rng, offsets, pop_of, prob, fixed_indegree):
     return indptr, indices
 
 
+# ----------------------------------------------------------------------------- adjacency
 def quenched_adjacency(params, rng: np.random.Generator,
                        fixed_indegree: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The fixed random adjacency of a quenched network, CSR by presynaptic neuron.

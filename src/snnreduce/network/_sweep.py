@@ -48,6 +48,9 @@ N_POPC = 5
 # for a stimulus (row = step - modes[M_DRIVE_FIRST]).
 D_LAM_DT, D_SD, D_MODE, D_PMF, D_CDF = range(5)
 N_DRIVE = 5
+# Positions in the ``tabs`` tuple the kernels receive (stepped.run builds it; the drive table
+# is replaced per chunk under a stimulus)
+T_MODES, T_DRIVE, T_PROB, T_PW_COL = 11, 12, 13, 14
 #: consumption laws with mean up to this have window tables (see ``stepped._window_tables``)
 WINDOW_MAX_MEAN = 30.0
 #: values per CDF window (a window row also holds the CDF below it, 16 doubles in all)
@@ -75,8 +78,8 @@ def sweep_block(b, do_c, do_a, step_c, prev_lo, prev_hi, pop_of, blocks, tabs, s
     Array indices in the neuron loops are unsigned (``_U``): numba then skips the code that
     maps negative indices, which is a third of the loops' instructions otherwise.
     """
-    popc, zx, zr, tab_mode, tab_pmf, tab_cdf, n_tab, win_rows, win_lo, win_cdf, table, \
-        consts, modes, drive, _, _ = tabs
+    popc, zx, zr, tab_mode, tab_pmf, tab_cdf, n_tab, win_rows, win_lo, win_cdf, consts, \
+        modes, drive, _, _ = tabs
     v, pend, refr, cons, inc, streams = state
     indptr, indices, dense = net
     cdf, guide, n_cdf = draw
@@ -437,7 +440,7 @@ def end_sweep(step, have_c, do_a, n_spk, last, n_tot, blocks, tabs, draw, out):
     new-kick binomials. Returns the next sweep's ``(step, have_c, do_a, n_spk, prev_lo,
     prev_hi, stop)``; ``stop``: the call is over (``step`` is then the first step not begun).
     """
-    modes, prob, pw_col = tabs[12], tabs[14], tabs[15]
+    modes, prob, pw_col = tabs[T_MODES], tabs[T_PROB], tabs[T_PW_COL]
     cdf, guide, n_cdf = draw
     scratch, blk_out, counts, spk_step, spk_neuron, _, rec_pending, rec_refr = out
     n_blocks = blocks.shape[0]

@@ -39,7 +39,7 @@ from ..params import ParameterError
 from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
 from ..stimulus import as_stimulus, external_drive
 from ._common import (N_POPULATIONS, SpikeBuffer, asked_records, check_choice,
-                      check_engine_record, check_flag, check_no_unknown, initial_voltages,
+                      check_engine_record, check_flag, check_no_unknown,
                       n_steps_of, progress_bar, quenched_adjacency, start_voltages)
 
 __all__ = ["run", "VOLTAGES"]
@@ -522,8 +522,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         st_i[_S_BOUNDARY] = 0
         st_i[_S_FIRST] = clock.first
     else:
-        v = start_voltages(params, rng, initial_state, integer=integer,
-                           default=lambda p, r: initial_voltages(p, r, integer=integer))
+        v = start_voltages(params, rng, initial_state, integer=integer)
         last_t = np.full(n_tot, clock.t_origin)
         h = np.zeros((n_pop, n_tot), np.int64)    # [pre population, neuron]: pending kicks
         fen = np.zeros((n_rows, size + 1), np.int64)
@@ -559,11 +558,11 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
                       "pending" in record, "refractory" in record, thinned,
                       stride], np.int64)
 
-    counts = np.zeros((n_steps, 2), np.int64)
+    counts = np.zeros((n_steps, n_pop), np.int64)
     n_rows = sampled_rows(n_steps, stride)
     rec_v = np.zeros((n_rows, n_tot) if "voltage" in record else (0, 0), np.float32)
-    rec_pending = np.zeros((n_rows, 4) if "pending" in record else (0, 0), np.int64)
-    rec_refr = np.zeros((n_rows, 2) if "refractory" in record else (0, 0), np.int64)
+    rec_pending = np.zeros((n_rows, n_pop * n_pop) if "pending" in record else (0, 0), np.int64)
+    rec_refr = np.zeros((n_rows, n_pop) if "refractory" in record else (0, 0), np.int64)
 
     chunk = max(1, min(n_steps, 1000))
     buf = SpikeBuffer(int(n_tot * n_steps * dt * 0.1) + 1024, key_dtype=np.float64)

@@ -46,15 +46,14 @@ from .._resume import (clock_of, clock_state, is_state, record_stride, rng_from_
                       sampled_rows, state_arrays)
 from .._threads import prefer_workqueue
 from ..params import ParameterError
-from ..populations import PATHWAY_POST, PATHWAY_PRE, kernel_population_table, tables
+from ..populations import PATHWAY_POST, PATHWAY_PRE, tables
 from ..stimulus import external_drive
 from . import _pool
 from . import _random as _rnd
-from ._sweep import (C_DECAY, C_DT, C_P_EXIT, C_REVERSAL, C_THRESHOLD, D_CDF, D_LAM_DT,
-                     D_MODE, D_PMF, D_SD, GUIDE_RUN, M_DRIVE_FIRST, N_DRIVE, N_POPC, P_A,
-                     P_INH, P_ODDS, P_RATE, P_S, WINDOW, WINDOW_MAX_MEAN)
-from ._common import (COL_LAMBDA, N_POPULATIONS, SpikeBuffer, asked_records, check_choice,
-                      check_engine_record, check_flag, check_no_unknown, initial_voltages,
+from ._sweep import (D_CDF, D_LAM_DT, D_MODE, D_PMF, D_SD, GUIDE_RUN, M_DRIVE_FIRST, N_DRIVE,
+                     N_POPC, P_A, P_INH, P_ODDS, P_RATE, P_S, T_DRIVE, WINDOW, WINDOW_MAX_MEAN)
+from ._common import (SpikeBuffer, asked_records, check_choice,
+                      check_engine_record, check_flag, check_no_unknown,
                       n_steps_of, progress_bar, quenched_adjacency,
                       refractory_rule, start_voltages)
 
@@ -339,7 +338,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         refr[:] = saved["refractory_left"]
         streams = saved["streams"]
     else:
-        v[:] = start_voltages(params, rng, initial_state, default=initial_voltages)
+        v[:] = start_voltages(params, rng, initial_state)
     cons = _pool.aligned_zeros((n_pop, n_tot), np.int64)  # kicks consumed in the step, same rows
     # quenched: new pending kicks of the step per pre population (row) and neuron
     inc = _pool.aligned_zeros((n_pop, n_tot if quenched else 0), np.int64)
@@ -354,7 +353,6 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
                       CONSUMPTION.index(consumption), int(quenched), fixed, refr_steps,
                       "voltage" in record, "pending" in record, "refractory" in record,
                       rates is not None, 0, stride], dtype=np.int64)
-    table = kernel_population_table(params)
     binomial = consumption == "binomial"
     poisson_drive = drive == "poisson"
     tab_mode, tab_pmf, tab_cdf, n_tab = _consumption_tables(params, pops, binomial)
@@ -366,21 +364,21 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         streams = _rnd.make_streams(rng, n_streams)
     scratch = np.zeros(n_tot, np.int64)
     blk_out = _pool.aligned_zeros((blocks.shape[0], 8), np.int64)  # a cache line per block
-    drive_rows = _drive_table(table[None, :, COL_LAMBDA], dt, poisson_drive)
+    drive_rows = _drive_table(pops.external_rate[None, :], dt, poisson_drive)
     # the kernel's arguments, grouped (numba unpacks tuples of arrays for free)
     tabs = (popc, _rnd.ZIG_X, _rnd.ZIG_R, tab_mode, tab_pmf, tab_cdf, n_tab, win_rows, win_lo,
-            win_cdf, table, consts, modes, drive_rows, pops.prob, pw_col)
+            win_cdf, consts, modes, drive_rows, pops.prob, pw_col)
     state = (v, pend, refr, cons, inc, streams)
     net = (indptr, indices, dense)
     draw = (cdf, guide, n_cdf)
     prefer_workqueue()  # before the first parallel launch (snnreduce._threads says why)
     chooser = _pool.SweepChooser(n_tot >= PARALLEL_MIN_N and numba.get_num_threads() > 1)
 
-    counts = np.zeros((n_steps, 2), np.int64)
+    counts = np.zeros((n_steps, n_pop), np.int64)
     n_rows = sampled_rows(n_steps, stride)
     rec_v = np.zeros((n_rows, n_tot) if "voltage" in record else (0, 0), np.float32)
-    rec_pending = np.zeros((n_rows, 4) if "pending" in record else (0, 0), np.int64)
-    rec_refr = np.zeros((n_rows, 2) if "refractory" in record else (0, 0), np.int64)
+    rec_pending = np.zeros((n_rows, n_pop * n_pop) if "pending" in record else (0, 0), np.int64)
+    rec_refr = np.zeros((n_rows, n_pop) if "refractory" in record else (0, 0), np.int64)
 
     # a chunk is ~1e6 neuron-steps: bounded kernel calls, responsive progress bar, and
     # frequent enough timings for the choice between serial and parallel sweeps
@@ -398,8 +396,8 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
             if rates is not None:
                 # this chunk's drive (a table per chunk keeps the memory of a long run low)
                 modes[M_DRIVE_FIRST] = step
-                tabs = tabs[:13] + (_drive_table(rates[step:target], dt, poisson_drive),) \
-                    + tabs[14:]
+                tabs = tabs[:T_DRIVE] + (_drive_table(rates[step:target], dt, poisson_drive),) \
+                    + tabs[T_DRIVE + 1:]
             started = time.perf_counter()
             out = (scratch, blk_out, counts, buf.key, buf.neuron, rec_v, rec_pending, rec_refr)
             new_step, buf.n = _pool.run_steps(parallel, step, target, buf.n, pop_of, blocks,

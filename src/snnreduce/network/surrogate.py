@@ -62,7 +62,7 @@ from ..params import ParameterError
 from ..populations import tables
 from ..stimulus import external_drive
 from ._common import (N_POPULATIONS, SpikeBuffer, asked_records, check_choice,
-                      check_engine_record, check_no_unknown, initial_voltages, n_steps_of,
+                      check_engine_record, check_no_unknown, n_steps_of,
                       progress_bar, refractory_rule, start_voltages)
 
 __all__ = ["run", "SURROGATE_RECORDS"]
@@ -288,7 +288,7 @@ def run(params, *, t_end: float, rng: np.random.Generator, record=(), progress: 
         v, refr = saved["voltage"], saved["refractory_left"]
         h, var, eta = saved["pending_mean"], saved["pending_var"], saved["deviation"]
     else:
-        v = start_voltages(params, rng, initial_state, default=initial_voltages)
+        v = start_voltages(params, rng, initial_state)
         refr = np.zeros(n_tot, np.int64)
         h = np.zeros(n_pw)
         var = np.zeros(n_pw)
