@@ -198,18 +198,16 @@ class Shape:
         lo, hi = self._bounds(a, b)
         return _out(lo, scalar and s2), _out(hi, scalar and s2)
 
-    def step_means(self, dt: float, n_steps: int, *, t_start: float = 0.0,
-                   t_origin: float | None = None) -> np.ndarray:
-        """Mean rate over each of the ``n_steps`` steps from ``t_start`` on the engines' grid
-        ``t_origin + k dt`` (:func:`_step_edges`; ``t_origin`` None: ``t_start``, so step i
-        is ``[t_start + i dt, t_start + (i+1) dt)``).
+    def step_means(self, dt: float, n_steps: int, *, t_start: float = 0.0) -> np.ndarray:
+        """Mean rate over each of the ``n_steps`` steps ``[t_start + i dt, t_start + (i+1) dt)``
+        (a continued run's grid: :meth:`Stimulus.step_rates`' ``t_origin``).
 
         Returns
         -------
         ndarray of float64, shape (n_steps,)
             kicks/ms; times ``dt`` the expected external kicks per neuron and step.
         """
-        return self._mean(*_step_edges(dt, n_steps, t_start, t_origin))
+        return self._mean(*_step_edges(dt, n_steps, t_start, None))
 
     # ---- structure -----------------------------------------------------------------------
     @property
