@@ -26,12 +26,13 @@ from ._files import atomic_write_text
 from ._version import __version__
 from .analysis import population_rate
 from .analysis.response import LinearResponse, combine_linear_responses, linear_response
+from .analysis.statistics import plain_or_none
 from .api import run_model
 from .params import POPULATIONS, NetworkParams, ParameterError
 from .parallel import run_tasks
 from .resources import check_compare
 from .stimulus import Baseline, Sine, Stimulus
-from .validation import seed_labels
+from .validation import check_number, seed_labels
 
 __all__ = ["Response", "response", "response_stimulus", "write_response", "response_figure"]
 
@@ -134,10 +135,7 @@ def response(params: NetworkParams, *, freqs, amp: float = 0.5, seeds=5,
     if not isinstance(params, NetworkParams):
         raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
     freqs = _frequencies(freqs)
-    if isinstance(amp, bool) or not isinstance(amp, (int, float)) or not (
-            math.isfinite(amp) and amp > 0):
-        raise ParameterError(f"amp must be a modulation amplitude > 0 (kicks/ms), got {amp!r}")
-    amp = float(amp)
+    amp = check_number("amp", amp, lambda x: x > 0, "a modulation amplitude > 0 (kicks/ms)")
     targets = tuple(targets.split(",") if isinstance(targets, str) else targets)
     targets = tuple(t.strip() for t in targets)
     if not targets or any(t not in POPULATIONS for t in targets) or len(set(targets)) < len(targets):
@@ -153,9 +151,8 @@ def response(params: NetworkParams, *, freqs, amp: float = 0.5, seeds=5,
     for model in options:
         if model not in models:
             raise ParameterError(f"options names {model!r}, which is not among {models}")
-    if transient is not None and (not isinstance(transient, (int, float)) or
-                                  not math.isfinite(transient) or transient < 0):
-        raise ParameterError(f"transient must be a number of ms >= 0, got {transient!r}")
+    if transient is not None:
+        check_number("transient", transient, lambda x: x >= 0, "a number of ms >= 0")
     for hz in freqs:
         response_stimulus(targets, amp, hz).check(params, t_end)
         span = t_end - _transient(transient, hz)
@@ -228,18 +225,14 @@ def write_response(resp: Response, out_dir, *, figure: bool = True) -> dict:
     return payload
 
 
-def _num(x):
-    return None if x is None or not math.isfinite(x) else float(x)
-
-
 def _entry(fit: LinearResponse, runs: list[LinearResponse], seeds) -> dict:
-    entry = {"hz": fit.hz, "gain": _num(fit.gain), "phase": _num(fit.phase),
-             "gain_se": _num(fit.gain_se), "phase_se": _num(fit.phase_se),
-             "se_from": fit.se_from, "mean_rate": _num(fit.mean_rate),
+    entry = {"hz": fit.hz, "gain": plain_or_none(fit.gain), "phase": plain_or_none(fit.phase),
+             "gain_se": plain_or_none(fit.gain_se), "phase_se": plain_or_none(fit.phase_se),
+             "se_from": fit.se_from, "mean_rate": plain_or_none(fit.mean_rate),
              "n_periods": fit.n_periods, "window_ms": [fit.t_start, fit.t_stop]}
     if len(runs) > 1:
-        entry["gain_sd"] = _num(float(np.std([x.gain for x in runs], ddof=1)))
-        entry["runs"] = [{"seed": s, "gain": _num(x.gain), "phase": _num(x.phase),
+        entry["gain_sd"] = plain_or_none(float(np.std([x.gain for x in runs], ddof=1)))
+        entry["runs"] = [{"seed": s, "gain": plain_or_none(x.gain), "phase": plain_or_none(x.phase),
                           "coefficient": [x.coefficient.real, x.coefficient.imag]}
                          for s, x in zip(seeds, runs)]
     return entry

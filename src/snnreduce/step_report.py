@@ -8,15 +8,16 @@ traces in ``step_response.png``; the definitions are in ``docs/stimuli.md``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from .analysis import population_rate
 from .analysis.response import across_seeds, step_response
-from .params import POPULATIONS, ParameterError
+from .analysis.statistics import plain_or_none
+from .params import POPULATIONS
 from .stimulus import Step, Stimulus
+from .validation import check_number
 
 __all__ = ["StepWindow", "step_window", "step_summary", "step_traces", "step_markdown",
            "STEP_FIELDS"]
@@ -58,9 +59,7 @@ def step_window(stimulus: Stimulus | None, *, t_end: float, discard: float,
     most :data:`WINDOW_MS`, the step's duration and what is left of the run. ``smooth``: the
     box (ms, >= 0; 0 for the raw per-step rates) the traces are smoothed with.
     """
-    if isinstance(smooth, bool) or not isinstance(smooth, (int, float)) or not (
-            math.isfinite(smooth) and smooth >= 0):
-        raise ParameterError(f"step_smooth must be a number of ms >= 0, got {smooth!r}")
+    check_number("step_smooth", smooth, lambda x: x >= 0, "a number of ms >= 0")
     if stimulus is None:
         return None
     steps = [(term.at, pop, term) for pop, shape in stimulus.shapes for term in shape.terms
@@ -96,8 +95,8 @@ def step_summary(results: dict, where: StepWindow) -> dict:
                 responses.append(step_response(t, r, where.t_step, before=where.before,
                                                window=where.window))
             stats = across_seeds(responses)
-            out[model][pop] = {name: {"mean": _none(stats[name].mean),
-                                      "sd": _none(stats[name].sd), "n": stats[name].n}
+            out[model][pop] = {name: {"mean": plain_or_none(stats[name].mean),
+                                      "sd": plain_or_none(stats[name].sd), "n": stats[name].n}
                                for name in STEP_FIELDS}
     return out
 
@@ -147,7 +146,3 @@ def _cell(entry: dict, runs: int) -> str:
         return "—"
     text = f"{mean:.4g}" if sd is None else f"{mean:.4g} ± {sd:.2g}"
     return text if n == runs else f"{text} (n = {n})"
-
-
-def _none(x: float):
-    return None if x is None or not math.isfinite(x) else float(x)

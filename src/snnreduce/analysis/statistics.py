@@ -21,13 +21,18 @@ from .spectral import spectrum
 from .synchrony import ssi
 
 __all__ = ["Statistic", "Sequence", "Measures", "STATISTICS", "SEQUENCES", "flatten_summary",
-           "unflatten", "plain"]
+           "unflatten", "plain", "plain_or_none"]
 
 
 def plain(value):
     """A JSON-able float, or None for NaN/inf."""
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def plain_or_none(value):
+    """:func:`plain`, passing None through (a statistic that was not measured)."""
+    return None if value is None else plain(value)
 
 
 class Measures:
