@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit
 
 from .._resume import (grid_of, record_stride, resumed_step, rng_from_text, rng_text,
-                       state_array)
+                       sampled_rows, state_array)
 from .._steps import n_steps_of
 from ..params import POPULATIONS, NetworkParams, ParameterError
 from ..populations import (PATHWAY_COLUMNS, POPULATION_COLUMNS, kernel_pathway_table,
@@ -401,7 +401,7 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
     n_exc = [int(np.sum((post == q) & ~inhibitory)) for q in range(n_pop)]
 
     counts = np.zeros((n_steps, n_pop))
-    rows = n_steps // every
+    rows = sampled_rows(n_steps, every)
     rec = {}
     if "refractory" in record:
         rec["refractory"] = np.zeros((rows, n_pop))

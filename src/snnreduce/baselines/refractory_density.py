@@ -40,7 +40,7 @@ from .._resume import record_stride
 from ..params import NetworkParams, ParameterError
 from ..result import Result
 from ..stimulus import external_drive
-from ..validation import Interval, normalise_seed
+from ..validation import Interval, check_t_end, normalise_seed
 from ._gif_nest import NEST_MISSING, import_nest
 
 __all__ = ["GifPopulationParams", "run_mesoscopic", "run_microscopic", "run", "from_network",
@@ -901,8 +901,8 @@ def run(params: NetworkParams, *, t_end: float, rng=None, record=(), progress: b
         raise ParameterError(f"params must be a NetworkParams, got {type(params).__name__}")
     t_start = _T_START.check("t_start", t_start)
     every = record_stride(record_every, params.dt)
-    t_end_checked = _number("t_end", t_end, "a number of ms in (0, 1e9)")
-    drive_params, rates = external_drive(stimulus, params, t_end_checked, t_start)
+    t_end = check_t_end(t_end)
+    drive_params, rates = external_drive(stimulus, params, t_end, t_start)
     if rates is not None:
         # the escape noise is fitted once, at the run-mean rates (not following λ(t))
         mean_e, mean_i = (float(x) for x in rates.mean(axis=0))

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .._resume import grid_of, record_stride, rng_from_text
+from .._resume import grid_of, record_stride, rng_from_text, sampled_rows
 from .._steps import progress_bar
 from .._steps import n_steps_of as _n_steps
 from .._threads import prefer_workqueue
@@ -322,7 +322,7 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
     state, rng, started = _start(setup, initial_state, noise=noise, rng=rng, t_start=t_start)
     lam = K.NO_STIMULUS if rates is None else rates
     counts = np.zeros((n_steps, setup.n_pop))
-    recs = _record_arrays(record, n_steps // every, n_bins, n_pop=setup.n_pop, n_pw=setup.n_pw)
+    recs = _record_arrays(record, sampled_rows(n_steps, every), n_bins, n_pop=setup.n_pop, n_pw=setup.n_pw)
 
     bar = progress_bar(progress, n_steps * dt, "dsode")
     chunk = _CHUNK_STEPS if progress else n_steps
@@ -345,7 +345,7 @@ def run(params: NetworkParams, *, t_end: float, noise: str | None = None,
         "population_counts": counts[:done],
         "spike_times": None,
         "spike_neurons": None,
-        "records": _collect(record, recs, setup.edges, n_bins, done // every),
+        "records": _collect(record, recs, setup.edges, n_bins, sampled_rows(done, every)),
         "options": options,
         "status": status,
         "final_state": final_state(state, t_origin=t_origin, dt=dt,
@@ -435,7 +435,7 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
     else:
         lam = np.zeros((n_sets, 0, n_pop))
     counts = np.zeros((n_sets, smax, n_pop))
-    recs = _record_arrays(record, smax // every, kmax, lead=(n_sets,), n_pop=n_pop, n_pw=n_pw)
+    recs = _record_arrays(record, sampled_rows(smax, every), kmax, lead=(n_sets,), n_pop=n_pop, n_pw=n_pw)
     done = np.zeros(n_sets, dtype=np.int64)
     import numba
 
@@ -457,15 +457,14 @@ def run_batch(params_list, *, t_end: float, record=(), dv: float = 4.0, v_low: f
         state = DsodeState(n[i, :, :k], vm[i, :, :k], refr[i], line[i, :, :ell], h[i], var[i],
                            last[i], eta[i, :, :, :k], eta_r[i, :, :, :ell],
                            int(step0[i]) + d)
-        options = {**s.options, "initial_state": kinds[i] if kinds[i] != "params"
-                   else s.params.initial_state}
+        options = {**s.options, "initial_state": kinds[i]}  # _start names it already
         if every > 1:
             options["record_every"] = every * s.params.dt
         out.append({
             "population_counts": counts[i, :d].copy(),
             "spike_times": None,
             "spike_neurons": None,
-            "records": _collect(record, [r[i] for r in recs], s.edges, bins[i], d // every),
+            "records": _collect(record, [r[i] for r in recs], s.edges, bins[i], sampled_rows(d, every)),
             "options": options,
             "status": status,
             "final_state": final_state(state, t_origin=clocks[i], dt=s.params.dt)

@@ -151,11 +151,10 @@ def start_state(initial_state, *, n_bins: int, line_steps: int, sizes, edges, de
         shapes = dict(n=shape_k, vm=shape_k, refr=(n_pop,), line=(n_pop, line_steps),
                       h=(n_pw,), var=(n_pw,), last=(n_pop,), eta=(n_pop, n_pop, n_bins),
                       eta_r=(n_pop, n_pop, line_steps))
-        arrays = {name: state_array(d[name], name, shapes[name]) for name in ARRAYS}
-        if arrays["n"].min() < 0 or arrays["refr"].min() < 0 or arrays["line"].min() < 0:
-            _bad("neurons per bin, refractory pool and delay line must be >= 0")
-        if arrays["h"].min() < 0 or arrays["var"].min() < 0:
-            _bad("pending-kick moments h and var must be >= 0")
+        # counts and moments are >= 0; mean voltages and deviations may be negative
+        arrays = {name: state_array(d[name], name, shapes[name],
+                                    nonnegative=name in ("n", "refr", "line", "h", "var"))
+                  for name in ARRAYS}
         _check_mass(arrays["n"], arrays["refr"], sizes, "the bins plus the refractory pool")
         step = resumed_step(d, t_start, dt)
         rng_text = d.get("rng")
@@ -166,9 +165,7 @@ def start_state(initial_state, *, n_bins: int, line_steps: int, sizes, edges, de
     if isinstance(initial_state, str):
         _bad("a string initial state is a parameter (NetworkParams.initial_state: 'rest' or "
              "'uniform'); here give neurons per bin (2, n_bins) or a final_state dict")
-    n = state_array(initial_state, "neurons per bin", shape_k)
-    if n.min() < 0:
-        _bad("neurons per bin must be >= 0")
+    n = state_array(initial_state, "neurons per bin", shape_k, nonnegative=True)
     _check_mass(n, np.zeros(n_pop), sizes, "the bins")
     vm = np.repeat(0.5 * (edges[:-1] + edges[1:])[None, :], n_pop, axis=0)
     state = DsodeState(n, vm, np.zeros(n_pop), np.zeros((n_pop, line_steps)), np.zeros(n_pw),
