@@ -56,10 +56,6 @@ class Clock:
     first: int
     dt: float
 
-    def edges(self, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
-        """Start and end (ms) of the run's steps 0 .. n_steps-1 (:func:`step_bounds`)."""
-        return step_bounds(self.t_origin, self.first, self.dt, n_steps)
-
     def midpoints(self, steps: np.ndarray) -> np.ndarray:
         """Spike stamps (ms) of the run's local step indices: the step midpoints."""
         return self.t_origin + ((self.first + steps) + 0.5) * self.dt

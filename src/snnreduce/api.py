@@ -67,14 +67,11 @@ def _run(model: _models.Model, params, *, t_end, seed, record, progress, options
     extra = {} if stimulus is None else {"stimulus": stimulus}
     out = run(params, t_end=t_end, rng=rng, record=record, progress=progress,
               **{**model.fixed, **options}, **extra)
-    if stimulus is not None:  # provenance: the api, not the engine, records the stimulus
-        out = {**out, "options": {**out.get("options", {}), "stimulus": stimulus.to_dict()}}
-    if options.get("record_every") is not None:  # the file's record_time needs it
-        out = {**out, "options": {**out.get("options", {}),
-                                  "record_every": float(options["record_every"])}}
     return Result.from_run(out, params=params, engine=model.engine, seed=seed, t_end=t_end,
                            wall_time=time.perf_counter() - start,
-                           t_start=options.get("t_start", 0.0))
+                           t_start=options.get("t_start", 0.0),
+                           stimulus=None if stimulus is None else stimulus.to_dict(),
+                           record_every=options.get("record_every"))
 
 
 def _continuation(model: _models.Model, params, *, seed, options: dict, initial_state,

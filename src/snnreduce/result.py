@@ -101,14 +101,24 @@ class Result:
 
     @classmethod
     def from_run(cls, out: dict, *, params: NetworkParams, engine: str, seed: int | None,
-                 t_end: float, wall_time: float, t_start: float = 0.0) -> "Result":
+                 t_end: float, wall_time: float, t_start: float = 0.0, stimulus=None,
+                 record_every=None) -> "Result":
         """The Result of one engine run: the engine's dict plus the run's provenance.
 
         The one place a run becomes a Result (:func:`snnreduce.simulate`,
         :func:`snnreduce.reduce`, the sweep's batched dsODE and the baselines' own entry
         points call it). ``out`` is what an engine returns (see :mod:`snnreduce.models`);
         ``params`` are the parameters as the caller gave them; ``dt`` is ``params.dt``.
+        ``stimulus`` (its ``to_dict`` form) and ``record_every`` (ms), when given, go into the
+        options: the caller, not the engine, records them.
         """
+        extra = {}
+        if stimulus is not None:
+            extra["stimulus"] = stimulus
+        if record_every is not None:  # the file's record_time needs it
+            extra["record_every"] = float(record_every)
+        if extra:
+            out = {**out, "options": {**out.get("options", {}), **extra}}
         return cls(params=params, engine=engine, seed=seed, t_end=float(t_end), dt=params.dt,
                    wall_time=wall_time, version=__version__, t_start=float(t_start), **out)
 

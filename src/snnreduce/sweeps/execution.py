@@ -173,10 +173,8 @@ def _run_dsode_batch(chunk: Chunk) -> list[tuple[tuple, dict]]:
     share = (time.perf_counter() - start) / len(chunk.tasks)
     done = []
     for task, params, out in zip(chunk.tasks, params_list, outs, strict=True):
-        if task.stimulus is not None:  # provenance, as api._run records it
-            out = {**out, "options": {**out.get("options", {}), "stimulus": task.stimulus}}
         result = Result.from_run(out, params=params, engine="dsode", seed=None, t_end=chunk.t_end,
-                                 wall_time=share)
+                                 wall_time=share, stimulus=task.stimulus)
         if task.save_to is not None:
             result.save(task.save_to)
         start = time.perf_counter()
