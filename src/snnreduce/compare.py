@@ -61,6 +61,10 @@ class Comparison:
         model -> list of :class:`Result` (same order as ``summaries``).
     wall_time : float
         Seconds for the whole comparison.
+    stimulus : Stimulus or None
+        The stimulus every model ran under.
+    step : snnreduce.step_report.StepWindow or None
+        Where the step response is measured (None: no step to measure).
     """
 
     params: NetworkParams
@@ -71,7 +75,7 @@ class Comparison:
     discard: float = 100.0
     wall_time: float = 0.0
     stimulus: Stimulus | None = None
-    step_smooth: float | None = None
+    step: StepWindow | None = None
 
     def statistics(self) -> dict:
         """``{"models": {model: {"mean", "sd", "n_runs"}}, "errors", "tolerance", "beyond"}``.
@@ -178,7 +182,7 @@ def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float =
     from .step_report import SMOOTH_MS, step_window
 
     step_smooth = SMOOTH_MS if step_smooth is None else step_smooth
-    step_window(stimulus, t_end=t_end, discard=discard, dt=params.dt, smooth=step_smooth)
+    step = step_window(stimulus, t_end=t_end, discard=discard, dt=params.dt, smooth=step_smooth)
     jobs = []
     for model in models:
         for seed in ([None] if registry.get(model).deterministic else seeds):
@@ -200,7 +204,7 @@ def compare(params: NetworkParams, *, seeds: int | list[int] = 5, t_end: float =
             attractors.setdefault(model, attractor)
     return Comparison(params=params, seeds=seeds, summaries=summaries, results=results,
                       attractors=attractors, discard=discard, wall_time=time.perf_counter() - start,
-                      stimulus=stimulus, step_smooth=step_smooth)
+                      stimulus=stimulus, step=step)
 
 
 def _run_one(params, model, seed, t_end, discard, dsode_options, stimulus=None):
@@ -247,16 +251,17 @@ def write_report(comparison: Comparison, out_dir: str | Path, *, figure: bool = 
                "discard_ms": comparison.discard, "files": files,
                "wall_time": comparison.wall_time, "version": __version__,
                "figure": "compare.png" if figure else None}
-    where = _step_window(comparison, payload["t_end"])
+    where = comparison.step
     if comparison.stimulus is not None:
         payload["stimulus"] = comparison.stimulus.to_dict()
     if where is not None:
-        from .step_report import step_summary
+        from .step_report import step_rates, step_summary
 
+        rate_time, rates = step_rates(comparison.results, where)
         payload["step_response"] = {"t_step": where.t_step, "population": where.population,
                                     "before_ms": where.before, "window_ms": where.window,
                                     "smooth_ms": where.smooth,
-                                    "models": step_summary(comparison.results, where)}
+                                    "models": step_summary(rate_time, rates, where)}
         payload["step_figure"] = "step_response.png" if figure else None
     atomic_write_text(out_dir / "report.json", json.dumps(payload, indent=2, allow_nan=False,
                                                           default=_json_default) + "\n")
@@ -269,20 +274,11 @@ def write_report(comparison: Comparison, out_dir: str | Path, *, figure: bool = 
             from .plot import step_response_figure
             from .step_report import step_traces
 
-            t, traces = step_traces(comparison.results, where)
-            save_figure(step_response_figure(t, traces, where.t_step,
+            save_figure(step_response_figure(rate_time, step_traces(rates), where.t_step,
                                              window=(-where.before, where.window),
                                              title=f"step response: {comparison.stimulus}"),
                         out_dir / "step_response.png")
     return payload
-
-
-def _step_window(comparison: Comparison, t_end: float):
-    from .step_report import step_window
-
-    kwargs = {} if comparison.step_smooth is None else {"smooth": comparison.step_smooth}
-    return step_window(comparison.stimulus, t_end=t_end, discard=comparison.discard,
-                       dt=comparison.params.dt, **kwargs)
 
 
 # ----------------------------------------------------------------------------- tables
@@ -341,13 +337,11 @@ def _markdown(comparison, stats, payload) -> str:
     if "stimulus" in payload:
         lines += [f"Stimulus: `{comparison.stimulus}` (docs/stimuli.md).", ""]
     if "step_response" in payload:
-        from .step_report import StepWindow, step_markdown
+        from .step_report import step_markdown
 
-        sr = payload["step_response"]
-        lines += step_markdown(sr["models"], StepWindow(sr["t_step"], sr["population"],
-                                                        sr["before_ms"], sr["window_ms"],
-                                                        sr["smooth_ms"]),
-                               {m: registry.get(m).label for m in sr["models"]})
+        step_models = payload["step_response"]["models"]
+        lines += step_markdown(step_models, comparison.step,
+                               {m: registry.get(m).label for m in step_models})
         if payload.get("step_figure"):
             lines += [f"![step response]({payload['step_figure']})", ""]
     lines += ["Parameters (pathways post-pre):", "", "```json",

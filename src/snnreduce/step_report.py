@@ -74,26 +74,34 @@ def step_window(stimulus: Stimulus | None, *, t_end: float, discard: float,
     return StepWindow(float(t_step), pop, float(before), float(window), float(smooth))
 
 
-def _rates(result, pop: str, smooth: float):
-    return population_rate(result, pop, smooth=smooth)
+def step_rates(results: dict, where: StepWindow):
+    """``(time, {model: {pop: [rates per run]}})``: every run's population rates (Hz,
+    smoothed with ``where.smooth``), computed once for the summary and the figure; ``time``
+    (ms, from the run's start) is shared by the runs of one comparison (same dt and t_end)."""
+    time, rates = None, {}
+    for model, runs in results.items():
+        rates[model] = {pop: [] for pop in POPULATIONS}
+        for result in runs:
+            for pop in POPULATIONS:
+                time, r = population_rate(result, pop, smooth=where.smooth)
+                rates[model][pop].append(r)
+    return time, rates
 
 
-def step_summary(results: dict, where: StepWindow) -> dict:
-    """``{model: {pop: {field: {"mean", "sd", "n"}}}}`` over the runs of each model.
+def step_summary(time, rates: dict, where: StepWindow) -> dict:
+    """``{model: {pop: {field: {"mean", "sd", "n"}}}}`` over the runs of each model, from
+    :func:`step_rates`.
 
-    ``results`` maps model -> list of Results (one per seed; one for a deterministic model,
-    whose ``sd`` is None). NaN (e.g. a seed that did not settle within the window) is left
-    out of the mean and ``n`` counts what remains; values that do not exist are None.
+    A model with one run (a deterministic one) has ``sd`` None. NaN (e.g. a seed that did
+    not settle within the window) is left out of the mean and ``n`` counts what remains;
+    values that do not exist are None.
     """
     out = {}
-    for model, runs in results.items():
+    for model, by_pop in rates.items():
         out[model] = {}
         for pop in POPULATIONS:
-            responses = []
-            for result in runs:
-                t, r = _rates(result, pop, where.smooth)
-                responses.append(step_response(t, r, where.t_step, before=where.before,
-                                               window=where.window))
+            responses = [step_response(time, r, where.t_step, before=where.before,
+                                       window=where.window) for r in by_pop[pop]]
             stats = across_seeds(responses)
             out[model][pop] = {name: {"mean": plain_or_none(stats[name].mean),
                                       "sd": plain_or_none(stats[name].sd), "n": stats[name].n}
@@ -101,19 +109,11 @@ def step_summary(results: dict, where: StepWindow) -> dict:
     return out
 
 
-def step_traces(results: dict, where: StepWindow):
-    """``(time, {pop: {model: rates}})`` for :func:`snnreduce.plot.step_response_figure`:
-    rates (Hz, smoothed like the summary) of shape (n_seeds, n) for a model with several
-    runs, (n,) for one."""
-    time, traces = None, {pop: {} for pop in POPULATIONS}
-    for model, runs in results.items():
-        for pop in POPULATIONS:
-            rows = []
-            for result in runs:
-                time, r = _rates(result, pop, where.smooth)
-                rows.append(r)
-            traces[pop][model] = np.stack(rows) if len(rows) > 1 else rows[0]
-    return time, traces
+def step_traces(rates: dict) -> dict:
+    """``{pop: {model: rates}}`` for :func:`snnreduce.plot.step_response_figure`, from
+    :func:`step_rates`: shape (n_seeds, n) for a model with several runs, (n,) for one."""
+    return {pop: {model: np.stack(by_pop[pop]) if len(by_pop[pop]) > 1 else by_pop[pop][0]
+                  for model, by_pop in rates.items()} for pop in POPULATIONS}
 
 
 def step_markdown(summary: dict, where: StepWindow, labels: dict) -> list[str]:
